@@ -1,0 +1,271 @@
+/* collector.c - the sampling loop's body: find processes, read their
+ * mappings and /proc, append to bounded series (see collector.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/collector.h"
+#include "common/proc.h"
+#include "common/util.h"
+
+int mc_collector_init(struct mc_collector *c, const char *dir, pid_t root, double t0)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->dir, sizeof(c->dir), "%s", dir);
+    c->root = root;
+    c->t0 = t0;
+    c->external_work = -1;
+    return 0;
+}
+
+static void proc_free(struct mc_proc *p)
+{
+    if (p->has_map) mc_map_close(&p->map);
+    for (uint32_t i = 0; i < p->stk_cap; i++) free(p->stk[i]);
+    free(p->stk);
+    free(p);
+}
+
+void mc_collector_free(struct mc_collector *c)
+{
+    for (size_t i = 0; i < c->nprocs; i++) proc_free(c->procs[i]);
+    free(c->procs);
+    memset(c, 0, sizeof(*c));
+}
+
+static struct mc_proc *add_proc(struct mc_collector *c, pid_t pid)
+{
+    if (c->nprocs == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        struct mc_proc **np = realloc(c->procs, cap * sizeof(*np));
+        if (!np) return NULL;
+        c->procs = np;
+        c->cap = cap;
+    }
+    struct mc_proc *p = calloc(1, sizeof(*p));
+    if (!p) return NULL;
+    p->pid = pid;
+    p->ppid = mc_proc_ppid(pid);
+    p->t_start = mc_now() - c->t0;
+    char comm[64];
+    mc_proc_comm(pid, comm, sizeof(comm));
+    snprintf(p->exe, sizeof(p->exe), "%s", comm);
+    c->procs[c->nprocs++] = p;
+    return p;
+}
+
+/* The running entry for pid: the one whose image has not ended. */
+static struct mc_proc *find_live(struct mc_collector *c, pid_t pid)
+{
+    for (size_t i = c->nprocs; i-- > 0;)
+        if (c->procs[i]->pid == pid && c->procs[i]->end == MC_END_RUNNING) return c->procs[i];
+    return NULL;
+}
+
+static int known_map(struct mc_collector *c, const char *path)
+{
+    for (size_t i = 0; i < c->nprocs; i++)
+        if (c->procs[i]->has_map && !strcmp(c->procs[i]->map_path, path)) return 1;
+    return 0;
+}
+
+/* Attaches mappings that appeared since the last tick. A process seen
+ * before only through /proc gets its mapping attached to the same entry. */
+static void scan_maps(struct mc_collector *c)
+{
+    DIR *d = opendir(c->dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        int pid, n;
+        char path[PATH_MAX];
+        if (sscanf(de->d_name, "p%d-%d.map", &pid, &n) != 2) continue;
+        snprintf(path, sizeof(path), "%s/%s", c->dir, de->d_name);
+        if (known_map(c, path)) continue;
+        struct mc_map m;
+        if (mc_map_open(path, &m) != 0) continue; /* not complete yet */
+        struct mc_proc *p = find_live(c, pid);
+        if (p && p->has_map) {
+            /* A new image of a pid we map: the old one was replaced by
+             * exec (the new image marked it so, or is about to). */
+            p->end = MC_END_EXECED;
+            p->t_end = mc_now() - c->t0;
+            p = NULL;
+        }
+        if (!p) p = add_proc(c, pid);
+        if (!p) {
+            mc_map_close(&m);
+            continue;
+        }
+        p->map = m;
+        p->has_map = 1;
+        p->ppid = m.h->ppid;
+        snprintf(p->map_path, sizeof(p->map_path), "%s", path);
+        snprintf(p->exe, sizeof(p->exe), "%s", m.h->exe);
+        p->stk_cap = m.h->stack_cap;
+        p->stk = calloc(p->stk_cap, sizeof(*p->stk));
+        if (!p->stk) p->stk_cap = 0;
+    }
+    closedir(d);
+}
+
+/* Adds processes of the tree that have no mapping (static binaries, or
+ * children that cleared LD_PRELOAD): they still get RSS series. */
+static void scan_tree(struct mc_collector *c)
+{
+    pid_t kids[512];
+    if (!c->root_ended && !find_live(c, c->root)) add_proc(c, c->root);
+    int n = mc_proc_descendants(c->root, kids, 512);
+    if (n > 512) n = 512;
+    for (int i = 0; i < n; i++)
+        if (!find_live(c, kids[i])) add_proc(c, kids[i]);
+}
+
+static void halve_points(struct mc_points *s, uint32_t n)
+{
+    mc_series_halve_f64(s->t, n);
+    mc_series_halve_f64(s->work, n);
+    mc_series_halve_f64(s->rss, n);
+    mc_series_halve_f64(s->heap, n);
+    mc_series_halve_f64(s->heap_count, n);
+    mc_series_halve_f64(s->alloc_free, n);
+    mc_series_halve_f64(s->alloc_held, n);
+}
+
+static void sample_stack(struct mc_proc *p, uint32_t slot, int idx, int halved, int64_t *bytes,
+                         int64_t *count)
+{
+    const struct mc_shm_stack *st = mc_map_stack(&p->map, slot);
+    if (!st) return;
+    int64_t b = __atomic_load_n(&st->live_bytes, __ATOMIC_RELAXED);
+    int64_t k = __atomic_load_n(&st->live_count, __ATOMIC_RELAXED);
+    *bytes += b;
+    *count += k;
+    struct mc_stack_series *ss = p->stk[slot];
+    if (!ss) {
+        if (k == 0 && b == 0) return;
+        ss = p->stk[slot] = calloc(1, sizeof(*ss)); /* earlier points: 0 */
+        if (!ss) return;
+    } else if (halved) {
+        mc_series_halve_i64(ss->bytes, MC_SERIES_MAX);
+        mc_series_halve_i64(ss->count, MC_SERIES_MAX);
+    }
+    ss->bytes[idx] = b;
+    ss->count[idx] = k;
+}
+
+static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int final)
+{
+    int alive = p->pid == c->root ? !c->root_ended : mc_proc_alive(p->pid);
+    const struct mc_shm_header *h = p->has_map ? p->map.h : NULL;
+    int execed = h && __atomic_load_n(&h->state, __ATOMIC_ACQUIRE) == MC_PROC_EXECED;
+    if (alive && !execed) {
+        int64_t rss = mc_proc_rss(p->pid);
+        if (rss >= 0) p->last_rss = (double)rss;
+    }
+    int closing = !alive || execed;
+    int halved;
+    int idx = mc_clock_next(&p->pts.clk, final || closing, &halved);
+    if (idx >= 0) {
+        struct mc_points *s = &p->pts;
+        if (halved) halve_points(s, MC_SERIES_MAX);
+        s->t[idx] = t;
+        s->rss[idx] = p->last_rss;
+        if (h) {
+            int64_t bytes = 0, count = 0;
+            /* Every slot with a series must be halved even if not sampled;
+             * walking the published list reaches all of them (slot 0 too). */
+            sample_stack(p, MC_STACK_OVERFLOW, idx, halved, &bytes, &count);
+            uint64_t ns = mc_map_stack_count(&p->map);
+            for (uint64_t i = 0; i < ns; i++) {
+                int64_t slot = mc_map_stack_slot(&p->map, i);
+                if (slot > 0) sample_stack(p, (uint32_t)slot, idx, halved, &bytes, &count);
+            }
+            s->heap[idx] = (double)bytes;
+            s->heap_count[idx] = (double)count;
+            s->work[idx] = c->external_work >= 0 ? c->external_work
+                                                 : (double)mc_map_load(&h->work_units);
+            s->alloc_free[idx] = (double)h->mi_fordblks;
+            s->alloc_held[idx] = (double)(h->mi_arena + h->mi_hblkhd);
+        } else {
+            s->work[idx] = c->external_work >= 0 ? c->external_work : 0;
+        }
+    }
+    if (closing && p->end == MC_END_RUNNING) {
+        p->t_end = t;
+        if (execed)
+            p->end = MC_END_EXECED;
+        else if (p->pid != c->root)
+            p->end = h && h->state == MC_PROC_EXITED ? MC_END_EXITED : MC_END_VANISHED;
+        else {
+            p->end = c->root_how;
+            p->status = c->root_status;
+            p->sig = c->root_sig;
+        }
+    }
+}
+
+void mc_collector_tick(struct mc_collector *c, int final)
+{
+    double t = mc_now() - c->t0;
+    scan_maps(c);
+    if (!final) scan_tree(c);
+    double rss = 0, heap = 0, count = 0, afree = 0, aheld = 0, work = 0;
+    for (size_t i = 0; i < c->nprocs; i++) {
+        struct mc_proc *p = c->procs[i];
+        if (p->end != MC_END_RUNNING) continue;
+        sample_proc(c, p, t, final);
+        uint32_t n = p->pts.clk.n;
+        if (n == 0) continue;
+        /* The tree counts images that were running at this tick. */
+        rss += p->pts.rss[n - 1];
+        heap += p->pts.heap[n - 1];
+        count += p->pts.heap_count[n - 1];
+        afree += p->pts.alloc_free[n - 1];
+        aheld += p->pts.alloc_held[n - 1];
+        if (c->external_work < 0) work += p->pts.work[n - 1];
+    }
+    int halved;
+    int idx = mc_clock_next(&c->tree.clk, final, &halved);
+    if (idx < 0) return;
+    if (halved) halve_points(&c->tree, MC_SERIES_MAX);
+    c->tree.t[idx] = t;
+    c->tree.rss[idx] = rss;
+    c->tree.heap[idx] = heap;
+    c->tree.heap_count[idx] = count;
+    c->tree.alloc_free[idx] = afree;
+    c->tree.alloc_held[idx] = aheld;
+    c->tree.work[idx] = c->external_work >= 0 ? c->external_work : work;
+}
+
+void mc_collector_root_ended(struct mc_collector *c, enum mc_end how, int status, int sig)
+{
+    c->root_ended = 1;
+    c->root_how = how;
+    c->root_status = status;
+    c->root_sig = sig;
+}
+
+void mc_collector_close(struct mc_collector *c)
+{
+    double t = mc_now() - c->t0;
+    for (size_t i = 0; i < c->nprocs; i++) {
+        struct mc_proc *p = c->procs[i];
+        if (p->end != MC_END_RUNNING) continue;
+        p->end = MC_END_STOPPED;
+        p->t_end = t;
+    }
+}
+
+struct mc_proc *mc_collector_root(struct mc_collector *c)
+{
+    struct mc_proc *best = NULL;
+    for (size_t i = 0; i < c->nprocs; i++) {
+        struct mc_proc *p = c->procs[i];
+        if (p->pid != c->root) continue;
+        if (!best || (p->has_map && p->end != MC_END_EXECED)) best = p;
+    }
+    return best;
+}

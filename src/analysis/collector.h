@@ -1,0 +1,86 @@
+/* collector.h - samples every process of the target's tree at each tick:
+ * the shared mappings of preloaded processes (per-stack live bytes and
+ * counts, allocator statistics, work units) and /proc for all of them
+ * (RSS, liveness). Keeps bounded series per process, per stack and for the
+ * whole tree. */
+#ifndef MC_COLLECTOR_H
+#define MC_COLLECTOR_H
+
+#include <limits.h>
+#include <sys/types.h>
+
+#include "analysis/series.h"
+#include "common/shm_reader.h"
+
+enum mc_end {
+    MC_END_RUNNING = 0,
+    MC_END_EXITED,   /* exit status in status */
+    MC_END_SIGNALED, /* killed by signal sig */
+    MC_END_EXECED,   /* this image was replaced by exec */
+    MC_END_VANISHED, /* gone; not our child, so how is unknown */
+    MC_END_STOPPED,  /* still running when memcreep stopped watching */
+};
+
+struct mc_stack_series {
+    int64_t bytes[MC_SERIES_MAX];
+    int64_t count[MC_SERIES_MAX];
+};
+
+struct mc_points {
+    struct mc_clock clk;
+    double t[MC_SERIES_MAX];    /* seconds since the run started */
+    double work[MC_SERIES_MAX]; /* units of work done so far */
+    double rss[MC_SERIES_MAX];
+    double heap[MC_SERIES_MAX];       /* live bytes the program holds */
+    double heap_count[MC_SERIES_MAX]; /* live blocks */
+    double alloc_free[MC_SERIES_MAX]; /* free bytes glibc keeps */
+    double alloc_held[MC_SERIES_MAX]; /* bytes glibc got from the kernel */
+};
+
+struct mc_proc {
+    pid_t pid, ppid;
+    int has_map;
+    struct mc_map map;
+    char map_path[PATH_MAX];
+    char exe[MC_PATH_MAX];
+    enum mc_end end;
+    int status, sig;
+    double t_start, t_end;
+    double last_rss;
+    struct mc_points pts;
+    struct mc_stack_series **stk; /* indexed by slot, NULL until seen */
+    uint32_t stk_cap;
+};
+
+struct mc_collector {
+    char dir[PATH_MAX];
+    pid_t root;
+    double t0;
+    struct mc_proc **procs;
+    size_t nprocs, cap;
+    struct mc_points tree;
+    int root_ended;
+    enum mc_end root_how;
+    int root_status, root_sig;
+    /* Work done as counted by memcreep itself (the load driver); when
+     * set (>= 0) it is the x axis for every process instead of the units
+     * the target marked. */
+    double external_work;
+};
+
+/* Starts collecting for the tree rooted at root, whose mappings appear in
+ * dir. t0 is mc_now() at launch. Returns 0 or -ENOMEM. */
+int mc_collector_init(struct mc_collector *c, const char *dir, pid_t root, double t0);
+void mc_collector_free(struct mc_collector *c);
+/* Takes one sample of everything. final forces the sample to be kept and
+ * closes processes that are gone. */
+void mc_collector_tick(struct mc_collector *c, int final);
+/* Records how the root process ended (from waitpid); the next tick closes
+ * its entry with a last sample. */
+void mc_collector_root_ended(struct mc_collector *c, enum mc_end how, int status, int sig);
+/* Marks processes still running as MC_END_STOPPED (end of watching). */
+void mc_collector_close(struct mc_collector *c);
+/* The root's entry (preloaded image if any), or NULL. */
+struct mc_proc *mc_collector_root(struct mc_collector *c);
+
+#endif

@@ -1,0 +1,96 @@
+/* verdict.c - classification of one series.
+ *
+ * The series is cut into K equal segments (K = min(12, n/3)) and each
+ * segment's minimum taken: the floor. Memory that is freed periodically (a
+ * sawtooth, a GC) comes back to the floor each period, so the floor rises
+ * only when something is kept: looking at floors is what separates creep
+ * from churn. Then:
+ *
+ *   net        = floor[K-1] - floor[0]
+ *   late_share = (floor[K-1] - floor[K/2]) / net
+ *   CREEP    if net >= min_growth, Mann-Kendall on all points has
+ *            p < alpha, Mann-Kendall on the floors has p < 0.05, and
+ *            late_share >= 0.15 (growth goes on in the second half)
+ *   PLATEAU  if the same holds but late_share < 0.15 (grew, then stopped)
+ *   STEADY   otherwise
+ *
+ * For an exactly linear series late_share is about 0.5; a cache that fills
+ * in the first third and then evicts has late_share near 0. The slope is
+ * Theil-Sen over all points, robust to single spikes. */
+#include <math.h>
+#include <string.h>
+
+#include "stats.h"
+#include "verdict.h"
+
+#define LATE_SHARE_MIN 0.15
+#define FLOOR_ALPHA    0.05
+#define MAX_SEGMENTS   12
+
+static size_t segments(size_t n)
+{
+    size_t k = n / 3;
+    return k > MAX_SEGMENTS ? MAX_SEGMENTS : k;
+}
+
+/* Fills floors fy (and their positions fx when x is given); returns K. */
+static size_t floors(const double *x, const double *y, size_t n, double *fx, double *fy)
+{
+    size_t k = segments(n);
+    for (size_t s = 0; s < k; s++) {
+        size_t a = s * n / k, b = (s + 1) * n / k;
+        size_t at = a;
+        for (size_t i = a + 1; i < b; i++)
+            if (y[i] < y[at]) at = i;
+        fy[s] = y[at];
+        if (fx) fx[s] = x[at];
+    }
+    return k;
+}
+
+double mc_trend_net(const double *y, size_t n)
+{
+    double fy[MAX_SEGMENTS];
+    if (n < MC_MIN_POINTS) return 0;
+    size_t k = floors(NULL, y, n, NULL, fy);
+    return fy[k - 1] - fy[0];
+}
+
+void mc_trend_classify(const double *x, const double *y, size_t n, const struct mc_trend_opts *o,
+                       struct mc_trend *t)
+{
+    double fx[MAX_SEGMENTS], fy[MAX_SEGMENTS];
+    struct mc_mk mk;
+    memset(t, 0, sizeof(*t));
+    t->n = n;
+    t->p = t->p_floor = 1;
+    if (n < MC_MIN_POINTS) {
+        t->verdict = MC_V_UNKNOWN;
+        if (n >= 2) mc_theil_sen(x, y, n, &t->slope, NULL);
+        return;
+    }
+    size_t k = floors(x, y, n, fx, fy);
+    t->net = fy[k - 1] - fy[0];
+    t->late_share = t->net > 0 ? (fy[k - 1] - fy[k / 2]) / t->net : 0;
+    if (mc_theil_sen(x, y, n, &t->slope, NULL) != 0) t->slope = 0;
+    t->verdict = MC_V_STEADY;
+    if (t->net < o->min_growth || t->net <= 0) return;
+    if (mc_mann_kendall(x, y, n, &mk) == 0) t->p = mk.p_inc;
+    if (mc_mann_kendall(fx, fy, k, &mk) == 0) t->p_floor = mk.p_inc;
+    if (t->p >= o->alpha || t->p_floor >= FLOOR_ALPHA) return;
+    t->verdict = t->late_share >= LATE_SHARE_MIN ? MC_V_CREEP : MC_V_PLATEAU;
+}
+
+static const char *names[] = {"UNKNOWN", "STEADY", "PLATEAU", "CREEP"};
+
+const char *mc_verdict_name(enum mc_verdict v)
+{
+    return (unsigned)v < 4 ? names[v] : "UNKNOWN";
+}
+
+int mc_verdict_parse(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (s && !strcmp(s, names[i])) return i;
+    return -1;
+}

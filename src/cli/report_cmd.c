@@ -1,0 +1,90 @@
+/* report_cmd.c - `memcreep report RUN`: renders a saved result again. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/util.h"
+#include "report/result.h"
+
+static void usage(FILE *f)
+{
+    fputs("usage: memcreep report RUN [--format text|json] [--top N] [--color WHEN]\n"
+          "  RUN            a run's output directory, or its result.json\n"
+          "  --format F     text (default) or json\n"
+          "  --top N        stacks shown per process (default 10, 0 = all kept)\n"
+          "  --color WHEN   auto (default), always, never\n",
+          f);
+}
+
+int mc_cmd_report(int argc, char **argv)
+{
+    static const struct option opts[] = {{"format", required_argument, 0, 'f'},
+                                         {"top", required_argument, 0, 't'},
+                                         {"color", required_argument, 0, 'c'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *format = "text", *color = "auto";
+    uint64_t top = 10;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+f:t:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            format = optarg;
+            break;
+        case 't':
+            if (mc_parse_u64(optarg, 0, 100000, &top) != 0) {
+                mc_error("--top takes a whole number, not '%s'", optarg);
+                return MC_EXIT_USAGE;
+            }
+            break;
+        case 'c':
+            color = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return MC_EXIT_OK;
+        default:
+            mc_error("report: unknown option '%s' (try 'memcreep report --help')", argv[optind - 1]);
+            return MC_EXIT_USAGE;
+        }
+    }
+    if (strcmp(format, "text") && strcmp(format, "json")) {
+        mc_error("--format must be text or json, not '%s'", format);
+        return MC_EXIT_USAGE;
+    }
+    if (strcmp(color, "auto") && strcmp(color, "always") && strcmp(color, "never")) {
+        mc_error("--color must be auto, always or never, not '%s'", color);
+        return MC_EXIT_USAGE;
+    }
+    if (optind != argc - 1) {
+        mc_error("report needs exactly one RUN (a run directory or result.json)");
+        return MC_EXIT_USAGE;
+    }
+    char path[4096];
+    struct stat sb;
+    const char *run = argv[optind];
+    if (stat(run, &sb) == 0 && S_ISDIR(sb.st_mode))
+        snprintf(path, sizeof(path), "%s/result.json", run);
+    else
+        snprintf(path, sizeof(path), "%s", run);
+    char err[512];
+    json_t *doc = mc_result_load(path, err, sizeof(err));
+    if (!doc) {
+        mc_error("%s", err);
+        return MC_EXIT_USAGE;
+    }
+    if (!strcmp(format, "json")) {
+        json_dumpf(doc, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
+        fputc('\n', stdout);
+    } else {
+        int colour = !strcmp(color, "always") || (!strcmp(color, "auto") && isatty(1));
+        mc_report_text(doc, stdout, colour, (int)top);
+    }
+    json_decref(doc);
+    return MC_EXIT_OK;
+}

@@ -1,0 +1,168 @@
+/* supervise.c - process supervision for `memcreep run`. The target runs in
+ * a process group of its own so that stopping it reaches its workers too. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli/supervise.h"
+#include "common/util.h"
+
+static int check_file(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) return -errno;
+    if (S_ISDIR(sb.st_mode)) return -EISDIR;
+    if (access(path, X_OK) != 0) return -EACCES;
+    return 0;
+}
+
+int mc_resolve_exe(const char *name, char *out, size_t len)
+{
+    if (!name || !*name) return -ENOENT;
+    if (strchr(name, '/')) {
+        snprintf(out, len, "%s", name);
+        return check_file(name);
+    }
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+    int best = -ENOENT;
+    while (*path) {
+        const char *colon = strchr(path, ':');
+        size_t l = colon ? (size_t)(colon - path) : strlen(path);
+        snprintf(out, len, "%.*s/%s", (int)l, l ? path : ".", name);
+        int rc = check_file(out);
+        if (rc == 0) return 0;
+        if (rc == -EACCES) best = rc;
+        path += l + (colon ? 1 : 0);
+    }
+    return best;
+}
+
+int mc_exe_is_static(const char *path)
+{
+    Elf64_Ehdr eh;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int is_static = 0;
+    if (fd < 0) return 0;
+    if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr))
+        goto out;
+    is_static = 1;
+    for (int i = 0; i < eh.e_phnum && i < 256; i++) {
+        Elf64_Phdr ph;
+        off_t off = (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph));
+        if (pread(fd, &ph, sizeof(ph), off) != (ssize_t)sizeof(ph)) break;
+        if (ph.p_type == PT_INTERP) {
+            is_static = 0;
+            break;
+        }
+    }
+out:
+    close(fd);
+    return is_static;
+}
+
+int mc_spawn(char *const argv[], char *const extra_env[], pid_t *pid)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) return -errno;
+    pid_t p = fork();
+    if (p < 0) {
+        int e = errno;
+        close(pfd[0]);
+        close(pfd[1]);
+        return -e;
+    }
+    if (p == 0) {
+        close(pfd[0]);
+        setpgid(0, 0);
+        /* Dispositions memcreep changed must not leak into the target:
+         * ignored signals stay ignored across exec. */
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int i = 0; extra_env && extra_env[i]; i++) putenv(extra_env[i]);
+        execvp(argv[0], argv);
+        int e = errno;
+        ssize_t w = write(pfd[1], &e, sizeof(e));
+        (void)w;
+        _exit(127);
+    }
+    close(pfd[1]);
+    setpgid(p, p); /* both sides, so it holds whoever runs first */
+    int e = 0;
+    ssize_t r;
+    do r = read(pfd[0], &e, sizeof(e));
+    while (r < 0 && errno == EINTR);
+    close(pfd[0]);
+    if (r == (ssize_t)sizeof(e)) {
+        waitpid(p, NULL, 0);
+        return -e;
+    }
+    *pid = p;
+    return 0;
+}
+
+static void decode(int st, int *signaled, int *status, int *sig)
+{
+    *signaled = WIFSIGNALED(st);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    *sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+}
+
+int mc_child_poll(pid_t pid, int *signaled, int *status, int *sig)
+{
+    int st;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == 0) return 0;
+    if (r < 0) return errno == EINTR ? 0 : -errno;
+    decode(st, signaled, status, sig);
+    return 1;
+}
+
+void mc_child_stop(pid_t pid, double grace, int *signaled, int *status, int *sig)
+{
+    int st;
+    kill(-pid, SIGTERM);
+    kill(pid, SIGTERM);
+    double until = mc_now() + grace;
+    while (mc_now() < until) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid) {
+            decode(st, signaled, status, sig);
+            return;
+        }
+        if (r < 0 && errno != EINTR) break;
+        mc_sleep(0.02);
+    }
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) {
+            *signaled = 1;
+            *sig = SIGKILL;
+            *status = -1;
+            return;
+        }
+    decode(st, signaled, status, sig);
+}
+
+void mc_group_cleanup(pid_t pgid, double grace)
+{
+    if (kill(-pgid, 0) != 0) return; /* nothing left */
+    kill(-pgid, SIGTERM);
+    double until = mc_now() + grace;
+    while (mc_now() < until && kill(-pgid, 0) == 0) mc_sleep(0.05);
+    kill(-pgid, SIGKILL);
+}

@@ -1,0 +1,28 @@
+/* supervise.h - starting, watching and stopping the target process. */
+#ifndef MC_SUPERVISE_H
+#define MC_SUPERVISE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Finds the file execvp would run for name. Returns 0 with the path in out,
+ * -ENOENT, -EACCES (exists, not executable) or -EISDIR. */
+int mc_resolve_exe(const char *name, char *out, size_t len);
+/* 1 when path is an ELF file without an interpreter (static: LD_PRELOAD
+ * cannot work), 0 otherwise (dynamic ELF, script, unreadable). */
+int mc_exe_is_static(const char *path);
+/* Starts argv in a new process group with the given extra environment
+ * ("NAME=value" strings, NULL-terminated). Returns 0 and the pid, or
+ * -errno when the exec failed (reported back through a CLOEXEC pipe). */
+int mc_spawn(char *const argv[], char *const extra_env[], pid_t *pid);
+/* Non-blocking check on the child. Returns 1 when it ended (with *signaled,
+ * *status or *sig filled), 0 while it runs, -errno on error. */
+int mc_child_poll(pid_t pid, int *signaled, int *status, int *sig);
+/* Stops the child's process group: SIGTERM, up to grace seconds, SIGKILL.
+ * Reaps the child; fills how it ended. */
+void mc_child_stop(pid_t pid, double grace, int *signaled, int *status, int *sig);
+/* Sends SIGTERM, then SIGKILL after grace, to what is left of the group
+ * after the child itself ended. */
+void mc_group_cleanup(pid_t pgid, double grace);
+
+#endif

@@ -1,0 +1,21 @@
+/* proc.h - what /proc says about a process: memory, liveness, children.
+ * Works for any process, preloaded or not. */
+#ifndef MC_PROC_H
+#define MC_PROC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Resident set size in bytes; -1 when the process is gone. */
+int64_t mc_proc_rss(pid_t pid);
+/* 1 when the pid exists and is not a zombie, 0 otherwise. */
+int mc_proc_alive(pid_t pid);
+/* Parent pid from /proc/PID/stat, -1 when gone. */
+pid_t mc_proc_ppid(pid_t pid);
+/* Fills out with up to max pids of root's descendants (not root itself).
+ * Returns how many were found (may exceed max: only max are stored). */
+int mc_proc_descendants(pid_t root, pid_t *out, int max);
+/* Copies the short command name (comm) into buf; "" when gone. */
+void mc_proc_comm(pid_t pid, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,121 @@
+/* shm_format.h - layout of the per-process shared mapping.
+ *
+ * Each process running with libmemcreep.so preloaded owns one file in the
+ * private run directory (MEMCREEP_DIR), named "p<pid>-<n>.map", mapped
+ * MAP_SHARED. The target writes it; the memcreep command reads it while the
+ * target runs and after it died (the file outlives the process, so a SIGKILL
+ * loses nothing that was published).
+ *
+ * The file holds offsets, never pointers, so a reader in another process, or
+ * a forked child that copies it, sees the same meaning at any address.
+ * Layout (all offsets from the start of the file, each 64-byte aligned):
+ *
+ *   header            struct mc_shm_header
+ *   stacks            stack_cap x struct mc_shm_stack, open addressing by hash
+ *   stack_list        stack_cap x uint32_t: slot+1 of each stack in insertion
+ *                     order, so a reader walks used slots only
+ *   frames            frame_cap x uint64_t, return addresses, append-only
+ *   modules           module_cap x struct mc_shm_module, append-only
+ *
+ * Versioning: readers accept MC_SHM_VERSION exactly; any change to a field's
+ * meaning or position bumps it. docs/shm-format.md describes the same layout.
+ */
+#ifndef MC_SHM_FORMAT_H
+#define MC_SHM_FORMAT_H
+
+#include <stdint.h>
+
+#define MC_SHM_MAGIC   0x3130504545524b4dULL /* "MKREEP01" little-endian */
+#define MC_SHM_VERSION 1
+
+/* Process states as published by the target itself. The reader combines this
+ * with what the kernel says (waitpid, /proc) to tell how a process ended. */
+enum mc_proc_state {
+    MC_PROC_RUNNING = 1,
+    MC_PROC_EXITED = 2, /* ran its exit path (atexit / destructor) */
+    MC_PROC_EXECED = 3, /* replaced by exec; the new image has its own file */
+};
+
+/* Stack slot 0 is reserved: it collects everything whose stack could not be
+ * recorded (table or frame pool full, capture failed), so totals stay right
+ * even when detail is lost. */
+#define MC_STACK_OVERFLOW 0
+
+#define MC_PATH_MAX     232
+#define MC_BUILD_ID_MAX 20
+
+struct mc_shm_header {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t header_size;
+    uint64_t file_size;
+
+    int32_t pid;
+    int32_t ppid;
+    uint32_t state; /* enum mc_proc_state */
+    uint32_t max_depth;
+    uint64_t start_ns; /* CLOCK_REALTIME when the mapping was made */
+
+    uint32_t stack_cap; /* power of two */
+    uint32_t module_cap;
+    uint64_t frame_cap;
+    uint64_t off_stacks;
+    uint64_t off_stack_list;
+    uint64_t off_frames;
+    uint64_t off_modules;
+
+    /* Counters written with atomic operations by the target. */
+    uint64_t stack_count;  /* entries published in stack_list */
+    uint64_t frames_used;  /* frames taken from the pool */
+    uint64_t module_count; /* modules published */
+    uint64_t lost_stacks;  /* events attributed to MC_STACK_OVERFLOW */
+    uint64_t lost_ptrs;    /* allocations not tracked: pointer table full */
+    uint64_t work_units;   /* mc_work_done() total */
+    uint64_t sample_bytes; /* 0: every allocation; else mean bytes between samples */
+
+    /* What glibc's allocator holds, from mallinfo2(), refreshed from the
+     * allocation path about twice a second while the target allocates. */
+    uint64_t mi_update_ns; /* CLOCK_MONOTONIC of the last refresh, 0 = never */
+    uint64_t mi_arena;     /* bytes in the brk/arena heaps */
+    uint64_t mi_hblkhd;    /* bytes in mmap'd chunks */
+    uint64_t mi_uordblks;  /* bytes in use (not mmap'd) */
+    uint64_t mi_fordblks;  /* bytes free but held */
+    uint64_t mi_keepcost;  /* releasable at the top of the main heap */
+
+    char exe[MC_PATH_MAX];
+    char reserved[256];
+};
+
+/* One distinct call stack and what it holds. 64 bytes: the counters share
+ * the cache line of the hash that led the writer here. */
+struct mc_shm_stack {
+    uint64_t hash;         /* 0 = empty slot */
+    uint64_t frames;       /* (offset into frames << 16) | depth */
+    int64_t live_bytes;    /* allocated - freed, bytes */
+    int64_t live_count;    /* allocated - freed, blocks */
+    uint64_t allocs;       /* blocks allocated, cumulative; frees are
+                              allocs - live_count, so free() pays for two
+                              atomic updates rather than three */
+    uint64_t alloc_bytes;  /* bytes allocated, cumulative */
+    uint32_t ready;        /* 1 once hash, frames and depth are valid */
+    uint32_t reserved;
+    uint64_t reserved2;
+};
+
+/* One loaded object: where it sits and how to find its file again. */
+struct mc_shm_module {
+    uint64_t bias; /* load bias (l_addr) */
+    uint64_t lo;   /* lowest address of its PT_LOAD segments */
+    uint64_t hi;   /* one past the highest */
+    uint32_t build_id_len;
+    uint8_t build_id[MC_BUILD_ID_MAX];
+    char path[MC_PATH_MAX - 24];
+};
+
+/* A slot whose frames could not be stored carries this depth and never
+ * matches a lookup. */
+#define MC_DEPTH_DEAD      0xffff
+#define MC_FRAMES_OFF(f)   ((f) >> 16)
+#define MC_FRAMES_DEPTH(f) ((uint32_t)((f)&0xffff))
+
+#endif

@@ -1,0 +1,109 @@
+/* shm_reader.c - validated, read-only access to a process's shared mapping. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shm_reader.h"
+
+static int in_bounds(uint64_t off, uint64_t len, uint64_t size)
+{
+    return off <= size && len <= size - off;
+}
+
+int mc_map_open(const char *path, struct mc_map *m)
+{
+    int rc = 0;
+    struct stat sb;
+    memset(m, 0, sizeof(*m));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    if (fstat(fd, &sb) != 0) {
+        rc = -errno;
+        goto out;
+    }
+    if ((uint64_t)sb.st_size < sizeof(struct mc_shm_header)) {
+        rc = -EPROTO;
+        goto out;
+    }
+    void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        rc = -errno;
+        goto out;
+    }
+    m->base = p;
+    m->size = (size_t)sb.st_size;
+    m->h = p;
+    const struct mc_shm_header *h = m->h;
+    uint64_t size = m->size;
+    if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != MC_SHM_MAGIC ||
+        h->version != MC_SHM_VERSION || h->header_size != sizeof(*h) || h->file_size != size ||
+        h->stack_cap == 0 || (h->stack_cap & (h->stack_cap - 1)) != 0 ||
+        !in_bounds(h->off_stacks, (uint64_t)h->stack_cap * sizeof(struct mc_shm_stack), size) ||
+        !in_bounds(h->off_stack_list, (uint64_t)h->stack_cap * sizeof(uint32_t), size) ||
+        h->frame_cap > size / sizeof(uint64_t) ||
+        !in_bounds(h->off_frames, h->frame_cap * sizeof(uint64_t), size) ||
+        !in_bounds(h->off_modules, (uint64_t)h->module_cap * sizeof(struct mc_shm_module), size) ||
+        (h->off_stacks | h->off_frames | h->off_stack_list | h->off_modules) % 8 != 0) {
+        mc_map_close(m);
+        rc = -EPROTO;
+    }
+out:
+    close(fd);
+    return rc;
+}
+
+void mc_map_close(struct mc_map *m)
+{
+    if (m->base) munmap((void *)m->base, m->size);
+    memset(m, 0, sizeof(*m));
+}
+
+uint64_t mc_map_load(const uint64_t *field)
+{
+    return __atomic_load_n(field, __ATOMIC_ACQUIRE);
+}
+
+uint64_t mc_map_stack_count(const struct mc_map *m)
+{
+    uint64_t n = mc_map_load(&m->h->stack_count);
+    return n < m->h->stack_cap ? n : m->h->stack_cap;
+}
+
+int64_t mc_map_stack_slot(const struct mc_map *m, uint64_t i)
+{
+    const uint32_t *list = (const uint32_t *)(m->base + m->h->off_stack_list);
+    if (i >= m->h->stack_cap) return -1;
+    uint32_t v = __atomic_load_n(&list[i], __ATOMIC_ACQUIRE);
+    if (v == 0 || v > m->h->stack_cap) return -1;
+    return (int64_t)v - 1;
+}
+
+const struct mc_shm_stack *mc_map_stack(const struct mc_map *m, uint32_t slot)
+{
+    if (slot >= m->h->stack_cap) return NULL;
+    return (const struct mc_shm_stack *)(m->base + m->h->off_stacks) + slot;
+}
+
+uint32_t mc_map_frames(const struct mc_map *m, const struct mc_shm_stack *st,
+                       const uint64_t **frames)
+{
+    *frames = NULL;
+    if (!__atomic_load_n(&st->ready, __ATOMIC_ACQUIRE)) return 0;
+    uint64_t f = st->frames;
+    uint64_t off = MC_FRAMES_OFF(f);
+    uint32_t depth = MC_FRAMES_DEPTH(f);
+    if (depth == 0 || depth == MC_DEPTH_DEAD || depth > 4096) return 0;
+    if (off > m->h->frame_cap || depth > m->h->frame_cap - off) return 0;
+    *frames = (const uint64_t *)(m->base + m->h->off_frames) + off;
+    return depth;
+}
+
+const struct mc_shm_module *mc_map_modules(const struct mc_map *m, uint64_t *count)
+{
+    uint64_t n = mc_map_load(&m->h->module_count);
+    *count = n < m->h->module_cap ? n : m->h->module_cap;
+    return (const struct mc_shm_module *)(m->base + m->h->off_modules);
+}

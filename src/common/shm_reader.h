@@ -1,0 +1,38 @@
+/* shm_reader.h - reads a process's shared mapping from the memcreep side,
+ * checking every offset so a truncated or corrupt file is refused instead
+ * of read out of bounds. */
+#ifndef MC_SHM_READER_H
+#define MC_SHM_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shm_format.h"
+
+struct mc_map {
+    const char *base;
+    size_t size;
+    const struct mc_shm_header *h;
+};
+
+/* Maps the file read-only and validates its layout. Returns 0, -errno when
+ * it cannot be opened or mapped, -EPROTO when it is not a memcreep mapping
+ * of this version (or not one yet: the magic is written last). */
+int mc_map_open(const char *path, struct mc_map *m);
+void mc_map_close(struct mc_map *m);
+
+/* Number of stacks published in insertion order (bounded by capacity). */
+uint64_t mc_map_stack_count(const struct mc_map *m);
+/* Slot of the i-th published stack, or -1 when not yet published. */
+int64_t mc_map_stack_slot(const struct mc_map *m, uint64_t i);
+/* The stack record in a slot (slot < stack_cap), NULL otherwise. */
+const struct mc_shm_stack *mc_map_stack(const struct mc_map *m, uint32_t slot);
+/* The frames of a ready stack; returns the depth (0 for none or invalid). */
+uint32_t mc_map_frames(const struct mc_map *m, const struct mc_shm_stack *st,
+                       const uint64_t **frames);
+/* Published modules and their count. */
+const struct mc_shm_module *mc_map_modules(const struct mc_map *m, uint64_t *count);
+/* Reads a 64-bit counter of the header atomically. */
+uint64_t mc_map_load(const uint64_t *field);
+
+#endif

@@ -1,0 +1,90 @@
+/* capture.c - takes the call stack at an allocation.
+ *
+ * Uses libunwind's unw_backtrace, which walks DWARF call-frame information
+ * (so it is right through Debian's libraries, built without frame pointers)
+ * and, on x86_64, caches the unwind rule of each return address in a
+ * per-thread table: after warm-up a frame costs a hash lookup, not a DWARF
+ * parse. The frames of this library itself, and of libunwind, are dropped so
+ * that frame 0 is the return address in the code that called malloc. */
+#define UNW_LOCAL_ONLY
+#include <dlfcn.h>
+#include <libunwind.h>
+#include <link.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define SKIP_SLACK 8 /* own frames above the caller at most */
+
+static uint64_t self_lo, self_hi;
+static uint64_t unw_lo, unw_hi;
+
+struct range_query {
+    uint64_t addr;
+    uint64_t lo, hi;
+};
+
+/* dl_iterate_phdr callback: the extent of the module holding q->addr. */
+static int find_range(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct range_query *q = data;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        uint64_t a = info->dlpi_addr + ph->p_vaddr;
+        if (a < lo) lo = a;
+        if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+    }
+    if (q->addr >= lo && q->addr < hi) {
+        q->lo = lo;
+        q->hi = hi;
+        return 1;
+    }
+    return 0;
+}
+
+static void module_range(const void *addr, uint64_t *lo, uint64_t *hi)
+{
+    struct range_query q = {(uint64_t)(uintptr_t)addr, 0, 0};
+    dl_iterate_phdr(find_range, &q);
+    *lo = q.lo;
+    *hi = q.hi;
+}
+
+void mc_capture_init(void)
+{
+    module_range((const void *)(uintptr_t)mc_capture_init, &self_lo, &self_hi);
+    module_range((const void *)(uintptr_t)unw_backtrace, &unw_lo, &unw_hi);
+    /* Per-thread caches avoid a lock shared by all threads in libunwind. */
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+}
+
+static inline int is_own(uint64_t ip)
+{
+    return (ip >= self_lo && ip < self_hi) || (ip >= unw_lo && ip < unw_hi);
+}
+
+int mc_capture(uint64_t *ips, int max)
+{
+    void *buf[MC_MAX_DEPTH + SKIP_SLACK];
+    if (max > MC_MAX_DEPTH) max = MC_MAX_DEPTH;
+    int n = unw_backtrace(buf, max + SKIP_SLACK);
+    int skip = 0;
+    while (skip < n && is_own((uint64_t)(uintptr_t)buf[skip])) skip++;
+    int depth = n - skip;
+    if (depth > max) depth = max;
+    for (int i = 0; i < depth; i++) ips[i] = (uint64_t)(uintptr_t)buf[skip + i];
+    return depth < 0 ? 0 : depth;
+}
+
+int mc_capture_known(uint64_t addr)
+{
+    const struct mc_shm_module *m =
+        (const struct mc_shm_module *)((const char *)mc_shm + mc_shm->off_modules);
+    uint64_t n = __atomic_load_n(&mc_shm->module_count, __ATOMIC_ACQUIRE);
+    for (uint64_t i = 0; i < n; i++)
+        if (addr >= m[i].lo && addr < m[i].hi) return 1;
+    return 0;
+}

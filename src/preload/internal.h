@@ -1,0 +1,74 @@
+/* internal.h - what the parts of libmemcreep.so share with each other.
+ * Nothing here is exported: the library is built with -fvisibility=hidden and
+ * exports only the allocation hooks and the public API of memcreep.h. */
+#ifndef MC_PRELOAD_INTERNAL_H
+#define MC_PRELOAD_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/shm_format.h"
+
+#define MC_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define MC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define MC_DEFAULT_DEPTH 64
+#define MC_MAX_DEPTH     256
+
+/* ---- publish.c: the shared mapping and process life cycle ---- */
+
+/* The mapping of this process, or NULL before init / when disabled. */
+extern struct mc_shm_header *mc_shm;
+/* Non-zero once the library is ready to record. */
+extern int mc_active;
+
+/* Makes sure the mapping belongs to this process (a forked child first gets
+ * its own copy). Returns 0 when recording may go on, -1 when it may not. */
+int mc_publish_own(void);
+/* Refreshes the published allocator statistics if they are stale. */
+void mc_publish_mallinfo(void);
+/* Re-reads the list of loaded objects when it changed (dlopen/dlclose). */
+void mc_publish_modules(void);
+
+/* ---- capture.c: call stacks ---- */
+
+/* Captures the caller's stack into ips (at most max frames), without the
+ * library's own frames. Returns the depth, 0 when nothing could be taken. */
+int mc_capture(uint64_t *ips, int max);
+/* Remembers the library's own address range so mc_capture can drop it. */
+void mc_capture_init(void);
+/* Non-zero when addr lies inside a module the mapping already records. */
+int mc_capture_known(uint64_t addr);
+
+/* ---- stack_table.c: deduplicated stacks in the shared mapping ---- */
+
+/* Finds or adds the stack and returns its slot; MC_STACK_OVERFLOW when the
+ * table or the frame pool is full (counted in lost_stacks). Lock-free. */
+uint32_t mc_stack_intern(const uint64_t *ips, int depth);
+/* Adds one allocation of size bytes to a stack's counters. */
+void mc_stack_alloc(uint32_t slot, size_t size);
+/* Removes one allocation of size bytes from a stack's counters. */
+void mc_stack_free(uint32_t slot, size_t size);
+
+/* ---- ptr_table.c: live pointer -> (stack, size), private memory ---- */
+
+/* Records a live block. Returns 0, or -1 when the table cannot grow. */
+int mc_ptr_insert(uintptr_t ptr, size_t size, uint32_t slot);
+/* Removes a block; fills *size and *slot and returns 0 when it was known,
+ * -1 otherwise (allocated before the library started, or untracked). */
+int mc_ptr_remove(uintptr_t ptr, size_t *size, uint32_t *slot);
+/* Locks every shard around fork() so the child gets a consistent table. */
+void mc_ptr_lock_all(void);
+void mc_ptr_unlock_all(void);
+
+/* ---- sys.c: small helpers that never call malloc ---- */
+
+void *mc_sys_alloc(size_t size); /* zeroed, page-granular, NULL on failure */
+void mc_sys_free(void *p, size_t size);
+uint64_t mc_now_ns(int clock);
+/* Reads an unsigned decimal environment variable, or returns dflt. */
+uint64_t mc_env_u64(const char *name, uint64_t dflt);
+/* Writes a short diagnostic line to stderr (no malloc, no stdio). */
+void mc_warn(const char *msg, const char *detail);
+
+#endif

@@ -1,0 +1,354 @@
+/* publish.c - the shared mapping of this process: creating it at start,
+ * giving a forked child its own copy, marking the image an exec replaced,
+ * publishing the module list and the allocator's own statistics, and the
+ * final state at exit.
+ *
+ * Everything here runs either in the library constructor (before recording
+ * starts) or inside a hook with the reentrancy guard held, and uses only
+ * system calls and functions that do not allocate. */
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct mc_shm_header *mc_shm;
+int mc_active;
+
+static const char *run_dir;
+static size_t map_size;
+/* 0: the mapping is ours; 1: forked, copy pending; 2: copy in progress. */
+static int fork_state;
+static int modules_busy;
+static int mallinfo_busy;
+
+/* Sizes of the parts of the mapping, each rounded to 64 bytes. */
+#define ALIGN64(x) (((x) + 63) & ~(uint64_t)63)
+
+static uint64_t round_pow2(uint64_t v, uint64_t lo, uint64_t hi)
+{
+    uint64_t p = lo;
+    while (p < v && p < hi) p <<= 1;
+    return p;
+}
+
+/* Formats "<dir>/p<pid>-<n>.map" into buf without stdio's allocation. */
+static void map_path(char *buf, size_t len, const char *dir, pid_t pid, unsigned n)
+{
+    snprintf(buf, len, "%s/p%d-%u.map", dir, (int)pid, n);
+}
+
+/* Marks the files an earlier image of this pid left (it called exec and
+ * became us) as superseded, so the reader knows that image ended by exec. */
+static void supersede_old_images(pid_t pid)
+{
+    char prefix[32];
+    int plen = snprintf(prefix, sizeof(prefix), "p%d-", (int)pid);
+    DIR *d = opendir(run_dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, prefix, (size_t)plen) != 0) continue;
+        int fd = openat(dirfd(d), de->d_name, O_RDWR | O_CLOEXEC);
+        if (fd < 0) continue;
+        void *m = mmap(NULL, sizeof(struct mc_shm_header), PROT_READ | PROT_WRITE, MAP_SHARED,
+                       fd, 0);
+        close(fd);
+        if (m == MAP_FAILED) continue;
+        struct mc_shm_header *h = m;
+        if (h->magic == MC_SHM_MAGIC && h->state == MC_PROC_RUNNING)
+            __atomic_store_n(&h->state, MC_PROC_EXECED, __ATOMIC_RELEASE);
+        munmap(m, sizeof(struct mc_shm_header));
+    }
+    closedir(d);
+}
+
+/* Creates this pid's next free map file at the given size. Returns the fd,
+ * or -1 with errno set. */
+static int create_map_file(pid_t pid, size_t size)
+{
+    char path[4096];
+    for (unsigned n = 0; n < 1000; n++) {
+        map_path(path, sizeof(path), run_dir, pid, n);
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno == EEXIST) continue;
+        if (fd < 0) return -1;
+        if (ftruncate(fd, (off_t)size) != 0) {
+            int e = errno;
+            close(fd);
+            unlink(path);
+            errno = e;
+            return -1;
+        }
+        return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+/* ---- modules ---- */
+
+static void read_build_id(const struct dl_phdr_info *info, struct mc_shm_module *m)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE) continue;
+        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+        const char *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            const char *name = p + sizeof(*nh);
+            const char *desc = name + ((nh->n_namesz + 3) & ~3u);
+            const char *next = desc + ((nh->n_descsz + 3) & ~3u);
+            if (next > end) break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+                memcmp(name, "GNU", 4) == 0) {
+                uint32_t n = nh->n_descsz > MC_BUILD_ID_MAX ? MC_BUILD_ID_MAX : nh->n_descsz;
+                memcpy(m->build_id, desc, n);
+                m->build_id_len = n;
+                return;
+            }
+            p = next;
+        }
+    }
+}
+
+/* dl_iterate_phdr callback: appends objects not yet in the table. */
+static int add_module(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        uint64_t a = info->dlpi_addr + ph->p_vaddr;
+        if (a < lo) lo = a;
+        if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+    }
+    if (hi == 0) return 0;
+
+    struct mc_shm_module *tab =
+        (struct mc_shm_module *)((char *)mc_shm + mc_shm->off_modules);
+    uint64_t n = mc_shm->module_count;
+    for (uint64_t i = 0; i < n; i++)
+        if (tab[i].lo == lo && tab[i].hi == hi && tab[i].bias == info->dlpi_addr) return 0;
+    if (n >= mc_shm->module_cap) return 1;
+
+    struct mc_shm_module *m = &tab[n];
+    memset(m, 0, sizeof(*m));
+    m->bias = info->dlpi_addr;
+    m->lo = lo;
+    m->hi = hi;
+    const char *name = info->dlpi_name;
+    if (!name || !*name) {
+        /* The main program has no name here; /proc says which file it is. */
+        ssize_t l = readlink("/proc/self/exe", m->path, sizeof(m->path) - 1);
+        m->path[l > 0 ? l : 0] = 0;
+    } else {
+        strncpy(m->path, name, sizeof(m->path) - 1);
+    }
+    read_build_id(info, m);
+    __atomic_store_n(&mc_shm->module_count, n + 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+void mc_publish_modules(void)
+{
+    if (__atomic_exchange_n(&modules_busy, 1, __ATOMIC_ACQUIRE)) return;
+    dl_iterate_phdr(add_module, NULL);
+    __atomic_store_n(&modules_busy, 0, __ATOMIC_RELEASE);
+}
+
+/* ---- allocator statistics ---- */
+
+void mc_publish_mallinfo(void)
+{
+    uint64_t now = mc_now_ns(CLOCK_MONOTONIC_COARSE);
+    if (mc_shm->mi_update_ns && now - mc_shm->mi_update_ns < 500000000ull) return;
+    if (__atomic_exchange_n(&mallinfo_busy, 1, __ATOMIC_ACQUIRE)) return;
+    struct mallinfo2 mi = mallinfo2();
+    mc_shm->mi_arena = mi.arena;
+    mc_shm->mi_hblkhd = mi.hblkhd;
+    mc_shm->mi_uordblks = mi.uordblks;
+    mc_shm->mi_fordblks = mi.fordblks;
+    mc_shm->mi_keepcost = mi.keepcost;
+    __atomic_store_n(&mc_shm->mi_update_ns, now ? now : 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&mallinfo_busy, 0, __ATOMIC_RELEASE);
+}
+
+/* ---- fork ---- */
+
+static void at_fork_prepare(void)
+{
+    if (mc_active) mc_ptr_lock_all();
+}
+
+static void at_fork_parent(void)
+{
+    if (mc_active) mc_ptr_unlock_all();
+}
+
+/* The child still shares the parent's mapping; it must not write to it.
+ * The copy is made at the child's first event, not here, so that the common
+ * fork-then-exec pays nothing. */
+static void at_fork_child(void)
+{
+    if (!mc_active) return;
+    mc_ptr_unlock_all();
+    __atomic_store_n(&fork_state, 1, __ATOMIC_RELEASE);
+}
+
+/* Gives a forked child a file of its own holding a copy of what it
+ * inherited (its heap is a copy of the parent's, so are the counters), then
+ * maps it over the old address so every pointer stays valid. */
+static int remap_for_child(void)
+{
+    pid_t pid = getpid();
+    int fd = create_map_file(pid, map_size);
+    if (fd < 0) return -1;
+    char *dst = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (dst == MAP_FAILED) {
+        close(fd);
+        return -1;
+    }
+    const char *src = (const char *)mc_shm;
+    const struct mc_shm_header *h = mc_shm;
+    memcpy(dst, src, sizeof(*h));
+    struct mc_shm_header *nh = (struct mc_shm_header *)dst;
+    nh->pid = pid;
+    nh->ppid = getppid();
+    nh->state = MC_PROC_RUNNING;
+    nh->start_ns = mc_now_ns(CLOCK_REALTIME);
+
+    /* Only used parts are copied: the file is sparse and should stay so. */
+    uint64_t count = h->stack_count < h->stack_cap ? h->stack_count : h->stack_cap;
+    const uint32_t *list = (const uint32_t *)(src + h->off_stack_list);
+    const struct mc_shm_stack *st = (const struct mc_shm_stack *)(src + h->off_stacks);
+    struct mc_shm_stack *dst_st = (struct mc_shm_stack *)(dst + h->off_stacks);
+    dst_st[MC_STACK_OVERFLOW] = st[MC_STACK_OVERFLOW];
+    for (uint64_t i = 0; i < count; i++) {
+        uint32_t s = list[i];
+        if (s == 0 || s > h->stack_cap || !st[s - 1].ready) continue;
+        dst_st[s - 1] = st[s - 1];
+    }
+    memcpy(dst + h->off_stack_list, list, count * sizeof(uint32_t));
+    uint64_t frames = h->frames_used < h->frame_cap ? h->frames_used : h->frame_cap;
+    memcpy(dst + h->off_frames, src + h->off_frames, frames * sizeof(uint64_t));
+    memcpy(dst + h->off_modules, src + h->off_modules,
+           h->module_count * sizeof(struct mc_shm_module));
+    munmap(dst, map_size);
+
+    void *m = mmap(mc_shm, map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+    close(fd);
+    return m == MAP_FAILED ? -1 : 0;
+}
+
+int mc_publish_own(void)
+{
+    int st = __atomic_load_n(&fork_state, __ATOMIC_ACQUIRE);
+    if (MC_LIKELY(st == 0)) return 0;
+    int expect = 1;
+    if (!__atomic_compare_exchange_n(&fork_state, &expect, 2, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return -1; /* another thread of the child is copying: skip */
+    if (remap_for_child() != 0) {
+        /* Without a mapping of its own the child must not record at all. */
+        mc_active = 0;
+        mc_warn("cannot publish forked child, not tracking it", strerror(errno));
+        return -1;
+    }
+    __atomic_store_n(&fork_state, 0, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* ---- life cycle ---- */
+
+/* Called once from the library constructor. Leaves mc_active at 0 (the
+ * hooks pass everything through) when not started by memcreep or when the
+ * mapping cannot be made. */
+void mc_publish_start(void);
+void mc_publish_start(void)
+{
+    run_dir = getenv("MEMCREEP_DIR");
+    if (!run_dir || !*run_dir) return;
+
+    uint64_t depth = mc_env_u64("MEMCREEP_DEPTH", MC_DEFAULT_DEPTH);
+    if (depth < 1) depth = 1;
+    if (depth > MC_MAX_DEPTH) depth = MC_MAX_DEPTH;
+    uint64_t cap = round_pow2(mc_env_u64("MEMCREEP_STACKS", 65536), 1024, 1u << 24);
+    uint64_t frame_cap = cap * 32;
+    uint64_t module_cap = 2048;
+
+    uint64_t off_stacks = ALIGN64(sizeof(struct mc_shm_header));
+    uint64_t off_list = ALIGN64(off_stacks + cap * sizeof(struct mc_shm_stack));
+    uint64_t off_frames = ALIGN64(off_list + cap * sizeof(uint32_t));
+    uint64_t off_modules = ALIGN64(off_frames + frame_cap * sizeof(uint64_t));
+    uint64_t size = ALIGN64(off_modules + module_cap * sizeof(struct mc_shm_module));
+    long page = sysconf(_SC_PAGESIZE);
+    size = (size + (uint64_t)page - 1) & ~((uint64_t)page - 1);
+
+    pid_t pid = getpid();
+    supersede_old_images(pid);
+    int fd = create_map_file(pid, size);
+    if (fd < 0) {
+        mc_warn("cannot create the shared mapping, not tracking", strerror(errno));
+        return;
+    }
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        mc_warn("cannot map the shared mapping, not tracking", strerror(errno));
+        return;
+    }
+    struct mc_shm_header *h = m;
+    h->version = MC_SHM_VERSION;
+    h->header_size = sizeof(*h);
+    h->file_size = size;
+    h->pid = pid;
+    h->ppid = getppid();
+    h->state = MC_PROC_RUNNING;
+    h->max_depth = (uint32_t)depth;
+    h->start_ns = mc_now_ns(CLOCK_REALTIME);
+    h->stack_cap = (uint32_t)cap;
+    h->module_cap = (uint32_t)module_cap;
+    h->frame_cap = frame_cap;
+    h->off_stacks = off_stacks;
+    h->off_stack_list = off_list;
+    h->off_frames = off_frames;
+    h->off_modules = off_modules;
+    ssize_t l = readlink("/proc/self/exe", h->exe, sizeof(h->exe) - 1);
+    h->exe[l > 0 ? l : 0] = 0;
+    struct mc_shm_stack *ov = (struct mc_shm_stack *)((char *)m + off_stacks);
+    ov->hash = 1;
+    ov->ready = 1;
+    map_size = size;
+    mc_shm = h;
+    mc_publish_modules();
+    mc_publish_mallinfo();
+    /* The magic goes last: a reader that sees it sees a complete header. */
+    __atomic_store_n(&h->magic, MC_SHM_MAGIC, __ATOMIC_RELEASE);
+    pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
+    mc_active = 1;
+}
+
+/* Called from the library destructor: publishes the final allocator
+ * statistics and that this image reached its exit path. */
+void mc_publish_stop(void);
+void mc_publish_stop(void)
+{
+    if (!mc_active || __atomic_load_n(&fork_state, __ATOMIC_ACQUIRE) != 0) return;
+    mc_shm->mi_update_ns = 0;
+    mc_publish_mallinfo();
+    __atomic_store_n(&mc_shm->state, MC_PROC_EXITED, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,63 @@
+/* sys.c - helpers for the preloaded library that never allocate through
+ * malloc: the library's own memory comes from mmap so that it neither
+ * recurses into the hooks nor shows up in the target's numbers. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Returns zeroed memory straight from the kernel; the caller frees it with
+ * mc_sys_free and the same size. NULL when the kernel refuses. */
+void *mc_sys_alloc(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void mc_sys_free(void *p, size_t size)
+{
+    if (p) munmap(p, size);
+}
+
+/* Returns the clock's time in nanoseconds (0 if the clock fails). */
+uint64_t mc_now_ns(int clock)
+{
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* getenv does not allocate; the parse is done by hand so that a malformed
+ * value falls back to the default instead of half-parsing. */
+uint64_t mc_env_u64(const char *name, uint64_t dflt)
+{
+    const char *s = getenv(name);
+    uint64_t v = 0;
+    if (!s || !*s) return dflt;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return dflt;
+        if (v > (UINT64_MAX - 9) / 10) return dflt;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    return v;
+}
+
+/* One write(2) per line so that lines from several processes do not mix. */
+void mc_warn(const char *msg, const char *detail)
+{
+    char buf[512];
+    size_t n = 0;
+    const char *parts[4] = {"memcreep preload: ", msg, detail ? ": " : "", detail ? detail : ""};
+    for (int i = 0; i < 4; i++) {
+        size_t l = strlen(parts[i]);
+        if (l > sizeof(buf) - 2 - n) l = sizeof(buf) - 2 - n;
+        memcpy(buf + n, parts[i], l);
+        n += l;
+    }
+    buf[n++] = '\n';
+    ssize_t w = write(2, buf, n);
+    (void)w;
+}

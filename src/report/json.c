@@ -1,0 +1,388 @@
+/* json.c - builds, saves and loads the result document (result.h).
+ *
+ * Analysis happens here too, at build time: each series gets its verdict
+ * and slopes (analysis/verdict.c) as it is written out, so the document
+ * carries the evidence (series, slope, p-values) next to each verdict. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analysis/stats.h"
+#include "analysis/verdict.h"
+#include "report/result.h"
+
+#define RSS_MIN_GROWTH (256.0 * 1024) /* page-level noise of RSS */
+
+static const char *end_names[] = {"running", "exited", "signaled", "exec", "vanished", "stopped"};
+
+static json_t *farray(const double *v, uint32_t n)
+{
+    json_t *a = json_array();
+    for (uint32_t i = 0; i < n; i++) json_array_append_new(a, json_real(round(v[i] * 1000) / 1000));
+    return a;
+}
+
+static json_t *iarray(const int64_t *v, uint32_t n)
+{
+    json_t *a = json_array();
+    for (uint32_t i = 0; i < n; i++) json_array_append_new(a, json_integer(v[i]));
+    return a;
+}
+
+/* Whether the work axis moved: then growth is also stated per unit. */
+static int has_work(const struct mc_points *s)
+{
+    uint32_t n = s->clk.n;
+    return n >= 2 && s->work[n - 1] > s->work[0];
+}
+
+static void to_minutes(const struct mc_points *s, double *x)
+{
+    for (uint32_t i = 0; i < MC_SERIES_MAX; i++) x[i] = i < s->clk.n ? s->t[i] / 60.0 : 0;
+}
+
+/* Slope of y against x, 0 when undefined. */
+static double slope_of(const double *x, const double *y, uint32_t n)
+{
+    double s = 0;
+    if (n < 2 || mc_theil_sen(x, y, n, &s, NULL) != 0) return 0;
+    return s;
+}
+
+/* A metric (RSS, live heap...) with its verdict and slopes. */
+static json_t *metric(const struct mc_points *s, const double *y, double min_growth, int work)
+{
+    double xm[MC_SERIES_MAX];
+    uint32_t n = s->clk.n;
+    to_minutes(s, xm);
+    struct mc_trend_opts o = {min_growth, 0.01};
+    struct mc_trend tr;
+    mc_trend_classify(work ? s->work : xm, y, n, &o, &tr);
+    json_t *m = json_object();
+    json_object_set_new(m, "verdict", json_string(mc_verdict_name(tr.verdict)));
+    json_object_set_new(m, "start", json_real(n ? y[0] : 0));
+    json_object_set_new(m, "end", json_real(n ? y[n - 1] : 0));
+    json_object_set_new(m, "per_min", json_real(slope_of(xm, y, n)));
+    if (work) json_object_set_new(m, "per_unit", json_real(tr.slope));
+    json_object_set_new(m, "p_value", json_real(tr.p));
+    json_object_set_new(m, "net_growth", json_real(tr.net));
+    return m;
+}
+
+/* ---- stacks ---- */
+
+/* Functions that only pass an allocation through: the site of a stack is
+ * the first frame that is none of these. */
+static int is_wrapper(const char *fn)
+{
+    static const char *prefixes[] = {"operator new", "__libc_", "strdup", "strndup",
+                                     "__strdup", "__strndup", "xmalloc", "xcalloc",
+                                     "xrealloc", "xstrdup", "g_malloc", "g_realloc",
+                                     "g_strdup", "asprintf", "vasprintf", "__vasprintf",
+                                     "_IO_", "reallocarray", "__gnu_cxx::new_allocator",
+                                     "std::__new_allocator", "std::allocator"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (!strncmp(fn, prefixes[i], strlen(prefixes[i]))) return 1;
+    return 0;
+}
+
+struct ranked {
+    uint32_t slot;
+    struct mc_trend tr;
+    double rank;
+};
+
+static int by_rank(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    if (x->tr.verdict != y->tr.verdict) return (int)y->tr.verdict - (int)x->tr.verdict;
+    return (x->rank < y->rank) - (x->rank > y->rank);
+}
+
+static json_t *frames_json(struct mc_proc *p, uint32_t slot, struct mc_symbolizer *sym,
+                           int *site)
+{
+    json_t *a = json_array();
+    const uint64_t *f;
+    const struct mc_shm_stack *st = mc_map_stack(&p->map, slot);
+    uint32_t depth = st ? mc_map_frames(&p->map, st, &f) : 0;
+    uint64_t nmods;
+    const struct mc_shm_module *mods = mc_map_modules(&p->map, &nmods);
+    *site = -1;
+    for (uint32_t i = 0; i < depth; i++) {
+        struct mc_frame fr;
+        char addr[32];
+        mc_symbolize(sym, mods, nmods, f[i], &fr);
+        snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)fr.addr);
+        json_t *o = json_object();
+        json_object_set_new(o, "addr", json_string(addr));
+        json_object_set_new(o, "function", json_string(fr.function));
+        json_object_set_new(o, "file", json_string(fr.file));
+        json_object_set_new(o, "line", json_integer(fr.line));
+        json_object_set_new(o, "module", json_string(fr.module));
+        json_array_append_new(a, o);
+        if (*site < 0 && strcmp(fr.function, "??") && !is_wrapper(fr.function)) *site = (int)i;
+    }
+    if (*site < 0 && depth) *site = 0;
+    return a;
+}
+
+static json_t *stack_json(struct mc_proc *p, const struct ranked *r, struct mc_symbolizer *sym,
+                          int work)
+{
+    const struct mc_points *s = &p->pts;
+    const struct mc_stack_series *ss = p->stk[r->slot];
+    uint32_t n = s->clk.n;
+    double xm[MC_SERIES_MAX], yb[MC_SERIES_MAX], yc[MC_SERIES_MAX];
+    to_minutes(s, xm);
+    for (uint32_t i = 0; i < n; i++) {
+        yb[i] = (double)ss->bytes[i];
+        yc[i] = (double)ss->count[i];
+    }
+    const struct mc_shm_stack *st = mc_map_stack(&p->map, r->slot);
+    json_t *o = json_object();
+    int site = -1;
+    json_object_set_new(o, "id", json_integer(r->slot));
+    json_object_set_new(o, "verdict", json_string(mc_verdict_name(r->tr.verdict)));
+    json_object_set_new(o, "bytes_per_min", json_real(slope_of(xm, yb, n)));
+    json_object_set_new(o, "objects_per_min", json_real(slope_of(xm, yc, n)));
+    if (work) {
+        json_object_set_new(o, "bytes_per_unit", json_real(slope_of(s->work, yb, n)));
+        json_object_set_new(o, "objects_per_unit", json_real(slope_of(s->work, yc, n)));
+    }
+    json_object_set_new(o, "net_growth", json_real(r->tr.net));
+    json_object_set_new(o, "p_value", json_real(r->tr.p));
+    json_object_set_new(o, "p_floor", json_real(r->tr.p_floor));
+    json_object_set_new(o, "confidence", json_real(1 - r->tr.p));
+    json_object_set_new(o, "live_bytes", json_integer(n ? ss->bytes[n - 1] : 0));
+    json_object_set_new(o, "live_count", json_integer(n ? ss->count[n - 1] : 0));
+    if (st) {
+        json_object_set_new(o, "allocs", json_integer((json_int_t)st->allocs));
+        json_object_set_new(o, "alloc_bytes", json_integer((json_int_t)st->alloc_bytes));
+    }
+    json_t *fr = r->slot == MC_STACK_OVERFLOW ? json_array() : frames_json(p, r->slot, sym, &site);
+    if (r->slot == MC_STACK_OVERFLOW) site = -1;
+    json_object_set_new(o, "site", json_integer(site));
+    json_object_set_new(o, "frames", fr);
+    json_t *ser = json_object();
+    json_object_set_new(ser, "bytes", iarray(ss->bytes, n));
+    json_object_set_new(ser, "count", iarray(ss->count, n));
+    json_object_set_new(o, "series", ser);
+    return o;
+}
+
+/* Classifies every stack of a process and keeps the top ones: all that
+ * are not STEADY first, then the steady ones that grew most. */
+static json_t *stacks_json(struct mc_proc *p, const struct mc_run_info *ri,
+                           struct mc_symbolizer *sym, int work, int *creeping)
+{
+    const struct mc_points *s = &p->pts;
+    uint32_t n = s->clk.n;
+    double xm[MC_SERIES_MAX], y[MC_SERIES_MAX];
+    struct ranked *r = calloc(p->stk_cap ? p->stk_cap : 1, sizeof(*r));
+    size_t nr = 0;
+    json_t *a = json_array();
+    *creeping = 0;
+    if (!r) return a;
+    to_minutes(s, xm);
+    struct mc_trend_opts o = {ri->min_growth, 0.01};
+    for (uint32_t slot = 0; slot < p->stk_cap; slot++) {
+        const struct mc_stack_series *ss = p->stk[slot];
+        if (!ss) continue;
+        for (uint32_t i = 0; i < n; i++) y[i] = (double)ss->bytes[i];
+        struct ranked *e = &r[nr];
+        e->slot = slot;
+        double net = mc_trend_net(y, n);
+        if (net >= ri->min_growth) {
+            mc_trend_classify(work ? s->work : xm, y, n, &o, &e->tr);
+        } else {
+            e->tr.verdict = n >= MC_MIN_POINTS ? MC_V_STEADY : MC_V_UNKNOWN;
+            e->tr.net = net;
+            e->tr.p = 1;
+        }
+        e->rank = e->tr.net != 0 ? e->tr.net : (n ? y[n - 1] : 0) / 1e9;
+        if (e->tr.verdict == MC_V_CREEP) (*creeping)++;
+        if (n && (e->tr.net > 0 || y[n - 1] > 0)) nr++;
+    }
+    qsort(r, nr, sizeof(*r), by_rank);
+    size_t keep = ri->top > 0 && (size_t)ri->top < nr ? (size_t)ri->top : nr;
+    for (size_t i = 0; i < keep; i++) json_array_append_new(a, stack_json(p, &r[i], sym, work));
+    free(r);
+    return a;
+}
+
+static json_t *points_json(const struct mc_points *s)
+{
+    uint32_t n = s->clk.n;
+    json_t *o = json_object();
+    json_object_set_new(o, "t", farray(s->t, n));
+    json_object_set_new(o, "work", farray(s->work, n));
+    json_object_set_new(o, "rss", farray(s->rss, n));
+    json_object_set_new(o, "live_heap", farray(s->heap, n));
+    json_object_set_new(o, "live_count", farray(s->heap_count, n));
+    json_object_set_new(o, "allocator_free", farray(s->alloc_free, n));
+    json_object_set_new(o, "allocator_held", farray(s->alloc_held, n));
+    return o;
+}
+
+static json_t *metrics_json(const struct mc_points *s, double min_growth, int mapped)
+{
+    int work = has_work(s);
+    json_t *m = json_object();
+    double rmin = min_growth > RSS_MIN_GROWTH ? min_growth : RSS_MIN_GROWTH;
+    json_object_set_new(m, "rss", metric(s, s->rss, rmin, work));
+    if (mapped) {
+        json_object_set_new(m, "live_heap", metric(s, s->heap, min_growth, work));
+        json_object_set_new(m, "allocator_free", metric(s, s->alloc_free, rmin, work));
+    }
+    return m;
+}
+
+static const char *verdict_max(const char *a, const char *b)
+{
+    return mc_verdict_parse(b) > mc_verdict_parse(a) ? b : a;
+}
+
+json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
+                        struct mc_symbolizer *sym)
+{
+    json_t *doc = json_object();
+    if (!doc) return NULL;
+    json_object_set_new(doc, "schema", json_string(MC_RESULT_SCHEMA));
+    json_object_set_new(doc, "version", json_integer(MC_RESULT_VERSION));
+
+    json_t *run = json_object();
+    json_t *cmd = json_array();
+    for (int i = 0; i < ri->argc; i++) json_array_append_new(cmd, json_string(ri->argv[i]));
+    json_object_set_new(run, "command", cmd);
+    char when[64];
+    time_t st = (time_t)ri->started;
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&st));
+    json_object_set_new(run, "started", json_string(when));
+    double dur = c->tree.clk.n ? c->tree.t[c->tree.clk.n - 1] : 0;
+    json_object_set_new(run, "duration_s", json_real(dur));
+    json_object_set_new(run, "interval_s", json_real(ri->interval));
+    json_object_set_new(run, "samples", json_integer((json_int_t)c->tree.clk.seen));
+    json_object_set_new(run, "min_growth", json_real(ri->min_growth));
+    json_object_set_new(run, "stopped_by", json_string(ri->stopped_by));
+    json_object_set_new(run, "preload", json_boolean(!ri->static_target));
+    json_object_set_new(doc, "run", run);
+
+    const char *overall = c->tree.clk.n >= MC_MIN_POINTS ? "STEADY" : "UNKNOWN";
+    int creeping_total = 0;
+    json_t *procs = json_array();
+    for (size_t i = 0; i < c->nprocs; i++) {
+        struct mc_proc *p = c->procs[i];
+        if (p->pts.clk.n == 0) continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "pid", json_integer(p->pid));
+        json_object_set_new(o, "ppid", json_integer(p->ppid));
+        json_object_set_new(o, "exe", json_string(p->exe));
+        json_object_set_new(o, "root", json_boolean(p->pid == c->root));
+        json_object_set_new(o, "preloaded", json_boolean(p->has_map));
+        json_t *end = json_object();
+        json_object_set_new(end, "how", json_string(end_names[p->end]));
+        if (p->end == MC_END_EXITED && p->pid == c->root)
+            json_object_set_new(end, "status", json_integer(p->status));
+        if (p->end == MC_END_SIGNALED) json_object_set_new(end, "signal", json_integer(p->sig));
+        json_object_set_new(end, "t_start", json_real(p->t_start));
+        json_object_set_new(end, "t_end", json_real(p->t_end));
+        json_object_set_new(o, "end", end);
+        json_object_set_new(o, "series", points_json(&p->pts));
+        json_t *m = metrics_json(&p->pts, ri->min_growth, p->has_map);
+        json_object_set_new(o, "metrics", m);
+        int work = has_work(&p->pts);
+        json_object_set_new(o, "per_unit", json_boolean(work));
+        if (p->has_map) {
+            const struct mc_shm_header *h = p->map.h;
+            json_t *lost = json_object();
+            json_object_set_new(lost, "stacks", json_integer((json_int_t)h->lost_stacks));
+            json_object_set_new(lost, "pointers", json_integer((json_int_t)h->lost_ptrs));
+            json_object_set_new(o, "lost", lost);
+            json_object_set_new(o, "work_units", json_integer((json_int_t)h->work_units));
+            int creeping;
+            json_object_set_new(o, "stacks", stacks_json(p, ri, sym, work, &creeping));
+            json_object_set_new(o, "creeping_stacks", json_integer(creeping));
+            creeping_total += creeping;
+            if (creeping) overall = "CREEP";
+            overall = verdict_max(
+                overall, json_string_value(json_object_get(json_object_get(m, "live_heap"),
+                                                           "verdict")));
+        } else {
+            overall = verdict_max(
+                overall,
+                json_string_value(json_object_get(json_object_get(m, "rss"), "verdict")));
+        }
+        json_array_append_new(procs, o);
+    }
+    json_object_set_new(doc, "processes", procs);
+
+    json_t *tree = json_object();
+    json_object_set_new(tree, "series", points_json(&c->tree));
+    json_object_set_new(tree, "metrics", metrics_json(&c->tree, ri->min_growth, 1));
+    json_object_set_new(doc, "tree", tree);
+
+    json_t *sum = json_object();
+    json_object_set_new(sum, "verdict", json_string(overall));
+    json_object_set_new(sum, "creeping_stacks", json_integer(creeping_total));
+    json_object_set_new(doc, "summary", sum);
+    return doc;
+}
+
+int mc_result_save(json_t *doc, const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (json_dump_file(doc, tmp, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) != 0) {
+        int e = errno ? errno : EIO;
+        unlink(tmp);
+        return -e;
+    }
+    if (rename(tmp, path) != 0) return -errno;
+    return 0;
+}
+
+json_t *mc_result_load(const char *path, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!doc) {
+        snprintf(err, errlen, "%s: not a readable JSON file (%s, line %d)", path, je.text,
+                 je.line);
+        return NULL;
+    }
+    const char *schema = json_string_value(json_object_get(doc, "schema"));
+    json_t *ver = json_object_get(doc, "version");
+    if (!schema || strcmp(schema, MC_RESULT_SCHEMA) || !json_is_integer(ver)) {
+        snprintf(err, errlen, "%s: not a memcreep result (no schema \"%s\")", path,
+                 MC_RESULT_SCHEMA);
+        json_decref(doc);
+        return NULL;
+    }
+    if (json_integer_value(ver) > MC_RESULT_VERSION || json_integer_value(ver) < 1) {
+        snprintf(err, errlen, "%s: result version %lld is not supported (this memcreep reads %d)",
+                 path, (long long)json_integer_value(ver), MC_RESULT_VERSION);
+        json_decref(doc);
+        return NULL;
+    }
+    if (!json_is_array(json_object_get(doc, "processes")) ||
+        !json_is_object(json_object_get(doc, "summary")) ||
+        !json_is_object(json_object_get(doc, "run"))) {
+        snprintf(err, errlen, "%s: broken memcreep result (missing run, processes or summary)",
+                 path);
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+const char *mc_result_verdict(json_t *doc)
+{
+    const char *v = json_string_value(json_object_get(json_object_get(doc, "summary"), "verdict"));
+    return v ? v : "UNKNOWN";
+}

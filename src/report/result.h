@@ -1,0 +1,45 @@
+/* result.h - the result of a run as one JSON document (schema
+ * "memcreep-run", docs/json-format.md). Every report format is rendered
+ * from this document, so `memcreep report` works on any saved run. */
+#ifndef MC_RESULT_H
+#define MC_RESULT_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "analysis/collector.h"
+#include "analysis/symbolize.h"
+
+#define MC_RESULT_SCHEMA  "memcreep-run"
+#define MC_RESULT_VERSION 1
+
+struct mc_run_info {
+    int argc;
+    char **argv;
+    double interval;   /* seconds between samples */
+    double min_growth; /* bytes: smaller net growth is STEADY */
+    int top;           /* stacks kept per process */
+    const char *stopped_by; /* "exit", "duration", "signal" */
+    int static_target; /* the preload could not load: RSS only */
+    long started;      /* time(NULL) at launch */
+};
+
+/* Builds the result document from what the collector gathered. Returns a
+ * new reference (json_decref it), NULL on allocation failure. */
+json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
+                        struct mc_symbolizer *sym);
+/* Writes the document to path (atomically, via a temporary file).
+ * Returns 0 or -errno. */
+int mc_result_save(json_t *doc, const char *path);
+/* Reads and validates a saved document. Returns a new reference, or NULL
+ * with a one-line reason in err. */
+json_t *mc_result_load(const char *path, char *err, size_t errlen);
+/* The overall verdict of a document: "CREEP", "PLATEAU", "STEADY" or
+ * "UNKNOWN". */
+const char *mc_result_verdict(json_t *doc);
+
+/* Renders the terminal report (text.c). colour: ANSI colours. top: stacks
+ * shown per process (0 = all kept). */
+void mc_report_text(json_t *doc, FILE *out, int colour, int top);
+
+#endif

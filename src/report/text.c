@@ -1,0 +1,158 @@
+/* text.c - the terminal report, rendered from the result document. Fits in
+ * 100 columns; colours only when asked (the caller checks for a TTY). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "report/result.h"
+
+#define CALLERS_SHOWN 3
+
+static const char *colour_of(const char *v, int colour)
+{
+    if (!colour) return "";
+    if (!strcmp(v, "CREEP")) return "\033[1;31m";
+    if (!strcmp(v, "PLATEAU")) return "\033[33m";
+    if (!strcmp(v, "STEADY")) return "\033[32m";
+    return "\033[2m";
+}
+
+static double num(json_t *o, const char *k)
+{
+    return json_number_value(json_object_get(o, k));
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static void fmt_end(json_t *end, char *buf, size_t len)
+{
+    const char *how = str(end, "how");
+    if (!strcmp(how, "exited") && json_object_get(end, "status"))
+        snprintf(buf, len, "exited with status %d", (int)json_integer_value(json_object_get(end, "status")));
+    else if (!strcmp(how, "signaled"))
+        snprintf(buf, len, "killed by signal %d (%s)", (int)num(end, "signal"),
+                 strsignal((int)num(end, "signal")));
+    else if (!strcmp(how, "exec"))
+        snprintf(buf, len, "replaced by exec");
+    else if (!strcmp(how, "vanished"))
+        snprintf(buf, len, "ended (not our child: how is unknown)");
+    else if (!strcmp(how, "stopped"))
+        snprintf(buf, len, "still running when watching stopped");
+    else
+        snprintf(buf, len, "%s", how);
+}
+
+static void metric_row(FILE *out, const char *label, json_t *m, int per_unit, int colour)
+{
+    char a[32], b[32], c[32], d[32] = "";
+    if (!m) return;
+    mc_fmt_bytes(a, sizeof(a), num(m, "start"), 0);
+    mc_fmt_bytes(b, sizeof(b), num(m, "end"), 0);
+    mc_fmt_bytes(c, sizeof(c), num(m, "per_min"), 1);
+    if (per_unit && json_object_get(m, "per_unit")) mc_fmt_bytes(d, sizeof(d), num(m, "per_unit"), 1);
+    const char *v = str(m, "verdict");
+    fprintf(out, "  %-16s %11s %11s %12s %11s  %s%s%s\n", label, a, b, c, d, colour_of(v, colour), v,
+            colour ? "\033[0m" : "");
+}
+
+static void frame_text(json_t *f, char *buf, size_t len)
+{
+    const char *file = str(f, "file");
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    if (*file)
+        snprintf(buf, len, "%s  %s:%d  (%s)", str(f, "function"), base,
+                 (int)json_integer_value(json_object_get(f, "line")), str(f, "module"));
+    else
+        snprintf(buf, len, "%s  (%s+%s)", str(f, "function"), str(f, "module"), str(f, "addr"));
+}
+
+static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int top)
+{
+    size_t i;
+    json_t *s;
+    fprintf(out, "  %11s %11s %10s %10s  %-7s  %s\n", "growth/min", "objects/min",
+            per_unit ? "per unit" : "", "net", "verdict", "site, then callers");
+    json_array_foreach(stacks, i, s) {
+        if (top > 0 && (int)i >= top) {
+            fprintf(out, "  ... %zu more stacks in the JSON result\n", json_array_size(stacks) - i);
+            break;
+        }
+        char g[32], o[32], u[32] = "", n[32], site[600] = "[stack not recorded: table full]";
+        mc_fmt_bytes(g, sizeof(g), num(s, "bytes_per_min"), 1);
+        mc_fmt_count(o, sizeof(o), num(s, "objects_per_min"), 1);
+        if (per_unit) mc_fmt_bytes(u, sizeof(u), num(s, "bytes_per_unit"), 1);
+        mc_fmt_bytes(n, sizeof(n), num(s, "net_growth"), 1);
+        json_t *frames = json_object_get(s, "frames");
+        int at = (int)json_integer_value(json_object_get(s, "site"));
+        if (at >= 0 && (size_t)at < json_array_size(frames))
+            frame_text(json_array_get(frames, (size_t)at), site, sizeof(site));
+        const char *v = str(s, "verdict");
+        fprintf(out, "  %11s %11s %10s %10s  %s%-7s%s  %s\n", g, o, u, n, colour_of(v, colour), v,
+                colour ? "\033[0m" : "", site);
+        for (int k = 1; at >= 0 && k <= CALLERS_SHOWN; k++) {
+            json_t *f = json_array_get(frames, (size_t)(at + k));
+            if (!f) break;
+            frame_text(f, site, sizeof(site));
+            fprintf(out, "  %57s<- %s\n", "", site);
+        }
+    }
+}
+
+void mc_report_text(json_t *doc, FILE *out, int colour, int top)
+{
+    json_t *run = json_object_get(doc, "run");
+    json_t *procs = json_object_get(doc, "processes");
+    json_t *cmd = json_object_get(run, "command");
+    char cmdline[256] = "";
+    size_t i;
+    json_t *a;
+    json_array_foreach(cmd, i, a) {
+        size_t l = strlen(cmdline);
+        snprintf(cmdline + l, sizeof(cmdline) - l, "%s%s", i ? " " : "", json_string_value(a));
+    }
+    fprintf(out, "memcreep: %s\n", cmdline);
+    fprintf(out, "  ran %.1f s, %lld samples every %.2f s, stopped by %s\n", num(run, "duration_s"),
+            (long long)json_integer_value(json_object_get(run, "samples")), num(run, "interval_s"),
+            str(run, "stopped_by"));
+    if (json_is_false(json_object_get(run, "preload")))
+        fprintf(out, "  the preload could not load (statically linked?): RSS only\n");
+
+    json_t *p;
+    json_array_foreach(procs, i, p) {
+        char end[128];
+        fmt_end(json_object_get(p, "end"), end, sizeof(end));
+        int per_unit = json_is_true(json_object_get(p, "per_unit"));
+        fprintf(out, "\nprocess %lld  %s  %s%s\n", (long long)json_integer_value(json_object_get(p, "pid")),
+                str(p, "exe"), end, json_is_true(json_object_get(p, "root")) ? "  [target]" : "");
+        if (per_unit)
+            fprintf(out, "  %lld work units\n",
+                    (long long)json_integer_value(json_object_get(p, "work_units")));
+        json_t *m = json_object_get(p, "metrics");
+        fprintf(out, "  %-16s %11s %11s %12s %11s  %s\n", "", "start", "end", "per min",
+                per_unit ? "per unit" : "", "verdict");
+        metric_row(out, "RSS", json_object_get(m, "rss"), per_unit, colour);
+        metric_row(out, "live heap", json_object_get(m, "live_heap"), per_unit, colour);
+        metric_row(out, "allocator free", json_object_get(m, "allocator_free"), per_unit, colour);
+        json_t *lost = json_object_get(p, "lost");
+        if (lost && (num(lost, "stacks") > 0 || num(lost, "pointers") > 0))
+            fprintf(out, "  lost: %.0f events without a stack, %.0f blocks untracked (tables full)\n",
+                    num(lost, "stacks"), num(lost, "pointers"));
+        json_t *stacks = json_object_get(p, "stacks");
+        if (json_array_size(stacks)) {
+            fprintf(out, "\n");
+            stack_rows(out, stacks, per_unit, colour, top);
+        }
+    }
+    json_t *sum = json_object_get(doc, "summary");
+    const char *v = str(sum, "verdict");
+    fprintf(out, "\nverdict: %s%s%s", colour_of(v, colour), v, colour ? "\033[0m" : "");
+    long long nc = (long long)json_integer_value(json_object_get(sum, "creeping_stacks"));
+    if (nc) fprintf(out, " (%lld creeping stack%s)", nc, nc == 1 ? "" : "s");
+    fprintf(out, "\n");
+}
