@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev
             libjansson-dev)
-test_pkgs=(libcmocka-dev python3 python3-scipy clang)
+test_pkgs=(libcmocka-dev python3 python3-scipy clang clang-format git)
 bench_pkgs=(heaptrack time)
 
 want=()

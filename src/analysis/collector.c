@@ -23,14 +23,16 @@ int mc_collector_init(struct mc_collector *c, const char *dir, pid_t root, doubl
 static void proc_free(struct mc_proc *p)
 {
     if (p->has_map) mc_map_close(&p->map);
-    for (uint32_t i = 0; i < p->stk_cap; i++) free(p->stk[i]);
+    for (uint32_t i = 0; i < p->stk_cap; i++)
+        free(p->stk[i]);
     free(p->stk);
     free(p);
 }
 
 void mc_collector_free(struct mc_collector *c)
 {
-    for (size_t i = 0; i < c->nprocs; i++) proc_free(c->procs[i]);
+    for (size_t i = 0; i < c->nprocs; i++)
+        proc_free(c->procs[i]);
     free(c->procs);
     memset(c, 0, sizeof(*c));
 }
@@ -185,8 +187,8 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
             }
             s->heap[idx] = (double)bytes;
             s->heap_count[idx] = (double)count;
-            s->work[idx] = c->external_work >= 0 ? c->external_work
-                                                 : (double)mc_map_load(&h->work_units);
+            s->work[idx] =
+                c->external_work >= 0 ? c->external_work : (double)mc_map_load(&h->work_units);
             s->alloc_free[idx] = (double)h->mi_fordblks;
             s->alloc_held[idx] = (double)(h->mi_arena + h->mi_hblkhd);
         } else {

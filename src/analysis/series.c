@@ -17,10 +17,12 @@ int mc_clock_next(struct mc_clock *c, int final, int *halved)
 
 void mc_series_halve_f64(double *a, uint32_t n)
 {
-    for (uint32_t i = 0; 2 * i < n; i++) a[i] = a[2 * i];
+    for (uint32_t i = 0; 2 * i < n; i++)
+        a[i] = a[2 * i];
 }
 
 void mc_series_halve_i64(int64_t *a, uint32_t n)
 {
-    for (uint32_t i = 0; 2 * i < n; i++) a[i] = a[2 * i];
+    for (uint32_t i = 0; 2 * i < n; i++)
+        a[i] = a[2 * i];
 }

@@ -39,8 +39,10 @@ static double select_kth(double *v, size_t n, size_t k)
         double x = v[kk];
         long i = l, j = m;
         do {
-            while (v[i] < x) i++;
-            while (x < v[j]) j--;
+            while (v[i] < x)
+                i++;
+            while (x < v[j])
+                j--;
             if (i <= j) {
                 swap(&v[i], &v[j]);
                 i++;
@@ -114,7 +116,8 @@ static void tie_sums(const double *v, size_t n, double *pairs, double *c0, doubl
     }
     for (size_t i = 0; i < n;) {
         size_t j = i;
-        while (j < n && s[j] == s[i]) j++;
+        while (j < n && s[j] == s[i])
+            j++;
         double t = (double)(j - i);
         if (t > 1) {
             *pairs += t * (t - 1) / 2;
@@ -138,13 +141,14 @@ int mc_mann_kendall(const double *x, const double *y, size_t n, struct mc_mk *ou
     if (n < 3) return -1;
     double s = 0;
     for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++) s += sgn(x[j] - x[i]) * sgn(y[j] - y[i]);
+        for (size_t j = i + 1; j < n; j++)
+            s += sgn(x[j] - x[i]) * sgn(y[j] - y[i]);
     double xt, x0, x1, yt, y0, y1;
     tie_sums(x, n, &xt, &x0, &x1);
     tie_sums(y, n, &yt, &y0, &y1);
     double nn = (double)n, m = nn * (nn - 1);
-    double var = (m * (2 * nn + 5) - x1 - y1) / 18 + (2 * xt * yt) / m +
-                 x0 * y0 / (9 * m * (nn - 2));
+    double var =
+        (m * (2 * nn + 5) - x1 - y1) / 18 + (2 * xt * yt) / m + x0 * y0 / (9 * m * (nn - 2));
     double tot = m / 2;
     out->s = s;
     out->var = var;
@@ -156,8 +160,7 @@ int mc_mann_kendall(const double *x, const double *y, size_t n, struct mc_mk *ou
     return 0;
 }
 
-int mc_ols(const double *x, const double *y, size_t n, double *slope, double *intercept,
-           double *r2)
+int mc_ols(const double *x, const double *y, size_t n, double *slope, double *intercept, double *r2)
 {
     if (n < 2) return -1;
     double mx = 0, my = 0;

@@ -13,7 +13,7 @@ struct mc_frame {
     char function[256]; /* demangled; "??" when unknown */
     char file[256];     /* source file, "" when no line information */
     int line;
-    char module[128];   /* file name of the module, without directory */
+    char module[128]; /* file name of the module, without directory */
 };
 
 struct mc_symbolizer;

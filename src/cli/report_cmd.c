@@ -31,7 +31,7 @@ int mc_cmd_report(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+f:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             format = optarg;
@@ -49,7 +49,8 @@ int mc_cmd_report(int argc, char **argv)
             usage(stdout);
             return MC_EXIT_OK;
         default:
-            mc_error("report: unknown option '%s' (try 'memcreep report --help')", argv[optind - 1]);
+            mc_error("report: unknown option '%s' (try 'memcreep report --help')",
+                     argv[optind - 1]);
             return MC_EXIT_USAGE;
         }
     }

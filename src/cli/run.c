@@ -69,14 +69,19 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
 {
-    static const struct option opts[] = {
-        {"duration", required_argument, 0, 'd'}, {"output", required_argument, 0, 'o'},
-        {"interval", required_argument, 0, 'i'}, {"grace", required_argument, 0, 'g'},
-        {"depth", required_argument, 0, 'D'},    {"stacks", required_argument, 0, 'S'},
-        {"min-growth", required_argument, 0, 'm'}, {"top", required_argument, 0, 't'},
-        {"fail-on-creep", no_argument, 0, 'F'},  {"color", required_argument, 0, 'c'},
-        {"quiet", no_argument, 0, 'q'},          {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"duration", required_argument, 0, 'd'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"interval", required_argument, 0, 'i'},
+                                         {"grace", required_argument, 0, 'g'},
+                                         {"depth", required_argument, 0, 'D'},
+                                         {"stacks", required_argument, 0, 'S'},
+                                         {"min-growth", required_argument, 0, 'm'},
+                                         {"top", required_argument, 0, 't'},
+                                         {"fail-on-creep", no_argument, 0, 'F'},
+                                         {"color", required_argument, 0, 'c'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -87,8 +92,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
             if (mc_parse_duration(optarg, &o->duration) || o->duration <= 0) goto bad_time;
             break;
         case 'i':
-            if (mc_parse_duration(optarg, &o->interval) || o->interval < 0.01 ||
-                o->interval > 3600)
+            if (mc_parse_duration(optarg, &o->interval) || o->interval < 0.01 || o->interval > 3600)
                 goto bad_time;
             break;
         case 'g':
@@ -231,7 +235,8 @@ static void progress(const struct mc_collector *c, double t)
     mc_fmt_bytes(rss, sizeof(rss), s->rss[s->clk.n - 1], 0);
     mc_fmt_bytes(heap, sizeof(heap), s->heap[s->clk.n - 1], 0);
     size_t live = 0;
-    for (size_t i = 0; i < c->nprocs; i++) live += c->procs[i]->end == MC_END_RUNNING;
+    for (size_t i = 0; i < c->nprocs; i++)
+        live += c->procs[i]->end == MC_END_RUNNING;
     fprintf(stderr, "\r\033[K[memcreep] %6.1f s  %zu process%s  RSS %s  live heap %s", t, live,
             live == 1 ? "" : "es", rss, heap);
     fflush(stderr);
@@ -272,7 +277,9 @@ int mc_cmd_run(int argc, char **argv)
     int r = mc_resolve_exe(target[0], exe, sizeof(exe));
     if (r != 0) {
         mc_error("cannot run '%s': %s", target[0],
-                 r == -EACCES ? "not executable" : r == -EISDIR ? "is a directory" : strerror(-r));
+                 r == -EACCES   ? "not executable"
+                 : r == -EISDIR ? "is a directory"
+                                : strerror(-r));
         return MC_EXIT_TARGET;
     }
     int is_static = mc_exe_is_static(exe);
@@ -295,7 +302,8 @@ int mc_cmd_run(int argc, char **argv)
     snprintf(env_buf[1], sizeof(env_buf[1]), "MEMCREEP_DIR=%s", rundir);
     snprintf(env_buf[2], sizeof(env_buf[2]), "MEMCREEP_DEPTH=%llu", (unsigned long long)o.depth);
     snprintf(env_buf[3], sizeof(env_buf[3]), "MEMCREEP_STACKS=%llu", (unsigned long long)o.stacks);
-    for (int i = 0; i < 4; i++) env[i] = env_buf[i];
+    for (int i = 0; i < 4; i++)
+        env[i] = env_buf[i];
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

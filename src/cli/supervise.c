@@ -51,8 +51,9 @@ int mc_exe_is_static(const char *path)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     int is_static = 0;
     if (fd < 0) return 0;
-    if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
-        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr))
+    if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+        memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_phentsize != sizeof(Elf64_Phdr))
         goto out;
     is_static = 1;
     for (int i = 0; i < eh.e_phnum && i < 256; i++) {
@@ -92,7 +93,8 @@ int mc_spawn(char *const argv[], char *const extra_env[], pid_t *pid)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        for (int i = 0; extra_env && extra_env[i]; i++) putenv(extra_env[i]);
+        for (int i = 0; extra_env && extra_env[i]; i++)
+            putenv(extra_env[i]);
         execvp(argv[0], argv);
         int e = errno;
         ssize_t w = write(pfd[1], &e, sizeof(e));
@@ -103,7 +105,8 @@ int mc_spawn(char *const argv[], char *const extra_env[], pid_t *pid)
     setpgid(p, p); /* both sides, so it holds whoever runs first */
     int e = 0;
     ssize_t r;
-    do r = read(pfd[0], &e, sizeof(e));
+    do
+        r = read(pfd[0], &e, sizeof(e));
     while (r < 0 && errno == EINTR);
     close(pfd[0]);
     if (r == (ssize_t)sizeof(e)) {
@@ -163,6 +166,7 @@ void mc_group_cleanup(pid_t pgid, double grace)
     if (kill(-pgid, 0) != 0) return; /* nothing left */
     kill(-pgid, SIGTERM);
     double until = mc_now() + grace;
-    while (mc_now() < until && kill(-pgid, 0) == 0) mc_sleep(0.05);
+    while (mc_now() < until && kill(-pgid, 0) == 0)
+        mc_sleep(0.05);
     kill(-pgid, SIGKILL);
 }

@@ -89,15 +89,15 @@ struct mc_shm_header {
 /* One distinct call stack and what it holds. 64 bytes: the counters share
  * the cache line of the hash that led the writer here. */
 struct mc_shm_stack {
-    uint64_t hash;         /* 0 = empty slot */
-    uint64_t frames;       /* (offset into frames << 16) | depth */
-    int64_t live_bytes;    /* allocated - freed, bytes */
-    int64_t live_count;    /* allocated - freed, blocks */
-    uint64_t allocs;       /* blocks allocated, cumulative; frees are
-                              allocs - live_count, so free() pays for two
-                              atomic updates rather than three */
-    uint64_t alloc_bytes;  /* bytes allocated, cumulative */
-    uint32_t ready;        /* 1 once hash, frames and depth are valid */
+    uint64_t hash;        /* 0 = empty slot */
+    uint64_t frames;      /* (offset into frames << 16) | depth */
+    int64_t live_bytes;   /* allocated - freed, bytes */
+    int64_t live_count;   /* allocated - freed, blocks */
+    uint64_t allocs;      /* blocks allocated, cumulative; frees are
+                             allocs - live_count, so free() pays for two
+                             atomic updates rather than three */
+    uint64_t alloc_bytes; /* bytes allocated, cumulative */
+    uint32_t ready;       /* 1 once hash, frames and depth are valid */
     uint32_t reserved;
     uint64_t reserved2;
 };

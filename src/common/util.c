@@ -18,11 +18,16 @@ int mc_parse_duration(const char *s, double *out)
     double v = strtod(s, &end);
     if (errno || end == s || !isfinite(v) || v < 0) return -EINVAL;
     double mul = 1;
-    if (!strcmp(end, "") || !strcmp(end, "s")) mul = 1;
-    else if (!strcmp(end, "ms")) mul = 0.001;
-    else if (!strcmp(end, "m") || !strcmp(end, "min")) mul = 60;
-    else if (!strcmp(end, "h")) mul = 3600;
-    else return -EINVAL;
+    if (!strcmp(end, "") || !strcmp(end, "s"))
+        mul = 1;
+    else if (!strcmp(end, "ms"))
+        mul = 0.001;
+    else if (!strcmp(end, "m") || !strcmp(end, "min"))
+        mul = 60;
+    else if (!strcmp(end, "h"))
+        mul = 3600;
+    else
+        return -EINVAL;
     *out = v * mul;
     return 0;
 }
@@ -35,13 +40,16 @@ int mc_parse_size(const char *s, uint64_t *out)
     double v = strtod(s, &end);
     if (errno || end == s || !isfinite(v) || v < 0) return -EINVAL;
     double mul = 1;
-    if (!*end || !strcasecmp(end, "b")) mul = 1;
-    else if (!strcasecmp(end, "k") || !strcasecmp(end, "kb") || !strcasecmp(end, "kib")) mul = 1024;
+    if (!*end || !strcasecmp(end, "b"))
+        mul = 1;
+    else if (!strcasecmp(end, "k") || !strcasecmp(end, "kb") || !strcasecmp(end, "kib"))
+        mul = 1024;
     else if (!strcasecmp(end, "m") || !strcasecmp(end, "mb") || !strcasecmp(end, "mib"))
         mul = 1024.0 * 1024;
     else if (!strcasecmp(end, "g") || !strcasecmp(end, "gb") || !strcasecmp(end, "gib"))
         mul = 1024.0 * 1024 * 1024;
-    else return -EINVAL;
+    else
+        return -EINVAL;
     if (v * mul > 9.0e18) return -EINVAL;
     *out = (uint64_t)(v * mul);
     return 0;

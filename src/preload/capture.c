@@ -72,10 +72,12 @@ int mc_capture(uint64_t *ips, int max)
     if (max > MC_MAX_DEPTH) max = MC_MAX_DEPTH;
     int n = unw_backtrace(buf, max + SKIP_SLACK);
     int skip = 0;
-    while (skip < n && is_own((uint64_t)(uintptr_t)buf[skip])) skip++;
+    while (skip < n && is_own((uint64_t)(uintptr_t)buf[skip]))
+        skip++;
     int depth = n - skip;
     if (depth > max) depth = max;
-    for (int i = 0; i < depth; i++) ips[i] = (uint64_t)(uintptr_t)buf[skip + i];
+    for (int i = 0; i < depth; i++)
+        ips[i] = (uint64_t)(uintptr_t)buf[skip + i];
     return depth < 0 ? 0 : depth;
 }
 

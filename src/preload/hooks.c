@@ -207,8 +207,7 @@ EXPORT void *reallocarray(void *old, size_t n, size_t size)
 
 EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
-    if (MC_UNLIKELY(!__atomic_load_n(&real.malloc, __ATOMIC_ACQUIRE)) && !resolve())
-        return ENOMEM;
+    if (MC_UNLIKELY(!__atomic_load_n(&real.malloc, __ATOMIC_ACQUIRE)) && !resolve()) return ENOMEM;
     int rc = real.posix_memalign(out, align, size);
     if (rc == 0) record_alloc(*out, size);
     return rc;

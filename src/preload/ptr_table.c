@@ -15,14 +15,14 @@
 
 #include "internal.h"
 
-#define MC_SHARDS       256
-#define MC_SHARD_MIN    512
-#define MC_SIZE_BITS    40
-#define MC_SIZE_MASK    ((1ull << MC_SIZE_BITS) - 1)
+#define MC_SHARDS    256
+#define MC_SHARD_MIN 512
+#define MC_SIZE_BITS 40
+#define MC_SIZE_MASK ((1ull << MC_SIZE_BITS) - 1)
 
 struct mc_ptr_entry {
-    uintptr_t ptr;  /* 0 = empty */
-    uint64_t meta;  /* size (low 40 bits) | stack slot << 40 */
+    uintptr_t ptr; /* 0 = empty */
+    uint64_t meta; /* size (low 40 bits) | stack slot << 40 */
 };
 
 struct mc_shard {
@@ -91,7 +91,8 @@ static int shard_grow(struct mc_shard *s)
     for (uint64_t i = 0; i < s->cap; i++) {
         if (!s->e[i].ptr) continue;
         uint64_t j = ptr_hash(s->e[i].ptr) & mask;
-        while (ne[j].ptr) j = (j + 1) & mask;
+        while (ne[j].ptr)
+            j = (j + 1) & mask;
         ne[j] = s->e[i];
     }
     if (s->e) {
@@ -124,7 +125,8 @@ int mc_ptr_insert(uintptr_t ptr, size_t size, uint32_t slot)
     }
     uint64_t mask = s->cap - 1;
     uint64_t i = h & mask;
-    while (s->e[i].ptr && s->e[i].ptr != ptr) i = (i + 1) & mask;
+    while (s->e[i].ptr && s->e[i].ptr != ptr)
+        i = (i + 1) & mask;
     if (!s->e[i].ptr) s->count++;
     s->e[i].ptr = ptr;
     s->e[i].meta = (uint64_t)size | ((uint64_t)slot << MC_SIZE_BITS);
@@ -142,7 +144,8 @@ int mc_ptr_remove(uintptr_t ptr, size_t *size, uint32_t *slot)
     if (!s->cap) goto out;
     uint64_t mask = s->cap - 1;
     uint64_t i = h & mask;
-    while (s->e[i].ptr && s->e[i].ptr != ptr) i = (i + 1) & mask;
+    while (s->e[i].ptr && s->e[i].ptr != ptr)
+        i = (i + 1) & mask;
     if (!s->e[i].ptr) goto out;
     *size = (size_t)(s->e[i].meta & MC_SIZE_MASK);
     *slot = (uint32_t)(s->e[i].meta >> MC_SIZE_BITS);
@@ -170,10 +173,12 @@ out:
 
 void mc_ptr_lock_all(void)
 {
-    for (int i = 0; i < MC_SHARDS; i++) shard_lock(&shards[i]);
+    for (int i = 0; i < MC_SHARDS; i++)
+        shard_lock(&shards[i]);
 }
 
 void mc_ptr_unlock_all(void)
 {
-    for (int i = MC_SHARDS - 1; i >= 0; i--) shard_unlock(&shards[i]);
+    for (int i = MC_SHARDS - 1; i >= 0; i--)
+        shard_unlock(&shards[i]);
 }

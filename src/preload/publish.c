@@ -38,7 +38,8 @@ static int mallinfo_busy;
 static uint64_t round_pow2(uint64_t v, uint64_t lo, uint64_t hi)
 {
     uint64_t p = lo;
-    while (p < v && p < hi) p <<= 1;
+    while (p < v && p < hi)
+        p <<= 1;
     return p;
 }
 
@@ -61,8 +62,8 @@ static void supersede_old_images(pid_t pid)
         if (strncmp(de->d_name, prefix, (size_t)plen) != 0) continue;
         int fd = openat(dirfd(d), de->d_name, O_RDWR | O_CLOEXEC);
         if (fd < 0) continue;
-        void *m = mmap(NULL, sizeof(struct mc_shm_header), PROT_READ | PROT_WRITE, MAP_SHARED,
-                       fd, 0);
+        void *m =
+            mmap(NULL, sizeof(struct mc_shm_header), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         close(fd);
         if (m == MAP_FAILED) continue;
         struct mc_shm_header *h = m;
@@ -111,8 +112,7 @@ static void read_build_id(const struct dl_phdr_info *info, struct mc_shm_module 
             const char *desc = name + ((nh->n_namesz + 3) & ~3u);
             const char *next = desc + ((nh->n_descsz + 3) & ~3u);
             if (next > end) break;
-            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
-                memcmp(name, "GNU", 4) == 0) {
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
                 uint32_t n = nh->n_descsz > MC_BUILD_ID_MAX ? MC_BUILD_ID_MAX : nh->n_descsz;
                 memcpy(m->build_id, desc, n);
                 m->build_id_len = n;
@@ -138,8 +138,7 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *data)
     }
     if (hi == 0) return 0;
 
-    struct mc_shm_module *tab =
-        (struct mc_shm_module *)((char *)mc_shm + mc_shm->off_modules);
+    struct mc_shm_module *tab = (struct mc_shm_module *)((char *)mc_shm + mc_shm->off_modules);
     uint64_t n = mc_shm->module_count;
     for (uint64_t i = 0; i < n; i++)
         if (tab[i].lo == lo && tab[i].hi == hi && tab[i].bias == info->dlpi_addr) return 0;

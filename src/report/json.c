@@ -23,14 +23,16 @@ static const char *end_names[] = {"running", "exited", "signaled", "exec", "vani
 static json_t *farray(const double *v, uint32_t n)
 {
     json_t *a = json_array();
-    for (uint32_t i = 0; i < n; i++) json_array_append_new(a, json_real(round(v[i] * 1000) / 1000));
+    for (uint32_t i = 0; i < n; i++)
+        json_array_append_new(a, json_real(round(v[i] * 1000) / 1000));
     return a;
 }
 
 static json_t *iarray(const int64_t *v, uint32_t n)
 {
     json_t *a = json_array();
-    for (uint32_t i = 0; i < n; i++) json_array_append_new(a, json_integer(v[i]));
+    for (uint32_t i = 0; i < n; i++)
+        json_array_append_new(a, json_integer(v[i]));
     return a;
 }
 
@@ -43,7 +45,8 @@ static int has_work(const struct mc_points *s)
 
 static void to_minutes(const struct mc_points *s, double *x)
 {
-    for (uint32_t i = 0; i < MC_SERIES_MAX; i++) x[i] = i < s->clk.n ? s->t[i] / 60.0 : 0;
+    for (uint32_t i = 0; i < MC_SERIES_MAX; i++)
+        x[i] = i < s->clk.n ? s->t[i] / 60.0 : 0;
 }
 
 /* Slope of y against x, 0 when undefined. */
@@ -80,12 +83,27 @@ static json_t *metric(const struct mc_points *s, const double *y, double min_gro
  * the first frame that is none of these. */
 static int is_wrapper(const char *fn)
 {
-    static const char *prefixes[] = {"operator new", "__libc_", "strdup", "strndup",
-                                     "__strdup", "__strndup", "xmalloc", "xcalloc",
-                                     "xrealloc", "xstrdup", "g_malloc", "g_realloc",
-                                     "g_strdup", "asprintf", "vasprintf", "__vasprintf",
-                                     "_IO_", "reallocarray", "__gnu_cxx::new_allocator",
-                                     "std::__new_allocator", "std::allocator"};
+    static const char *prefixes[] = {"operator new",
+                                     "__libc_",
+                                     "strdup",
+                                     "strndup",
+                                     "__strdup",
+                                     "__strndup",
+                                     "xmalloc",
+                                     "xcalloc",
+                                     "xrealloc",
+                                     "xstrdup",
+                                     "g_malloc",
+                                     "g_realloc",
+                                     "g_strdup",
+                                     "asprintf",
+                                     "vasprintf",
+                                     "__vasprintf",
+                                     "_IO_",
+                                     "reallocarray",
+                                     "__gnu_cxx::new_allocator",
+                                     "std::__new_allocator",
+                                     "std::allocator"};
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
         if (!strncmp(fn, prefixes[i], strlen(prefixes[i]))) return 1;
     return 0;
@@ -104,8 +122,7 @@ static int by_rank(const void *a, const void *b)
     return (x->rank < y->rank) - (x->rank > y->rank);
 }
 
-static json_t *frames_json(struct mc_proc *p, uint32_t slot, struct mc_symbolizer *sym,
-                           int *site)
+static json_t *frames_json(struct mc_proc *p, uint32_t slot, struct mc_symbolizer *sym, int *site)
 {
     json_t *a = json_array();
     const uint64_t *f;
@@ -194,7 +211,8 @@ static json_t *stacks_json(struct mc_proc *p, const struct mc_run_info *ri,
     for (uint32_t slot = 0; slot < p->stk_cap; slot++) {
         const struct mc_stack_series *ss = p->stk[slot];
         if (!ss) continue;
-        for (uint32_t i = 0; i < n; i++) y[i] = (double)ss->bytes[i];
+        for (uint32_t i = 0; i < n; i++)
+            y[i] = (double)ss->bytes[i];
         struct ranked *e = &r[nr];
         e->slot = slot;
         double net = mc_trend_net(y, n);
@@ -211,7 +229,8 @@ static json_t *stacks_json(struct mc_proc *p, const struct mc_run_info *ri,
     }
     qsort(r, nr, sizeof(*r), by_rank);
     size_t keep = ri->top > 0 && (size_t)ri->top < nr ? (size_t)ri->top : nr;
-    for (size_t i = 0; i < keep; i++) json_array_append_new(a, stack_json(p, &r[i], sym, work));
+    for (size_t i = 0; i < keep; i++)
+        json_array_append_new(a, stack_json(p, &r[i], sym, work));
     free(r);
     return a;
 }
@@ -258,7 +277,8 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
 
     json_t *run = json_object();
     json_t *cmd = json_array();
-    for (int i = 0; i < ri->argc; i++) json_array_append_new(cmd, json_string(ri->argv[i]));
+    for (int i = 0; i < ri->argc; i++)
+        json_array_append_new(cmd, json_string(ri->argv[i]));
     json_object_set_new(run, "command", cmd);
     char when[64];
     time_t st = (time_t)ri->started;
@@ -310,13 +330,11 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
             json_object_set_new(o, "creeping_stacks", json_integer(creeping));
             creeping_total += creeping;
             if (creeping) overall = "CREEP";
-            overall = verdict_max(
-                overall, json_string_value(json_object_get(json_object_get(m, "live_heap"),
-                                                           "verdict")));
+            overall = verdict_max(overall, json_string_value(json_object_get(
+                                               json_object_get(m, "live_heap"), "verdict")));
         } else {
             overall = verdict_max(
-                overall,
-                json_string_value(json_object_get(json_object_get(m, "rss"), "verdict")));
+                overall, json_string_value(json_object_get(json_object_get(m, "rss"), "verdict")));
         }
         json_array_append_new(procs, o);
     }
@@ -352,8 +370,7 @@ json_t *mc_result_load(const char *path, char *err, size_t errlen)
     json_error_t je;
     json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!doc) {
-        snprintf(err, errlen, "%s: not a readable JSON file (%s, line %d)", path, je.text,
-                 je.line);
+        snprintf(err, errlen, "%s: not a readable JSON file (%s, line %d)", path, je.text, je.line);
         return NULL;
     }
     const char *schema = json_string_value(json_object_get(doc, "schema"));

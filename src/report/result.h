@@ -16,12 +16,12 @@
 struct mc_run_info {
     int argc;
     char **argv;
-    double interval;   /* seconds between samples */
-    double min_growth; /* bytes: smaller net growth is STEADY */
-    int top;           /* stacks kept per process */
+    double interval;        /* seconds between samples */
+    double min_growth;      /* bytes: smaller net growth is STEADY */
+    int top;                /* stacks kept per process */
     const char *stopped_by; /* "exit", "duration", "signal" */
-    int static_target; /* the preload could not load: RSS only */
-    long started;      /* time(NULL) at launch */
+    int static_target;      /* the preload could not load: RSS only */
+    long started;           /* time(NULL) at launch */
 };
 
 /* Builds the result document from what the collector gathered. Returns a

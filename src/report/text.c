@@ -33,7 +33,8 @@ static void fmt_end(json_t *end, char *buf, size_t len)
 {
     const char *how = str(end, "how");
     if (!strcmp(how, "exited") && json_object_get(end, "status"))
-        snprintf(buf, len, "exited with status %d", (int)json_integer_value(json_object_get(end, "status")));
+        snprintf(buf, len, "exited with status %d",
+                 (int)json_integer_value(json_object_get(end, "status")));
     else if (!strcmp(how, "signaled"))
         snprintf(buf, len, "killed by signal %d (%s)", (int)num(end, "signal"),
                  strsignal((int)num(end, "signal")));
@@ -54,10 +55,11 @@ static void metric_row(FILE *out, const char *label, json_t *m, int per_unit, in
     mc_fmt_bytes(a, sizeof(a), num(m, "start"), 0);
     mc_fmt_bytes(b, sizeof(b), num(m, "end"), 0);
     mc_fmt_bytes(c, sizeof(c), num(m, "per_min"), 1);
-    if (per_unit && json_object_get(m, "per_unit")) mc_fmt_bytes(d, sizeof(d), num(m, "per_unit"), 1);
+    if (per_unit && json_object_get(m, "per_unit"))
+        mc_fmt_bytes(d, sizeof(d), num(m, "per_unit"), 1);
     const char *v = str(m, "verdict");
-    fprintf(out, "  %-16s %11s %11s %12s %11s  %s%s%s\n", label, a, b, c, d, colour_of(v, colour), v,
-            colour ? "\033[0m" : "");
+    fprintf(out, "  %-16s %11s %11s %12s %11s  %s%s%s\n", label, a, b, c, d, colour_of(v, colour),
+            v, colour ? "\033[0m" : "");
 }
 
 static void frame_text(json_t *f, char *buf, size_t len)
@@ -78,7 +80,8 @@ static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int 
     json_t *s;
     fprintf(out, "  %11s %11s %10s %10s  %-7s  %s\n", "growth/min", "objects/min",
             per_unit ? "per unit" : "", "net", "verdict", "site, then callers");
-    json_array_foreach(stacks, i, s) {
+    json_array_foreach(stacks, i, s)
+    {
         if (top > 0 && (int)i >= top) {
             fprintf(out, "  ... %zu more stacks in the JSON result\n", json_array_size(stacks) - i);
             break;
@@ -112,7 +115,8 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
     char cmdline[256] = "";
     size_t i;
     json_t *a;
-    json_array_foreach(cmd, i, a) {
+    json_array_foreach(cmd, i, a)
+    {
         size_t l = strlen(cmdline);
         snprintf(cmdline + l, sizeof(cmdline) - l, "%s%s", i ? " " : "", json_string_value(a));
     }
@@ -124,12 +128,14 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
         fprintf(out, "  the preload could not load (statically linked?): RSS only\n");
 
     json_t *p;
-    json_array_foreach(procs, i, p) {
+    json_array_foreach(procs, i, p)
+    {
         char end[128];
         fmt_end(json_object_get(p, "end"), end, sizeof(end));
         int per_unit = json_is_true(json_object_get(p, "per_unit"));
-        fprintf(out, "\nprocess %lld  %s  %s%s\n", (long long)json_integer_value(json_object_get(p, "pid")),
-                str(p, "exe"), end, json_is_true(json_object_get(p, "root")) ? "  [target]" : "");
+        fprintf(out, "\nprocess %lld  %s  %s%s\n",
+                (long long)json_integer_value(json_object_get(p, "pid")), str(p, "exe"), end,
+                json_is_true(json_object_get(p, "root")) ? "  [target]" : "");
         if (per_unit)
             fprintf(out, "  %lld work units\n",
                     (long long)json_integer_value(json_object_get(p, "work_units")));
@@ -141,7 +147,8 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
         metric_row(out, "allocator free", json_object_get(m, "allocator_free"), per_unit, colour);
         json_t *lost = json_object_get(p, "lost");
         if (lost && (num(lost, "stacks") > 0 || num(lost, "pointers") > 0))
-            fprintf(out, "  lost: %.0f events without a stack, %.0f blocks untracked (tables full)\n",
+            fprintf(out,
+                    "  lost: %.0f events without a stack, %.0f blocks untracked (tables full)\n",
                     num(lost, "stacks"), num(lost, "pointers"));
         json_t *stacks = json_object_get(p, "stacks");
         if (json_array_size(stacks)) {

@@ -1,0 +1,328 @@
+"""Scenario tests: `memcreep run` on fixtures whose behaviour is known.
+
+Each case runs memcreep on a fixture and asserts the verdict, the function
+named as the allocation site and the growth per unit of work (within 10% of
+what the fixture keeps per iteration). Usage:
+    test_run.py --memcreep PATH --fixtures DIR CASE
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ARGS = None
+TOLERANCE = 0.10
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def fixture(name):
+    return os.path.join(ARGS.fixtures, name)
+
+
+def memcreep(args, timeout=90, **kw):
+    """Runs memcreep; returns (exit code, stdout, stderr)."""
+    p = subprocess.run([ARGS.memcreep] + args, capture_output=True, text=True,
+                       timeout=timeout, **kw)
+    return p.returncode, p.stdout, p.stderr
+
+
+def run_target(target, extra=(), expect_rc=None):
+    """memcreep run on target with an output directory; returns (doc, rc,
+    stderr)."""
+    out = tempfile.mkdtemp(prefix="mc-scenario-")
+    rc, _, err = memcreep(["run", "-i", "0.05", "-o", out, "--top", "20"] + list(extra)
+                          + ["--"] + target)
+    if expect_rc is not None:
+        check(rc == expect_rc, f"exit status {rc}, expected {expect_rc}\n{err}")
+    path = os.path.join(out, "result.json")
+    check(os.path.exists(path), f"no result.json (exit {rc})\n{err}")
+    with open(path) as f:
+        doc = json.load(f)
+    check(doc["schema"] == "memcreep-run" and doc["version"] == 1, "schema/version")
+    return doc, rc, err
+
+
+def site(stack):
+    at = stack["site"]
+    return stack["frames"][at] if 0 <= at < len(stack["frames"]) else {}
+
+
+def stacks_at(proc, function):
+    return [s for s in proc.get("stacks", []) if site(s).get("function") == function]
+
+
+def root_proc(doc):
+    roots = [p for p in doc["processes"] if p["root"] and p["preloaded"]
+             and p["end"]["how"] != "exec"]
+    check(roots, "no preloaded root process in the result")
+    return roots[0]
+
+
+def expect_creep(proc, function, per_unit, module=None):
+    found = stacks_at(proc, function)
+    check(found, f"no stack with site {function}; sites: "
+          + ", ".join(site(s).get("function", "?") for s in proc.get("stacks", [])))
+    s = max(found, key=lambda s: s["net_growth"])
+    check(s["verdict"] == "CREEP", f"{function}: verdict {s['verdict']}, expected CREEP")
+    rate = s["bytes_per_unit"]
+    check(abs(rate - per_unit) <= TOLERANCE * per_unit,
+          f"{function}: {rate:.1f} bytes/unit, expected {per_unit} +-10%")
+    check(s["bytes_per_min"] > 0, f"{function}: no growth per minute")
+    if module:
+        check(site(s).get("module") == module,
+              f"{function}: module {site(s).get('module')}, expected {module}")
+    check(site(s).get("line", 0) > 0 and site(s).get("file", "").endswith(".c"),
+          f"{function}: no file:line ({site(s)})")
+    return s
+
+
+def creeping(proc):
+    return [site(s).get("function") for s in proc.get("stacks", []) if s["verdict"] == "CREEP"]
+
+
+def expect_only_creep(proc, functions):
+    extra = set(creeping(proc)) - set(functions)
+    check(not extra, f"unexpected CREEP at {sorted(extra)}")
+
+
+# ---- cases ----
+
+def case_linear():
+    doc, rc, _ = run_target([fixture("leak_linear"), "2500", "1000"], ["--fail-on-creep"])
+    check(rc == 1, f"--fail-on-creep: exit status {rc}, expected 1")
+    check(doc["summary"]["verdict"] == "CREEP", "summary verdict")
+    p = root_proc(doc)
+    expect_creep(p, "leaky_store", 256, module="leak_linear")
+    expect_only_creep(p, ["leaky_store"])
+    check(p["metrics"]["live_heap"]["verdict"] == "CREEP", "live heap verdict")
+    check(p["end"]["how"] == "exited" and p["end"]["status"] == 0, f"end: {p['end']}")
+    check(p["work_units"] == 2500, f"work units {p['work_units']}")
+
+
+def case_dlopen():
+    plugin = fixture("libleakplugin.so")
+    doc, _, _ = run_target([fixture("leak_dlopen"), "2500", "1000", plugin])
+    p = root_proc(doc)
+    expect_creep(p, "plugin_leak", 320, module="libleakplugin.so")
+    expect_only_creep(p, ["plugin_leak"])
+
+
+def case_threads():
+    doc, _, _ = run_target([fixture("leak_threads"), "300", "8000"])
+    p = root_proc(doc)
+    s = expect_creep(p, "thread_leak", 128)
+    check(s["live_count"] >= 8 * 300 * 0.95, f"live count {s['live_count']}")
+    expect_only_creep(p, ["thread_leak", "worker"])
+
+
+def case_fork():
+    doc, _, _ = run_target([fixture("leak_fork"), "2500", "1000"])
+    procs = [p for p in doc["processes"] if p["preloaded"]]
+    check(len(procs) == 2, f"{len(procs)} preloaded processes, expected parent and child")
+    parent = root_proc(doc)
+    child = [p for p in procs if not p["root"]][0]
+    check(child["ppid"] == parent["pid"], "child's parent")
+    expect_creep(child, "child_leak", 512)
+    check(not creeping(parent), f"parent creeps at {creeping(parent)}")
+    check(parent["metrics"]["live_heap"]["verdict"] != "CREEP", "parent live heap")
+
+
+def case_exec():
+    doc, _, _ = run_target([fixture("leak_exec"), fixture("leak_linear"), "2500", "1000"])
+    images = [p for p in doc["processes"] if p["root"] and p["preloaded"]]
+    check(len(images) == 2, f"{len(images)} images of the target, expected 2")
+    check(images[0]["end"]["how"] == "exec", f"first image ended by {images[0]['end']}")
+    check(not creeping(images[0]), "the image before exec creeps")
+    expect_creep(images[1], "leaky_store", 256)
+
+
+def case_realloc():
+    doc, _, _ = run_target([fixture("leak_realloc"), "2500", "1000"])
+    p = root_proc(doc)
+    expect_creep(p, "grow_buffer", 384)
+    expect_only_creep(p, ["grow_buffer"])
+
+
+def case_aligned():
+    doc, _, _ = run_target([fixture("leak_aligned"), "2500", "1000"])
+    p = root_proc(doc)
+    expect_creep(p, "keep_posix", 192)
+    expect_creep(p, "keep_c11", 256)
+    expect_creep(p, "keep_memalign", 320)
+
+
+def case_plateau():
+    doc, _, _ = run_target([fixture("cache_plateau"), "2500", "1000"], ["--fail-on-creep"],
+                           expect_rc=0)
+    p = root_proc(doc)
+    found = stacks_at(p, "cache_put")
+    check(found and found[0]["verdict"] == "PLATEAU",
+          f"cache_put verdict {found[0]['verdict'] if found else 'missing'}, expected PLATEAU")
+    check(doc["summary"]["verdict"] != "CREEP", "summary says CREEP for a plateau")
+
+
+def case_sawtooth():
+    doc, _, _ = run_target([fixture("sawtooth"), "2500", "1000"], ["--fail-on-creep"],
+                           expect_rc=0)
+    p = root_proc(doc)
+    for s in stacks_at(p, "batch_add"):
+        check(s["verdict"] == "STEADY", f"batch_add verdict {s['verdict']}")
+    check(doc["summary"]["verdict"] == "STEADY", f"summary {doc['summary']['verdict']}")
+
+
+def case_clean():
+    doc, _, _ = run_target([fixture("clean_steady"), "2500", "1000"], ["--fail-on-creep"],
+                           expect_rc=0)
+    p = root_proc(doc)
+    check(not creeping(p), f"clean program creeps at {creeping(p)}")
+    check(doc["summary"]["verdict"] == "STEADY", f"summary {doc['summary']['verdict']}")
+    check(p["metrics"]["live_heap"]["verdict"] == "STEADY", "live heap")
+
+
+def case_real_programs():
+    """Debian programs give the same output under the preload."""
+    script = ("import json, collections, hashlib\n"
+              "d = {str(i): [i] * (i % 7) for i in range(20000)}\n"
+              "c = collections.Counter(len(v) for v in d.values())\n"
+              "print(hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest())\n"
+              "print(sorted(c.items()))\n")
+    lines = "\n".join(str((i * 7919) % 10007) for i in range(20000)) + "\n"
+    progs = [(["/usr/bin/python3", "-c", script], None),
+             (["/usr/bin/sort", "-n"], lines),
+             (["/usr/bin/git", "--version"], None)]
+    for argv, stdin in progs:
+        if not os.path.exists(argv[0]):
+            continue
+        plain = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)
+        rc, out, err = memcreep(["run", "-q", "--"] + argv, input=stdin)
+        check(rc == 0, f"{argv[0]}: memcreep exit {rc}: {err}")
+        check(out == plain.stdout, f"{argv[0]}: output differs under memcreep")
+        check(len(out) > 0, f"{argv[0]}: no output")
+    # With the report: the python run yields a process with stacks in libpython.
+    doc, _, _ = run_target(["/usr/bin/python3", "-c", script])
+    p = root_proc(doc)
+    mods = {f.get("module") for s in p["stacks"] for f in s["frames"]}
+    check(any(m and m.startswith(("python3", "libpython")) for m in mods),
+          f"no python frames in {sorted(m for m in mods if m)}")
+
+
+def case_sigkill():
+    """A target killed with SIGKILL mid-run still yields its report."""
+    out = tempfile.mkdtemp(prefix="mc-scenario-")
+    p = subprocess.Popen([ARGS.memcreep, "run", "-i", "0.05", "-o", out, "--",
+                          fixture("leak_linear"), "1000000", "1000"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    target = None
+    deadline = time.time() + 20
+    while time.time() < deadline and target is None:
+        time.sleep(0.2)
+        try:
+            with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                kids = f.read().split()
+            target = int(kids[0]) if kids else None
+        except OSError:
+            pass
+    check(target, "target never started")
+    time.sleep(2.5)
+    os.kill(target, signal.SIGKILL)
+    _, err = p.communicate(timeout=60)
+    check(p.returncode == 0, f"memcreep exit {p.returncode}: {err}")
+    with open(os.path.join(out, "result.json")) as f:
+        doc = json.load(f)
+    r = root_proc(doc)
+    check(r["end"]["how"] == "signaled" and r["end"]["signal"] == 9, f"end {r['end']}")
+    expect_creep(r, "leaky_store", 256)
+    check("killed by signal 9" in err, "report does not say how the run ended")
+
+
+def case_bad_input():
+    """Each bad input gives one line on stderr and its documented status."""
+    plain = os.path.join(tempfile.mkdtemp(prefix="mc-scenario-"), "data.txt")
+    with open(plain, "w") as f:
+        f.write("not a program\n")
+    os.chmod(plain, 0o644)
+    cases = [
+        (["run", "--bogus", "--", "true"], 2, "unknown option"),
+        (["run"], 2, "no target"),
+        (["run", "--"], 2, "no target"),
+        (["run", "-d", "abc", "--", "true"], 2, "duration"),
+        (["run", "--depth", "0", "--", "true"], 2, "out of range"),
+        (["run", "--", "/nonexistent/prog"], 3, "No such file"),
+        (["run", "--", plain], 3, "not executable"),
+        (["run", "--", "/usr/bin"], 3, "directory"),
+        (["run", "--", "/bin/false"], 3, "exited at once"),
+        (["run", "-o", "/proc/version/x", "--", "true"], 2, "output directory"),
+        (["frobnicate"], 2, "unknown command"),
+    ]
+    for args, status, words in cases:
+        rc, _, err = memcreep(args, timeout=30)
+        lines = [l for l in err.splitlines() if l.startswith("memcreep:")]
+        check(rc == status, f"{args}: exit {rc}, expected {status}: {err}")
+        check(len(lines) >= 1 and words in lines[0], f"{args}: message {err!r}")
+        check("Traceback" not in err and "Segmentation" not in err, f"{args}: crashed")
+    rc, out, _ = memcreep(["--help"])
+    check(rc == 0 and "exit status" in out, "--help documents exit statuses")
+
+
+def case_static_target():
+    doc, rc, err = run_target([fixture("leak_static"), "1500", "1000"])
+    check(rc == 3, f"exit {rc}, expected 3")
+    check("statically linked" in err, "no word about the static target")
+    check(doc["run"]["preload"] is False, "result claims the preload worked")
+    p = [p for p in doc["processes"] if p["root"]][0]
+    check("rss" in p["metrics"] and p["series"]["rss"][-1] > 0, "no RSS series")
+
+
+def case_report_cmd():
+    doc, _, _ = run_target([fixture("leak_linear"), "1500", "1000"])
+    out = tempfile.mkdtemp(prefix="mc-scenario-")
+    path = os.path.join(out, "result.json")
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    rc, text, err = memcreep(["report", out, "--color", "never"])
+    check(rc == 0 and "leaky_store" in text and "CREEP" in text, f"report: {rc} {err}")
+    rc, js, _ = memcreep(["report", path, "--format", "json"])
+    check(rc == 0 and json.loads(js)["summary"] == doc["summary"], "json round trip")
+    bad = os.path.join(out, "bad.json")
+    for content in ["{", "[]", '{"schema": "memcreep-run", "version": 99}', ""]:
+        with open(bad, "w") as f:
+            f.write(content)
+        rc, _, err = memcreep(["report", bad])
+        check(rc == 2 and err.startswith("memcreep: ") and len(err.splitlines()) == 1,
+              f"bad file {content!r}: exit {rc}: {err!r}")
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--memcreep", required=True)
+    ap.add_argument("--fixtures", required=True)
+    ap.add_argument("case")
+    ARGS = ap.parse_args()
+    fn = globals().get("case_" + ARGS.case)
+    if not fn:
+        print(f"unknown case {ARGS.case}", file=sys.stderr)
+        return 2
+    try:
+        fn()
+    except Failure as e:
+        print(f"FAIL {ARGS.case}: {e}", file=sys.stderr)
+        return 1
+    print(f"ok {ARGS.case}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

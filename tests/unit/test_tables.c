@@ -1,0 +1,156 @@
+/* test_tables.c - the preloaded library's two tables, outside any target:
+ * the live-pointer table against a reference, and the stack table's
+ * deduplication, counters, overflow and concurrent inserts. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "preload/internal.h"
+#include "shm_fixture.h"
+
+/* What the tables need from the rest of the library. */
+struct mc_shm_header *mc_shm;
+int mc_active = 1;
+void mc_publish_modules(void) {}
+int mc_capture_known(uint64_t addr)
+{
+    (void)addr;
+    return 1;
+}
+
+static void ptr_table_matches_reference(void **state)
+{
+    (void)state;
+    enum { N = 200000 };
+    static uintptr_t ptrs[N];
+    size_t size;
+    uint32_t slot;
+    for (int i = 0; i < N; i++) {
+        /* Page-aligned and 16-aligned addresses mixed: the hash must
+         * spread both. */
+        ptrs[i] =
+            (i % 3 ? 0x7f0000000000ull + (uintptr_t)i * 4096 : 0x5500000000ull + (uintptr_t)i * 16);
+        assert_int_equal(mc_ptr_insert(ptrs[i], (size_t)i + 1, (uint32_t)(i % 5000)), 0);
+    }
+    for (int i = 0; i < N; i += 2) {
+        assert_int_equal(mc_ptr_remove(ptrs[i], &size, &slot), 0);
+        assert_true(size == (size_t)i + 1 && slot == (uint32_t)(i % 5000));
+    }
+    for (int i = 0; i < N; i++) {
+        int rc = mc_ptr_remove(ptrs[i], &size, &slot);
+        if (i % 2 == 0) {
+            assert_int_equal(rc, -1); /* already gone */
+        } else {
+            assert_int_equal(rc, 0);
+            assert_true(size == (size_t)i + 1);
+        }
+    }
+    assert_int_equal(mc_ptr_remove(12345, &size, &slot), -1);
+}
+
+static void ptr_table_replaces_stale_entry(void **state)
+{
+    (void)state;
+    size_t size;
+    uint32_t slot;
+    assert_int_equal(mc_ptr_insert(0x1000, 10, 1), 0);
+    assert_int_equal(mc_ptr_insert(0x1000, 20, 2), 0);
+    assert_int_equal(mc_ptr_remove(0x1000, &size, &slot), 0);
+    assert_true(size == 20 && slot == 2);
+    assert_int_equal(mc_ptr_remove(0x1000, &size, &slot), -1);
+}
+
+static int setup_shm(void **state)
+{
+    size_t size;
+    mc_shm = shm_fixture(1024, 1024 * 8, &size);
+    *state = mc_shm;
+    return 0;
+}
+
+static int teardown_shm(void **state)
+{
+    free(*state);
+    mc_shm = NULL;
+    return 0;
+}
+
+static void stacks_dedupe_and_count(void **state)
+{
+    (void)state;
+    uint64_t a[3] = {0x401000, 0x402000, 0x403000}, b[3] = {0x401000, 0x402000, 0x403001};
+    uint32_t sa = mc_stack_intern(a, 3), sb = mc_stack_intern(b, 3);
+    assert_true(sa != MC_STACK_OVERFLOW && sb != MC_STACK_OVERFLOW && sa != sb);
+    assert_int_equal(mc_stack_intern(a, 3), sa);
+    assert_int_equal(mc_stack_intern(a, 2) == sa, 0); /* a prefix is another stack */
+    mc_stack_alloc(sa, 100);
+    mc_stack_alloc(sa, 50);
+    mc_stack_free(sa, 100);
+    struct mc_shm_stack *st = (struct mc_shm_stack *)((char *)mc_shm + mc_shm->off_stacks) + sa;
+    assert_true(st->live_bytes == 50 && st->live_count == 1 && st->allocs == 2 &&
+                st->alloc_bytes == 150);
+    assert_int_equal(MC_FRAMES_DEPTH(st->frames), 3);
+    assert_int_equal(mc_stack_intern(a, 0), MC_STACK_OVERFLOW);
+}
+
+static void stacks_overflow_when_full(void **state)
+{
+    (void)state;
+    uint32_t over = 0;
+    for (uint64_t i = 0; i < 2000; i++) {
+        uint64_t f[2] = {0x1000 + i, 0x2000};
+        if (mc_stack_intern(f, 2) == MC_STACK_OVERFLOW) over++;
+    }
+    /* Capacity 1024 at load factor 3/4. */
+    assert_true(mc_shm->stack_count <= 768 && mc_shm->stack_count >= 760);
+    assert_true(over >= 2000 - 768 && mc_shm->lost_stacks == over);
+}
+
+#define THREADS  4
+#define DISTINCT 300
+
+static void *intern_many(void *arg)
+{
+    (void)arg;
+    for (int round = 0; round < 50; round++)
+        for (uint64_t i = 0; i < DISTINCT; i++) {
+            uint64_t f[4] = {0x7000 + i, 0x8000 + i * 3, 0x9000, 0xa000 + (i & 7)};
+            uint32_t s = mc_stack_intern(f, 4);
+            if (s != MC_STACK_OVERFLOW) mc_stack_alloc(s, 8);
+        }
+    return NULL;
+}
+
+static void stacks_concurrent_inserts(void **state)
+{
+    (void)state;
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        pthread_create(&t[i], NULL, intern_many, NULL);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(mc_shm->stack_count, DISTINCT);
+    assert_int_equal(mc_shm->lost_stacks, 0);
+    const uint32_t *list = (const uint32_t *)((char *)mc_shm + mc_shm->off_stack_list);
+    struct mc_shm_stack *st = (struct mc_shm_stack *)((char *)mc_shm + mc_shm->off_stacks);
+    int64_t total = 0;
+    for (int i = 0; i < DISTINCT; i++) {
+        assert_true(list[i] > 0);
+        total += st[list[i] - 1].live_bytes;
+    }
+    assert_true(total == (int64_t)THREADS * 50 * DISTINCT * 8);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(ptr_table_matches_reference),
+        cmocka_unit_test(ptr_table_replaces_stale_entry),
+        cmocka_unit_test_setup_teardown(stacks_dedupe_and_count, setup_shm, teardown_shm),
+        cmocka_unit_test_setup_teardown(stacks_overflow_when_full, setup_shm, teardown_shm),
+        cmocka_unit_test_setup_teardown(stacks_concurrent_inserts, setup_shm, teardown_shm),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
