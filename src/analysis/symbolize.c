@@ -3,8 +3,13 @@
  * One Dwfl session per (file, load bias), cached for the whole run: forked
  * children share their parent's modules, so each file is opened and its
  * DWARF indexed once. Addresses are return addresses, so the line looked up
- * is that of addr - 1, the call instruction itself. C++ names are demangled
- * with the C++ runtime's __cxa_demangle. */
+ * is that of addr - 1, the call instruction itself. Functions inlined at
+ * the address are expanded from the DWARF scopes (as addr2line -i does):
+ * an allocation in a small helper the compiler inlined is still named by
+ * the helper. C++ names are demangled with the C++ runtime's
+ * __cxa_demangle. */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,8 +90,78 @@ static void set_function(struct mc_frame *out, const char *name)
     free(dm);
 }
 
-void mc_symbolize(struct mc_symbolizer *s, const struct mc_shm_module *mods, uint64_t nmods,
-                  uint64_t addr, struct mc_frame *out)
+/* Name of a subprogram or inlined-subroutine DIE, following
+ * DW_AT_abstract_origin / DW_AT_specification; the linkage name first so
+ * that C++ names demangle with their signature. */
+static const char *die_name(Dwarf_Die *die)
+{
+    Dwarf_Attribute attr;
+    const char *n = NULL;
+    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr)) n = dwarf_formstring(&attr);
+    if (!n && dwarf_attr_integrate(die, DW_AT_name, &attr)) n = dwarf_formstring(&attr);
+    return n;
+}
+
+/* File and line where an inlined subroutine was called from. */
+static void call_site(Dwarf_Die *cu, Dwarf_Die *inl, struct mc_frame *f)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word file = 0, line = 0;
+    Dwarf_Files *files;
+    size_t nfiles;
+    int has_file = dwarf_attr(inl, DW_AT_call_file, &attr) && dwarf_formudata(&attr, &file) == 0;
+    if (dwarf_attr(inl, DW_AT_call_line, &attr)) dwarf_formudata(&attr, &line);
+    f->line = (int)line;
+    f->file[0] = 0;
+    /* DWARF 5 numbers files from 0, DWARF 4 from 1: take the index as is. */
+    if (has_file && dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && file < nfiles) {
+        const char *src = dwarf_filesrc(files, file, NULL, NULL);
+        if (src) snprintf(f->file, sizeof(f->file), "%s", src);
+    }
+}
+
+/* Expands the inline chain at pc into out[0..]. out[0] holds the line of
+ * pc and the module already; each outer function's line is the call site
+ * of the inlined function just inside it. Returns the frames written. */
+static int expand_inlines(Dwfl_Module *mod, uint64_t pc, struct mc_frame *out, int max)
+{
+    Dwarf_Addr bias;
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, &bias);
+    Dwarf_Die *scopes = NULL, inner;
+    if (!cu) return 1;
+    /* dwarf_getscopes follows an inlined function to its abstract
+     * definition; the physical nesting (what was inlined into what) comes
+     * from dwarf_getscopes_die on the innermost scope. */
+    int n = dwarf_getscopes(cu, pc - bias, &scopes);
+    if (n <= 0) {
+        free(scopes);
+        return 1;
+    }
+    inner = scopes[0];
+    free(scopes);
+    scopes = NULL;
+    n = dwarf_getscopes_die(&inner, &scopes);
+    int k = 0, prev = -1;
+    for (int i = 0; i < n && k < max; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram) continue;
+        if (k > 0) {
+            out[k] = out[0];
+            call_site(cu, &scopes[prev], &out[k]);
+        }
+        const char *name = die_name(&scopes[i]);
+        if (name) set_function(&out[k], name);
+        out[k].inlined = tag == DW_TAG_inlined_subroutine;
+        prev = i;
+        k++;
+        if (tag == DW_TAG_subprogram) break;
+    }
+    free(scopes);
+    return k ? k : 1;
+}
+
+int mc_symbolize(struct mc_symbolizer *s, const struct mc_shm_module *mods, uint64_t nmods,
+                 uint64_t addr, struct mc_frame *out, int max)
 {
     memset(out, 0, sizeof(*out));
     out->addr = addr;
@@ -95,25 +170,32 @@ void mc_symbolize(struct mc_symbolizer *s, const struct mc_shm_module *mods, uin
     /* The last match wins: a module loaded later at a reused address. */
     for (uint64_t i = 0; i < nmods; i++)
         if (addr >= mods[i].lo && addr < mods[i].hi) m = &mods[i];
-    if (!m) return;
+    if (!m) return 1;
+    out->offset = addr - m->bias;
     const char *base = strrchr(m->path, '/');
     snprintf(out->module, sizeof(out->module), "%s", base ? base + 1 : m->path);
     Dwfl *d = s ? session_for(s, m) : NULL;
-    if (!d) return;
+    if (!d) return 1;
     uint64_t pc = addr - 1;
     Dwfl_Module *mod = dwfl_addrmodule(d, pc);
-    if (!mod) return;
+    if (!mod) return 1;
     GElf_Off off;
     GElf_Sym sym;
     const char *name = dwfl_module_addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL);
     if (name) set_function(out, name);
     Dwfl_Line *line = dwfl_module_getsrc(mod, pc);
-    if (line) {
-        int lineno = 0;
-        const char *src = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-        if (src) {
-            snprintf(out->file, sizeof(out->file), "%s", src);
-            out->line = lineno;
-        }
+    if (!line) return 1;
+    int lineno = 0;
+    const char *src = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+    if (src) {
+        snprintf(out->file, sizeof(out->file), "%s", src);
+        out->line = lineno;
     }
+    /* The symbol table's name is kept for the outermost frame when DWARF
+     * has none (it carries versions such as @@GLIBC_2.34 too). */
+    char symname[sizeof(out->function)];
+    memcpy(symname, out->function, sizeof(symname));
+    int n = expand_inlines(mod, pc, out, max);
+    if (!strcmp(out[n - 1].function, "??")) memcpy(out[n - 1].function, symname, sizeof(symname));
+    return n;
 }

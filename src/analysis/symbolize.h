@@ -10,6 +10,8 @@
 
 struct mc_frame {
     uint64_t addr;
+    uint64_t offset;    /* addr relative to the module's load bias */
+    int inlined;        /* 1: a function inlined at this address */
     char function[256]; /* demangled; "??" when unknown */
     char file[256];     /* source file, "" when no line information */
     int line;
@@ -23,8 +25,11 @@ struct mc_symbolizer;
 struct mc_symbolizer *mc_symbolizer_new(void);
 void mc_symbolizer_free(struct mc_symbolizer *s);
 /* Describes the return address addr of a process whose modules are mods.
- * Always fills *out (with "??" where nothing is known). */
-void mc_symbolize(struct mc_symbolizer *s, const struct mc_shm_module *mods, uint64_t nmods,
-                  uint64_t addr, struct mc_frame *out);
+ * Functions inlined at that address come first, innermost first, each
+ * with the line where it stands, then the real function: up to max
+ * frames in out. Returns how many were written (at least 1, with "??"
+ * where nothing is known). */
+int mc_symbolize(struct mc_symbolizer *s, const struct mc_shm_module *mods, uint64_t nmods,
+                 uint64_t addr, struct mc_frame *out, int max);
 
 #endif

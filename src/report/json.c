@@ -132,18 +132,24 @@ static json_t *frames_json(struct mc_proc *p, uint32_t slot, struct mc_symbolize
     const struct mc_shm_module *mods = mc_map_modules(&p->map, &nmods);
     *site = -1;
     for (uint32_t i = 0; i < depth; i++) {
-        struct mc_frame fr;
-        char addr[32];
-        mc_symbolize(sym, mods, nmods, f[i], &fr);
-        snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)fr.addr);
-        json_t *o = json_object();
-        json_object_set_new(o, "addr", json_string(addr));
-        json_object_set_new(o, "function", json_string(fr.function));
-        json_object_set_new(o, "file", json_string(fr.file));
-        json_object_set_new(o, "line", json_integer(fr.line));
-        json_object_set_new(o, "module", json_string(fr.module));
-        json_array_append_new(a, o);
-        if (*site < 0 && strcmp(fr.function, "??") && !is_wrapper(fr.function)) *site = (int)i;
+        struct mc_frame fr[8];
+        char addr[32], off[32];
+        int nf = mc_symbolize(sym, mods, nmods, f[i], fr, 8);
+        for (int k = 0; k < nf; k++) {
+            snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)fr[k].addr);
+            snprintf(off, sizeof(off), "0x%llx", (unsigned long long)fr[k].offset);
+            json_t *o = json_object();
+            json_object_set_new(o, "addr", json_string(addr));
+            json_object_set_new(o, "offset", json_string(off));
+            json_object_set_new(o, "function", json_string(fr[k].function));
+            json_object_set_new(o, "file", json_string(fr[k].file));
+            json_object_set_new(o, "line", json_integer(fr[k].line));
+            json_object_set_new(o, "module", json_string(fr[k].module));
+            json_object_set_new(o, "inlined", json_boolean(fr[k].inlined));
+            if (*site < 0 && strcmp(fr[k].function, "??") && !is_wrapper(fr[k].function))
+                *site = (int)json_array_size(a);
+            json_array_append_new(a, o);
+        }
     }
     if (*site < 0 && depth) *site = 0;
     return a;

@@ -68,10 +68,11 @@ static void frame_text(json_t *f, char *buf, size_t len)
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
     if (*file)
-        snprintf(buf, len, "%s  %s:%d  (%s)", str(f, "function"), base,
-                 (int)json_integer_value(json_object_get(f, "line")), str(f, "module"));
+        snprintf(buf, len, "%s  %s:%d  (%s%s)", str(f, "function"), base,
+                 (int)json_integer_value(json_object_get(f, "line")), str(f, "module"),
+                 json_is_true(json_object_get(f, "inlined")) ? ", inlined" : "");
     else
-        snprintf(buf, len, "%s  (%s+%s)", str(f, "function"), str(f, "module"), str(f, "addr"));
+        snprintf(buf, len, "%s  (%s+%s)", str(f, "function"), str(f, "module"), str(f, "offset"));
 }
 
 static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int top)
