@@ -26,6 +26,7 @@ static void proc_free(struct mc_proc *p)
     for (uint32_t i = 0; i < p->stk_cap; i++)
         free(p->stk[i]);
     free(p->stk);
+    free(p->vals);
     free(p);
 }
 
@@ -108,7 +109,8 @@ static void scan_maps(struct mc_collector *c)
         snprintf(p->exe, sizeof(p->exe), "%s", m.h->exe);
         p->stk_cap = m.h->stack_cap;
         p->stk = calloc(p->stk_cap, sizeof(*p->stk));
-        if (!p->stk) p->stk_cap = 0;
+        p->vals = calloc(p->stk_cap, sizeof(*p->vals));
+        if (!p->stk || !p->vals) p->stk_cap = 0;
     }
     closedir(d);
 }
@@ -139,10 +141,9 @@ static void halve_points(struct mc_points *s, uint32_t n)
 static void sample_stack(struct mc_proc *p, uint32_t slot, int idx, int halved, int64_t *bytes,
                          int64_t *count)
 {
-    const struct mc_shm_stack *st = mc_map_stack(&p->map, slot);
-    if (!st) return;
-    int64_t b = __atomic_load_n(&st->live_bytes, __ATOMIC_RELAXED);
-    int64_t k = __atomic_load_n(&st->live_count, __ATOMIC_RELAXED);
+    if (slot >= p->stk_cap) return;
+    int64_t b = p->vals[slot].live_bytes;
+    int64_t k = p->vals[slot].live_count;
     *bytes += b;
     *count += k;
     struct mc_stack_series *ss = p->stk[slot];
@@ -177,10 +178,11 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
         s->rss[idx] = p->last_rss;
         if (h) {
             int64_t bytes = 0, count = 0;
+            uint64_t ns = 0;
+            if (p->stk_cap && mc_map_snapshot(&p->map, p->vals, &ns) != 0) p->torn++;
             /* Every slot with a series must be halved even if not sampled;
              * walking the published list reaches all of them (slot 0 too). */
             sample_stack(p, MC_STACK_OVERFLOW, idx, halved, &bytes, &count);
-            uint64_t ns = mc_map_stack_count(&p->map);
             for (uint64_t i = 0; i < ns; i++) {
                 int64_t slot = mc_map_stack_slot(&p->map, i);
                 if (slot > 0) sample_stack(p, (uint32_t)slot, idx, halved, &bytes, &count);

@@ -49,7 +49,9 @@ struct mc_proc {
     double last_rss;
     struct mc_points pts;
     struct mc_stack_series **stk; /* indexed by slot, NULL until seen */
+    struct mc_stack_value *vals;  /* every stack's value at the last sample */
     uint32_t stk_cap;
+    uint64_t torn;                /* samples taken while slabs kept changing */
 };
 
 struct mc_collector {

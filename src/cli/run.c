@@ -26,7 +26,7 @@ struct run_opts {
     double duration; /* 0: until the target exits */
     double interval;
     double grace;
-    uint64_t depth, stacks, min_growth, top;
+    uint64_t depth, stacks, min_growth, top, sample_bytes;
     const char *output;
     const char *color;
     int fail_on_creep;
@@ -56,6 +56,8 @@ static void usage(FILE *f)
           "      --depth N        frames kept per stack, 1-256 (default 64)\n"
           "      --stacks N       distinct stacks kept per process (default 65536)\n"
           "      --min-growth S   ignore stacks that grew less than S (default 16KiB)\n"
+          "      --sample-bytes S record one allocation per S bytes on average (Poisson\n"
+          "                       sampling, unbiased estimates) instead of every one\n"
           "      --top N          stacks shown per process (default 10, 0 = all)\n"
           "      --fail-on-creep  exit with status 1 when creep is found\n"
           "      --color WHEN     auto (default), always, never\n"
@@ -81,6 +83,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
                                          {"color", required_argument, 0, 'c'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
+                                         {"sample-bytes", required_argument, 0, 'B'},
                                          {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -113,6 +116,12 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
         case 'm':
             if (mc_parse_size(optarg, &o->min_growth)) {
                 mc_error("%s takes a size such as 4096, 16k or 2M, not '%s'", name, optarg);
+                return -1;
+            }
+            break;
+        case 'B':
+            if (mc_parse_size(optarg, &o->sample_bytes) || o->sample_bytes == 0) {
+                mc_error("%s takes a size such as 512k, not '%s'", name, optarg);
                 return -1;
             }
             break;
@@ -260,7 +269,7 @@ static int reap(pid_t root, int *signaled, int *status, int *sig)
 
 int mc_cmd_run(int argc, char **argv)
 {
-    struct run_opts o = {0, 0.25, 5, 64, 65536, 16384, 10, NULL, "auto", 0, 0};
+    struct run_opts o = {0, 0.25, 5, 64, 65536, 16384, 10, 0, NULL, "auto", 0, 0};
     int at, rc = MC_EXIT_OK;
     char rundir[PATH_MAX] = "", lib[PATH_MAX], exe[PATH_MAX];
     char *env[8] = {0};
@@ -302,7 +311,9 @@ int mc_cmd_run(int argc, char **argv)
     snprintf(env_buf[1], sizeof(env_buf[1]), "MEMCREEP_DIR=%s", rundir);
     snprintf(env_buf[2], sizeof(env_buf[2]), "MEMCREEP_DEPTH=%llu", (unsigned long long)o.depth);
     snprintf(env_buf[3], sizeof(env_buf[3]), "MEMCREEP_STACKS=%llu", (unsigned long long)o.stacks);
-    for (int i = 0; i < 4; i++)
+    snprintf(env_buf[4], sizeof(env_buf[4]), "MEMCREEP_SAMPLE_BYTES=%llu",
+             (unsigned long long)o.sample_bytes);
+    for (int i = 0; i < 5; i++)
         env[i] = env_buf[i];
 
     struct sigaction sa;
@@ -373,7 +384,8 @@ int mc_cmd_run(int argc, char **argv)
                              .top = 50,
                              .stopped_by = stopped_by,
                              .static_target = is_static || !(root && root->has_map),
-                             .started = started};
+                             .started = started,
+                             .sample_bytes = o.sample_bytes};
     doc = mc_result_build(&col, &ri, sym);
     if (!doc) {
         mc_error("out of memory while building the result");

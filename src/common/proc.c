@@ -67,10 +67,37 @@ void mc_proc_comm(pid_t pid, char *buf, size_t len)
     buf[strcspn(buf, "\n")] = 0;
 }
 
-int mc_proc_descendants(pid_t root, pid_t *out, int max)
+/* Appends the children of pid (from /proc/PID/task/TID/children of each
+ * of its threads) to out. Returns how many were added, -1 when the kernel
+ * has no children files (CONFIG_PROC_CHILDREN off). */
+static int children_of(pid_t pid, pid_t *out, int room)
 {
-    /* One pass collects (pid, ppid) pairs; then the tree is walked from
-     * root breadth-first over that snapshot. */
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int n = 0, seen_file = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        char cpath[96];
+        snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, de->d_name);
+        FILE *f = fopen(cpath, "re");
+        if (!f) continue;
+        seen_file = 1;
+        int c;
+        while (fscanf(f, "%d", &c) == 1)
+            if (n < room) out[n++] = c;
+        fclose(f);
+    }
+    closedir(d);
+    return seen_file ? n : -1;
+}
+
+/* Scans all of /proc for (pid, ppid) pairs: the fallback when children
+ * files are missing. */
+static int descendants_by_scan(pid_t root, pid_t *out, int max)
+{
     enum { CAP = 32768 };
     static pid_t pids[CAP], ppids[CAP];
     int n = 0, found = 0;
@@ -99,6 +126,21 @@ int mc_proc_descendants(pid_t root, pid_t *out, int max)
             found++;
             if (qt < (int)(sizeof(queue) / sizeof(queue[0]))) queue[qt++] = pids[i];
         }
+    }
+    return found;
+}
+
+int mc_proc_descendants(pid_t root, pid_t *out, int max)
+{
+    /* Breadth-first over children files: costs a few reads per process of
+     * the tree instead of one per process on the machine. */
+    int found = 0, at = 0;
+    int n = children_of(root, out, max);
+    if (n < 0) return descendants_by_scan(root, out, max);
+    found = n;
+    while (at < found && found < max) {
+        n = children_of(out[at++], out + found, max - found);
+        if (n > 0) found += n;
     }
     return found;
 }

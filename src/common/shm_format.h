@@ -16,6 +16,8 @@
  *                     order, so a reader walks used slots only
  *   frames            frame_cap x uint64_t, return addresses, append-only
  *   modules           module_cap x struct mc_shm_module, append-only
+ *   threads           thread_cap x struct mc_shm_thread: per-thread counter
+ *                     deltas (see below)
  *
  * Versioning: readers accept MC_SHM_VERSION exactly; any change to a field's
  * meaning or position bumps it. docs/shm-format.md describes the same layout.
@@ -63,6 +65,9 @@ struct mc_shm_header {
     uint64_t off_stack_list;
     uint64_t off_frames;
     uint64_t off_modules;
+    uint64_t off_threads;
+    uint32_t thread_cap;
+    uint32_t threads_used; /* high-water mark of claimed thread slabs */
 
     /* Counters written with atomic operations by the target. */
     uint64_t stack_count;  /* entries published in stack_list */
@@ -71,7 +76,8 @@ struct mc_shm_header {
     uint64_t lost_stacks;  /* events attributed to MC_STACK_OVERFLOW */
     uint64_t lost_ptrs;    /* allocations not tracked: pointer table full */
     uint64_t work_units;   /* mc_work_done() total */
-    uint64_t sample_bytes; /* 0: every allocation; else mean bytes between samples */
+    uint64_t sample_bytes; /* 0: every allocation; else mean bytes between
+                              samples, and byte counts are estimates */
 
     /* What glibc's allocator holds, from mallinfo2(), refreshed from the
      * allocation path about twice a second while the target allocates. */
@@ -85,6 +91,10 @@ struct mc_shm_header {
     char exe[MC_PATH_MAX];
     char reserved[256];
 };
+
+/* live_count and allocs count blocks in units of 1/MC_COUNT_SCALE: with
+ * byte sampling a recorded block stands for a fractional number of blocks. */
+#define MC_COUNT_SCALE 1024
 
 /* One distinct call stack and what it holds. 64 bytes: the counters share
  * the cache line of the hash that led the writer here. */
@@ -115,6 +125,40 @@ struct mc_shm_module {
 /* A slot whose frames could not be stored carries this depth and never
  * matches a lookup. */
 #define MC_DEPTH_DEAD      0xffff
+/* Per-thread counter deltas.
+ *
+ * Updating a stack's counters in place from every thread makes the cache
+ * line holding them travel between cores on each allocation. Instead each
+ * thread owns a slab: a direct-mapped cache of MC_SLAB_ENTRIES entries,
+ * indexed by slot % MC_SLAB_ENTRIES, holding what this thread added to the
+ * stack since the entry was taken. Only the owner writes it, with plain
+ * stores. When another slot needs the entry, its deltas are added to the
+ * stack's counters (atomically) and the entry is reset: an eviction, which
+ * the owner brackets by incrementing seq (odd while it runs).
+ *
+ * A stack's true value is its counters plus the entries of every slab that
+ * hold its slot. A reader takes every slab's seq, reads the entries and the
+ * counters, and reads the seqs again; if one moved (or was odd) it tries
+ * again. Evictions are rare once each thread's hot stacks sit in its slab,
+ * so the reader seldom retries. */
+#define MC_SLAB_ENTRIES 256
+
+struct mc_shm_delta {
+    uint32_t slot1; /* slot + 1; 0 = unused */
+    uint32_t reserved;
+    int64_t live_bytes;
+    int64_t live_count;
+    uint64_t allocs;
+    uint64_t alloc_bytes;
+};
+
+struct mc_shm_thread {
+    uint32_t owner; /* thread id of the owner, 0 = free */
+    uint32_t seq;   /* odd while an eviction runs */
+    uint64_t reserved[7];
+    struct mc_shm_delta e[MC_SLAB_ENTRIES];
+};
+
 #define MC_FRAMES_OFF(f)   ((f) >> 16)
 #define MC_FRAMES_DEPTH(f) ((uint32_t)((f)&0xffff))
 

@@ -46,7 +46,9 @@ int mc_map_open(const char *path, struct mc_map *m)
         h->frame_cap > size / sizeof(uint64_t) ||
         !in_bounds(h->off_frames, h->frame_cap * sizeof(uint64_t), size) ||
         !in_bounds(h->off_modules, (uint64_t)h->module_cap * sizeof(struct mc_shm_module), size) ||
-        (h->off_stacks | h->off_frames | h->off_stack_list | h->off_modules) % 8 != 0) {
+        !in_bounds(h->off_threads, (uint64_t)h->thread_cap * sizeof(struct mc_shm_thread), size) ||
+        (h->off_stacks | h->off_frames | h->off_stack_list | h->off_modules | h->off_threads) % 8 !=
+            0) {
         mc_map_close(m);
         rc = -EPROTO;
     }
@@ -106,4 +108,86 @@ const struct mc_shm_module *mc_map_modules(const struct mc_map *m, uint64_t *cou
     uint64_t n = mc_map_load(&m->h->module_count);
     *count = n < m->h->module_cap ? n : m->h->module_cap;
     return (const struct mc_shm_module *)(m->base + m->h->off_modules);
+}
+
+/* How many slabs a reader must look at. */
+static uint32_t slabs_used(const struct mc_map *m)
+{
+    uint32_t n = __atomic_load_n(&m->h->threads_used, __ATOMIC_ACQUIRE);
+    return n < m->h->thread_cap ? n : m->h->thread_cap;
+}
+
+/* Counts are kept in 1/MC_COUNT_SCALE blocks; round to whole blocks. */
+static void scale_one(struct mc_stack_value *v)
+{
+    const int64_t half = MC_COUNT_SCALE / 2;
+    v->live_count = (v->live_count + (v->live_count >= 0 ? half : -half)) / MC_COUNT_SCALE;
+    v->allocs = (v->allocs + (uint64_t)half) / MC_COUNT_SCALE;
+}
+
+static void scale_counts(const struct mc_map *m, struct mc_stack_value *v, uint64_t listed)
+{
+    scale_one(&v[MC_STACK_OVERFLOW]);
+    for (uint64_t i = 0; i < listed; i++) {
+        int64_t s = mc_map_stack_slot(m, i);
+        if (s > 0) scale_one(&v[s]);
+    }
+}
+
+int mc_map_snapshot(const struct mc_map *m, struct mc_stack_value *vals, uint64_t *nlisted)
+{
+    enum { TRIES = 16, MAX_SEQS = 4096 };
+    static uint32_t seqs[MAX_SEQS];
+    const struct mc_shm_header *h = m->h;
+    const struct mc_shm_stack *st = (const struct mc_shm_stack *)(m->base + h->off_stacks);
+    const struct mc_shm_thread *t = (const struct mc_shm_thread *)(m->base + h->off_threads);
+    uint32_t cap = h->stack_cap;
+    uint64_t listed = mc_map_stack_count(m);
+    *nlisted = listed;
+    for (int attempt = 0; attempt < TRIES; attempt++) {
+        uint32_t n = slabs_used(m);
+        int busy = 0;
+        for (uint32_t i = 0; i < n && i < MAX_SEQS; i++) {
+            seqs[i] = __atomic_load_n(&t[i].seq, __ATOMIC_ACQUIRE);
+            busy |= seqs[i] & 1;
+        }
+        if (busy) continue;
+        /* Only published stacks are read; the others' values are left as
+         * they are and never used. */
+        vals[MC_STACK_OVERFLOW] = (struct mc_stack_value){0, 0, 0, 0};
+        for (uint64_t i = 0; i < listed; i++) {
+            int64_t s = mc_map_stack_slot(m, i);
+            if (s >= 0) vals[s] = (struct mc_stack_value){0, 0, 0, 0};
+        }
+        for (uint32_t i = 0; i < n; i++)
+            for (int k = 0; k < MC_SLAB_ENTRIES; k++) {
+                const struct mc_shm_delta *d = &t[i].e[k];
+                uint32_t s1 = __atomic_load_n(&d->slot1, __ATOMIC_RELAXED);
+                if (s1 == 0 || s1 > cap) continue;
+                struct mc_stack_value *v = &vals[s1 - 1];
+                v->live_bytes += __atomic_load_n(&d->live_bytes, __ATOMIC_RELAXED);
+                v->live_count += __atomic_load_n(&d->live_count, __ATOMIC_RELAXED);
+                v->allocs += __atomic_load_n(&d->allocs, __ATOMIC_RELAXED);
+                v->alloc_bytes += __atomic_load_n(&d->alloc_bytes, __ATOMIC_RELAXED);
+            }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        for (uint64_t i = 0; i <= listed; i++) {
+            int64_t s = i == listed ? MC_STACK_OVERFLOW : mc_map_stack_slot(m, i);
+            if (s < 0) continue;
+            vals[s].live_bytes += __atomic_load_n(&st[s].live_bytes, __ATOMIC_RELAXED);
+            vals[s].live_count += __atomic_load_n(&st[s].live_count, __ATOMIC_RELAXED);
+            vals[s].allocs += __atomic_load_n(&st[s].allocs, __ATOMIC_RELAXED);
+            vals[s].alloc_bytes += __atomic_load_n(&st[s].alloc_bytes, __ATOMIC_RELAXED);
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        int same = slabs_used(m) == n;
+        for (uint32_t i = 0; same && i < n && i < MAX_SEQS; i++)
+            same = __atomic_load_n(&t[i].seq, __ATOMIC_ACQUIRE) == seqs[i];
+        if (same) {
+            scale_counts(m, vals, listed);
+            return 0;
+        }
+    }
+    scale_counts(m, vals, listed);
+    return 1;
 }

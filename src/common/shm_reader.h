@@ -32,6 +32,21 @@ uint32_t mc_map_frames(const struct mc_map *m, const struct mc_shm_stack *st,
                        const uint64_t **frames);
 /* Published modules and their count. */
 const struct mc_shm_module *mc_map_modules(const struct mc_map *m, uint64_t *count);
+/* A stack's value: its counters plus what thread slabs hold for it, counts
+ * in whole blocks. */
+struct mc_stack_value {
+    int64_t live_bytes;
+    int64_t live_count;
+    uint64_t allocs;
+    uint64_t alloc_bytes;
+};
+
+/* Fills vals[slot] for slot 0 and the first *nlisted published stacks
+ * (their count is read once, at the start) with each stack's value, taken
+ * consistently with the slab protocol (shm_format.h); other entries of
+ * vals are not meaningful. Returns 0, or 1 when slabs kept changing and
+ * the values may be off by one eviction. */
+int mc_map_snapshot(const struct mc_map *m, struct mc_stack_value *vals, uint64_t *nlisted);
 /* Reads a 64-bit counter of the header atomically. */
 uint64_t mc_map_load(const uint64_t *field);
 

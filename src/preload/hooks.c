@@ -12,8 +12,10 @@
  * real function left it. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -36,6 +38,53 @@ static struct {
 static __thread int in_hook TLS_FAST;
 static __thread unsigned events TLS_FAST;
 static int depth = MC_DEFAULT_DEPTH;
+
+/* ---- byte sampling ----
+ *
+ * With MEMCREEP_SAMPLE_BYTES=R, allocations are sampled as points of a
+ * Poisson process over allocated bytes with mean spacing R (as jemalloc's
+ * and tcmalloc's heap profilers do): each thread counts down an
+ * exponentially distributed number of bytes, and the allocation that
+ * crosses zero is recorded. A block of n bytes is then recorded with
+ * probability p(n) = 1 - exp(-n/R), so counting it as n/p(n) bytes and
+ * 1/p(n) blocks gives unbiased totals (Poisson thinning). Small blocks are
+ * rarely seen, each standing for many; a block much larger than R is
+ * always seen and counts once. Counts are kept in units of 1/1024 block
+ * (MC_COUNT_SCALE) so that fractional weights add up right. Unsampled
+ * allocations cost one subtraction; unsampled frees a lock-free look in
+ * the pointer table. */
+static uint64_t sample_bytes;
+static double sample_mean;
+static __thread uint64_t tl_left TLS_FAST;
+static __thread uint64_t tl_rng TLS_FAST;
+
+/* Exponential variate with mean sample_mean, by inversion. */
+static uint64_t next_interval(void)
+{
+    if (!tl_rng) tl_rng = mc_now_ns(CLOCK_MONOTONIC) ^ (uint64_t)(uintptr_t)&tl_rng;
+    /* xorshift64* (Vigna 2016); 53 random bits make u in (0, 1]. */
+    tl_rng ^= tl_rng >> 12;
+    tl_rng ^= tl_rng << 25;
+    tl_rng ^= tl_rng >> 27;
+    double u = (double)((tl_rng * 0x2545f4914f6cdd1dull) >> 11) + 1.0;
+    u /= 9007199254740992.0;
+    double v = -log(u) * sample_mean;
+    return v < 1 ? 1 : (uint64_t)v;
+}
+
+/* Weight of a sampled block of n bytes: 1/p(n), p(n) = 1 - exp(-n/R). */
+static void weights(size_t n, size_t *bytes, int64_t *count)
+{
+    if (!sample_bytes) {
+        *bytes = n;
+        *count = MC_COUNT_SCALE;
+        return;
+    }
+    double p = -expm1(-(double)n / sample_mean);
+    double w = p > 0 ? 1 / p : 1;
+    *bytes = (size_t)llround((double)n * w);
+    *count = llround(w * MC_COUNT_SCALE);
+}
 
 /* ---- bootstrap buffer for dlsym's own allocations ---- */
 
@@ -88,14 +137,25 @@ static int resolve(void)
 static inline __attribute__((always_inline)) void record_alloc(void *p, size_t size)
 {
     if (MC_UNLIKELY(!p) || !mc_active || in_hook) return;
+    if (sample_bytes) {
+        if (MC_UNLIKELY(!tl_left)) tl_left = next_interval();
+        if (MC_LIKELY(size < tl_left)) {
+            tl_left -= size;
+            return;
+        }
+        tl_left = next_interval();
+    }
     int saved = errno;
     in_hook = 1;
     if (mc_publish_own() == 0) {
         uint64_t ips[MC_MAX_DEPTH];
         int d = mc_capture(ips, depth);
         uint32_t slot = mc_stack_intern(ips, d);
+        size_t wb;
+        int64_t wc;
+        weights(size, &wb, &wc);
         if (mc_ptr_insert((uintptr_t)p, size, slot) == 0)
-            mc_stack_alloc(slot, size);
+            mc_stack_alloc(slot, wb, wc);
         else
             __atomic_fetch_add(&mc_shm->lost_ptrs, 1, __ATOMIC_RELAXED);
         if (MC_UNLIKELY((++events & 4095) == 0)) mc_publish_mallinfo();
@@ -111,6 +171,7 @@ static inline __attribute__((always_inline)) void record_alloc(void *p, size_t s
 static inline int forget(void *p, size_t *size, uint32_t *slot)
 {
     if (!p || !mc_active || in_hook) return 0;
+    if (sample_bytes && !mc_ptr_maybe_known((uintptr_t)p)) return 0;
     int saved = errno, known = 0;
     in_hook = 1;
     if (mc_publish_own() == 0) known = mc_ptr_remove((uintptr_t)p, size, slot) == 0;
@@ -121,7 +182,10 @@ static inline int forget(void *p, size_t *size, uint32_t *slot)
 
 static inline void finish_free(size_t size, uint32_t slot)
 {
-    mc_stack_free(slot, size);
+    size_t wb;
+    int64_t wc;
+    weights(size, &wb, &wc);
+    mc_stack_free(slot, wb, wc);
     if (MC_UNLIKELY((++events & 4095) == 0)) {
         int saved = errno;
         in_hook = 1;
@@ -184,7 +248,7 @@ EXPORT void *realloc(void *old, size_t size)
         if (known && !in_hook) {
             int saved = errno;
             in_hook = 1;
-            if (mc_ptr_insert((uintptr_t)old, osize, oslot) != 0) mc_stack_free(oslot, osize);
+            if (mc_ptr_insert((uintptr_t)old, osize, oslot) != 0) finish_free(osize, oslot);
             in_hook = 0;
             errno = saved;
         }
@@ -254,6 +318,8 @@ __attribute__((constructor(101))) static void mc_init(void)
 {
     if (!__atomic_load_n(&real.malloc, __ATOMIC_ACQUIRE)) resolve();
     in_hook = 1; /* nothing the set-up allocates is the target's */
+    sample_bytes = mc_env_u64("MEMCREEP_SAMPLE_BYTES", 0);
+    sample_mean = (double)sample_bytes;
     depth = (int)mc_env_u64("MEMCREEP_DEPTH", MC_DEFAULT_DEPTH);
     if (depth < 1) depth = 1;
     if (depth > MC_MAX_DEPTH) depth = MC_MAX_DEPTH;

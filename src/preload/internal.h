@@ -45,10 +45,21 @@ int mc_capture_known(uint64_t addr);
 /* Finds or adds the stack and returns its slot; MC_STACK_OVERFLOW when the
  * table or the frame pool is full (counted in lost_stacks). Lock-free. */
 uint32_t mc_stack_intern(const uint64_t *ips, int depth);
-/* Adds one allocation of size bytes to a stack's counters. */
-void mc_stack_alloc(uint32_t slot, size_t size);
-/* Removes one allocation of size bytes from a stack's counters. */
-void mc_stack_free(uint32_t slot, size_t size);
+
+/* ---- counters.c: per-stack counters through per-thread slabs ---- */
+
+/* Adds an allocation to a stack's counters: bytes, and count in units of
+ * 1/MC_COUNT_SCALE block (weights of sampled allocations are fractional). */
+void mc_stack_alloc(uint32_t slot, size_t bytes, int64_t count);
+/* Takes an allocation off a stack's counters (same units). */
+void mc_stack_free(uint32_t slot, size_t bytes, int64_t count);
+/* Registers the thread-exit hook. Called once at start. */
+void mc_counters_init(void);
+/* Adds every slab's deltas to the counters of the mapping at h and frees
+ * all slabs; for a forked child's copy, where only one thread is left. */
+void mc_counters_fold(struct mc_shm_header *h);
+/* Forgets this thread's slab (the child of a fork claims a new one). */
+void mc_counters_forget_thread(void);
 
 /* ---- ptr_table.c: live pointer -> (stack, size), private memory ---- */
 
@@ -57,6 +68,9 @@ int mc_ptr_insert(uintptr_t ptr, size_t size, uint32_t slot);
 /* Removes a block; fills *size and *slot and returns 0 when it was known,
  * -1 otherwise (allocated before the library started, or untracked). */
 int mc_ptr_remove(uintptr_t ptr, size_t *size, uint32_t *slot);
+/* Cheap check without the lock: 0 only when ptr is certainly not in the
+ * table, 1 when it may be (then mc_ptr_remove decides). */
+int mc_ptr_maybe_known(uintptr_t ptr);
 /* Locks every shard around fork() so the child gets a consistent table. */
 void mc_ptr_lock_all(void);
 void mc_ptr_unlock_all(void);

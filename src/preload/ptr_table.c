@@ -8,7 +8,15 @@
  * the allocation path. Deletion is by backward shift (Knuth 6.4, algorithm
  * R), so no tombstones accumulate in a long run. Tables grow by doubling
  * from mmap'd memory, within a total budget (MEMCREEP_PTR_TABLE_MB); past it
- * new blocks go untracked and are counted in the header's lost_ptrs. */
+ * new blocks go untracked and are counted in the header's lost_ptrs.
+ *
+ * When allocations are sampled, most freed blocks were never recorded, and
+ * taking a lock only to find nothing would cost more than the sampling
+ * saves. So each shard also carries a sequence count (odd while a writer
+ * changes it) and mc_ptr_maybe_known() looks without the lock, trusting
+ * what it saw only if the count did not move. A table replaced by a larger
+ * one is never unmapped, so such a reader can never touch freed memory; the
+ * old tables add up to less than the live one. */
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -30,7 +38,8 @@ struct mc_shard {
     uint32_t count;
     uint64_t cap; /* power of two, 0 until first use */
     struct mc_ptr_entry *e;
-    char pad[64 - 24];
+    uint32_t seq; /* odd while the owner of the lock changes the table */
+    char pad[64 - 28];
 };
 
 static struct mc_shard shards[MC_SHARDS];
@@ -69,6 +78,17 @@ static inline void shard_unlock(struct mc_shard *s)
     atomic_store_explicit(&s->lock, 0, memory_order_release);
 }
 
+static inline void seq_begin(struct mc_shard *s)
+{
+    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static inline void seq_end(struct mc_shard *s)
+{
+    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+}
+
 /* Doubles (or first creates) a shard's table. Caller holds the lock.
  * Returns 0, or -1 when the budget or the kernel refuses. */
 static int shard_grow(struct mc_shard *s)
@@ -95,18 +115,23 @@ static int shard_grow(struct mc_shard *s)
             j = (j + 1) & mask;
         ne[j] = s->e[i];
     }
-    if (s->e) {
-        mc_sys_free(s->e, s->cap * sizeof(struct mc_ptr_entry));
-        atomic_fetch_sub(&table_bytes, s->cap * sizeof(struct mc_ptr_entry));
-    }
-    s->e = ne;
-    s->cap = ncap;
+    /* The old table stays mapped: a lock-free reader may still be in it. */
+    __atomic_store_n(&s->e, ne, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->cap, ncap, __ATOMIC_RELEASE);
     return 0;
 }
 
-static inline struct mc_shard *shard_of(uint64_t h)
+/* The shard of an address. glibc gives each thread its own arena, and a
+ * non-main arena is a 64 MiB-aligned heap: the address bits above 26 tell
+ * the arena. They choose one of 16 groups of 16 shards, the low bits the
+ * shard within the group. So threads that allocate and free in their own
+ * arenas mostly touch shards (and locks) no other thread touches, and the
+ * cache lines stay on their core; any thread can still find any block,
+ * since the shard depends on the address alone. */
+static inline struct mc_shard *shard_of(uintptr_t p, uint64_t h)
 {
-    return &shards[h >> 56];
+    uint64_t region = ptr_hash(p >> 26);
+    return &shards[((region >> 60) << 4) | (h >> 60)];
 }
 
 /* Inserts or replaces ptr's entry (a stale entry for the same address can
@@ -114,10 +139,11 @@ static inline struct mc_shard *shard_of(uint64_t h)
 int mc_ptr_insert(uintptr_t ptr, size_t size, uint32_t slot)
 {
     uint64_t h = ptr_hash(ptr);
-    struct mc_shard *s = shard_of(h);
+    struct mc_shard *s = shard_of(ptr, h);
     int rc = 0;
     if (size > MC_SIZE_MASK) size = MC_SIZE_MASK;
     shard_lock(s);
+    seq_begin(s);
     /* Load factor at most 1/2 keeps probe sequences short. */
     if ((s->count + 1) * 2 > s->cap && shard_grow(s) != 0) {
         rc = -1;
@@ -131,6 +157,7 @@ int mc_ptr_insert(uintptr_t ptr, size_t size, uint32_t slot)
     s->e[i].ptr = ptr;
     s->e[i].meta = (uint64_t)size | ((uint64_t)slot << MC_SIZE_BITS);
 out:
+    seq_end(s);
     shard_unlock(s);
     return rc;
 }
@@ -138,9 +165,10 @@ out:
 int mc_ptr_remove(uintptr_t ptr, size_t *size, uint32_t *slot)
 {
     uint64_t h = ptr_hash(ptr);
-    struct mc_shard *s = shard_of(h);
+    struct mc_shard *s = shard_of(ptr, h);
     int rc = -1;
     shard_lock(s);
+    seq_begin(s);
     if (!s->cap) goto out;
     uint64_t mask = s->cap - 1;
     uint64_t i = h & mask;
@@ -167,8 +195,32 @@ int mc_ptr_remove(uintptr_t ptr, size_t *size, uint32_t *slot)
     s->e[hole].ptr = 0;
     s->e[hole].meta = 0;
 out:
+    seq_end(s);
     shard_unlock(s);
     return rc;
+}
+
+int mc_ptr_maybe_known(uintptr_t ptr)
+{
+    uint64_t h = ptr_hash(ptr);
+    struct mc_shard *s = shard_of(ptr, h);
+    uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+    if (seq & 1) return 1;
+    uint64_t cap = __atomic_load_n(&s->cap, __ATOMIC_ACQUIRE);
+    const struct mc_ptr_entry *e = __atomic_load_n(&s->e, __ATOMIC_ACQUIRE);
+    if (!cap) return __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != seq;
+    uint64_t mask = cap - 1, i = h & mask;
+    int found = 0;
+    for (uint64_t n = 0; n < cap; n++, i = (i + 1) & mask) {
+        uintptr_t q = __atomic_load_n(&e[i].ptr, __ATOMIC_RELAXED);
+        if (q == ptr) {
+            found = 1;
+            break;
+        }
+        if (!q) break;
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return found || __atomic_load_n(&s->seq, __ATOMIC_RELAXED) != seq;
 }
 
 void mc_ptr_lock_all(void)

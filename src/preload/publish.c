@@ -246,10 +246,16 @@ static int remap_for_child(void)
     memcpy(dst + h->off_frames, src + h->off_frames, frames * sizeof(uint64_t));
     memcpy(dst + h->off_modules, src + h->off_modules,
            h->module_count * sizeof(struct mc_shm_module));
+    /* The parent's threads are not in the child: what their slabs held
+     * becomes part of the counters, and every slab is free again. */
+    uint32_t used = h->threads_used < h->thread_cap ? h->threads_used : h->thread_cap;
+    memcpy(dst + h->off_threads, src + h->off_threads, used * sizeof(struct mc_shm_thread));
+    mc_counters_fold(nh);
     munmap(dst, map_size);
 
     void *m = mmap(mc_shm, map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
     close(fd);
+    mc_counters_forget_thread();
     return m == MAP_FAILED ? -1 : 0;
 }
 
@@ -288,12 +294,16 @@ void mc_publish_start(void)
     uint64_t cap = round_pow2(mc_env_u64("MEMCREEP_STACKS", 65536), 1024, 1u << 24);
     uint64_t frame_cap = cap * 32;
     uint64_t module_cap = 2048;
+    uint64_t thread_cap = mc_env_u64("MEMCREEP_THREADS", 1024);
+    if (thread_cap < 1) thread_cap = 1;
+    if (thread_cap > 65536) thread_cap = 65536;
 
     uint64_t off_stacks = ALIGN64(sizeof(struct mc_shm_header));
     uint64_t off_list = ALIGN64(off_stacks + cap * sizeof(struct mc_shm_stack));
     uint64_t off_frames = ALIGN64(off_list + cap * sizeof(uint32_t));
     uint64_t off_modules = ALIGN64(off_frames + frame_cap * sizeof(uint64_t));
-    uint64_t size = ALIGN64(off_modules + module_cap * sizeof(struct mc_shm_module));
+    uint64_t off_threads = ALIGN64(off_modules + module_cap * sizeof(struct mc_shm_module));
+    uint64_t size = ALIGN64(off_threads + thread_cap * sizeof(struct mc_shm_thread));
     long page = sysconf(_SC_PAGESIZE);
     size = (size + (uint64_t)page - 1) & ~((uint64_t)page - 1);
 
@@ -326,6 +336,9 @@ void mc_publish_start(void)
     h->off_stack_list = off_list;
     h->off_frames = off_frames;
     h->off_modules = off_modules;
+    h->off_threads = off_threads;
+    h->thread_cap = (uint32_t)thread_cap;
+    h->sample_bytes = mc_env_u64("MEMCREEP_SAMPLE_BYTES", 0);
     ssize_t l = readlink("/proc/self/exe", h->exe, sizeof(h->exe) - 1);
     h->exe[l > 0 ? l : 0] = 0;
     struct mc_shm_stack *ov = (struct mc_shm_stack *)((char *)m + off_stacks);
@@ -338,6 +351,7 @@ void mc_publish_start(void)
     /* The magic goes last: a reader that sees it sees a complete header. */
     __atomic_store_n(&h->magic, MC_SHM_MAGIC, __ATOMIC_RELEASE);
     pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
+    mc_counters_init();
     mc_active = 1;
 }
 

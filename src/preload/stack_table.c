@@ -6,8 +6,7 @@
  * frames into the append-only frame pool, then sets `ready`. A thread that
  * meets a slot being filled waits a bounded number of spins and otherwise
  * attributes its event to the overflow slot, so no thread ever blocks on
- * another. Counters are updated with relaxed atomic adds: the reader only
- * needs each value to be eventually right, not a consistent set. */
+ * another. The counters themselves are updated by counters.c. */
 #include <sched.h>
 #include <string.h>
 
@@ -118,20 +117,4 @@ uint32_t mc_stack_intern(const uint64_t *ips, int depth)
         if (same_frames(st, ips, depth)) return i;
     }
     return overflow();
-}
-
-void mc_stack_alloc(uint32_t slot, size_t size)
-{
-    struct mc_shm_stack *st = &stacks()[slot];
-    __atomic_fetch_add(&st->live_bytes, (int64_t)size, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&st->live_count, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&st->allocs, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&st->alloc_bytes, (uint64_t)size, __ATOMIC_RELAXED);
-}
-
-void mc_stack_free(uint32_t slot, size_t size)
-{
-    struct mc_shm_stack *st = &stacks()[slot];
-    __atomic_fetch_sub(&st->live_bytes, (int64_t)size, __ATOMIC_RELAXED);
-    __atomic_fetch_sub(&st->live_count, 1, __ATOMIC_RELAXED);
 }

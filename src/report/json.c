@@ -167,7 +167,7 @@ static json_t *stack_json(struct mc_proc *p, const struct ranked *r, struct mc_s
         yb[i] = (double)ss->bytes[i];
         yc[i] = (double)ss->count[i];
     }
-    const struct mc_shm_stack *st = mc_map_stack(&p->map, r->slot);
+    const struct mc_stack_value *st = r->slot < p->stk_cap ? &p->vals[r->slot] : NULL;
     json_t *o = json_object();
     int site = -1;
     json_object_set_new(o, "id", json_integer(r->slot));
@@ -297,6 +297,7 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
     json_object_set_new(run, "min_growth", json_real(ri->min_growth));
     json_object_set_new(run, "stopped_by", json_string(ri->stopped_by));
     json_object_set_new(run, "preload", json_boolean(!ri->static_target));
+    json_object_set_new(run, "sample_bytes", json_integer((json_int_t)ri->sample_bytes));
     json_object_set_new(doc, "run", run);
 
     const char *overall = c->tree.clk.n >= MC_MIN_POINTS ? "STEADY" : "UNKNOWN";

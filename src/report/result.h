@@ -22,6 +22,7 @@ struct mc_run_info {
     const char *stopped_by; /* "exit", "duration", "signal" */
     int static_target;      /* the preload could not load: RSS only */
     long started;           /* time(NULL) at launch */
+    uint64_t sample_bytes;  /* 0, or the mean bytes between samples */
 };
 
 /* Builds the result document from what the collector gathered. Returns a

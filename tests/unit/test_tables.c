@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "common/shm_reader.h"
 #include "preload/internal.h"
 #include "shm_fixture.h"
 
@@ -62,12 +63,25 @@ static void ptr_table_replaces_stale_entry(void **state)
     assert_int_equal(mc_ptr_remove(0x1000, &size, &slot), -1);
 }
 
+static size_t shm_size;
+
 static int setup_shm(void **state)
 {
-    size_t size;
-    mc_shm = shm_fixture(1024, 1024 * 8, &size);
+    mc_shm = shm_fixture(1024, 1024 * 8, &shm_size);
+    mc_counters_forget_thread();
     *state = mc_shm;
     return 0;
+}
+
+/* Every stack's value as the memcreep side reads it. */
+static struct mc_stack_value *snapshot(void)
+{
+    static struct mc_stack_value vals[1024];
+    struct mc_map m = {(const char *)mc_shm, shm_size, mc_shm};
+    uint64_t listed;
+    assert_int_equal(mc_map_snapshot(&m, vals, &listed), 0);
+    assert_int_equal(listed, mc_shm->stack_count);
+    return vals;
 }
 
 static int teardown_shm(void **state)
@@ -85,12 +99,27 @@ static void stacks_dedupe_and_count(void **state)
     assert_true(sa != MC_STACK_OVERFLOW && sb != MC_STACK_OVERFLOW && sa != sb);
     assert_int_equal(mc_stack_intern(a, 3), sa);
     assert_int_equal(mc_stack_intern(a, 2) == sa, 0); /* a prefix is another stack */
-    mc_stack_alloc(sa, 100);
-    mc_stack_alloc(sa, 50);
-    mc_stack_free(sa, 100);
+    mc_stack_alloc(sa, 100, MC_COUNT_SCALE);
+    mc_stack_alloc(sa, 50, MC_COUNT_SCALE);
+    mc_stack_free(sa, 100, MC_COUNT_SCALE);
+    struct mc_stack_value *v = snapshot();
+    assert_true(v[sa].live_bytes == 50 && v[sa].live_count == 1 && v[sa].allocs == 2 &&
+                v[sa].alloc_bytes == 150);
+    /* A stack that maps to the same slab entry evicts sa's deltas into its
+     * counters: the value read stays the same. */
+    uint64_t c[3] = {0x401000, 0x402000, 0x403000};
+    uint32_t sc = 0;
+    for (uint64_t i = 0; i < 5000 && sc == 0; i++) {
+        c[2] = 0x500000 + i;
+        uint32_t s = mc_stack_intern(c, 3);
+        if (s % MC_SLAB_ENTRIES == sa % MC_SLAB_ENTRIES && s != sa) sc = s;
+    }
+    assert_true(sc != 0);
+    mc_stack_alloc(sc, 7, MC_COUNT_SCALE);
+    v = snapshot();
+    assert_true(v[sa].live_bytes == 50 && v[sa].live_count == 1 && v[sc].live_bytes == 7);
     struct mc_shm_stack *st = (struct mc_shm_stack *)((char *)mc_shm + mc_shm->off_stacks) + sa;
-    assert_true(st->live_bytes == 50 && st->live_count == 1 && st->allocs == 2 &&
-                st->alloc_bytes == 150);
+    assert_true(st->live_bytes == 50); /* now in the counters themselves */
     assert_int_equal(MC_FRAMES_DEPTH(st->frames), 3);
     assert_int_equal(mc_stack_intern(a, 0), MC_STACK_OVERFLOW);
 }
@@ -118,7 +147,7 @@ static void *intern_many(void *arg)
         for (uint64_t i = 0; i < DISTINCT; i++) {
             uint64_t f[4] = {0x7000 + i, 0x8000 + i * 3, 0x9000, 0xa000 + (i & 7)};
             uint32_t s = mc_stack_intern(f, 4);
-            if (s != MC_STACK_OVERFLOW) mc_stack_alloc(s, 8);
+            if (s != MC_STACK_OVERFLOW) mc_stack_alloc(s, 8, MC_COUNT_SCALE);
         }
     return NULL;
 }
@@ -134,11 +163,11 @@ static void stacks_concurrent_inserts(void **state)
     assert_int_equal(mc_shm->stack_count, DISTINCT);
     assert_int_equal(mc_shm->lost_stacks, 0);
     const uint32_t *list = (const uint32_t *)((char *)mc_shm + mc_shm->off_stack_list);
-    struct mc_shm_stack *st = (struct mc_shm_stack *)((char *)mc_shm + mc_shm->off_stacks);
+    struct mc_stack_value *v = snapshot();
     int64_t total = 0;
     for (int i = 0; i < DISTINCT; i++) {
         assert_true(list[i] > 0);
-        total += st[list[i] - 1].live_bytes;
+        total += v[list[i] - 1].live_bytes;
     }
     assert_true(total == (int64_t)THREADS * 50 * DISTINCT * 8);
 }
