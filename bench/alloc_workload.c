@@ -93,8 +93,10 @@ static long rounds = 5000000;
 static void *worker(void *arg)
 {
     struct state *s = arg;
-    for (long i = 0; i < rounds; i++) level8(s, 0);
-    for (int i = 0; i < LIVE; i++) free(s->live[i]);
+    for (long i = 0; i < rounds; i++)
+        level8(s, 0);
+    for (int i = 0; i < LIVE; i++)
+        free(s->live[i]);
     return NULL;
 }
 

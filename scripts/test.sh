@@ -17,7 +17,7 @@ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DMC_WERROR=ON -DMC_SANITIZE=O
 cmake --build build/asan -j"$jobs" >/dev/null
 
 echo "== format check"
-files=$(git ls-files '*.c' '*.h' 2>/dev/null || find src include tests bench demo -name '*.[ch]')
+files=$(git ls-files '*.c' '*.h' '*.cc' 2>/dev/null || find src include tests bench demo -name '*.[ch]' -o -name '*.cc')
 clang-format --dry-run --Werror $files
 
 echo "== tests (ASan + UBSan)"

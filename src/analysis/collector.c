@@ -38,8 +38,23 @@ void mc_collector_free(struct mc_collector *c)
     memset(c, 0, sizeof(*c));
 }
 
+/* Frees the oldest process that has ended. Returns 0, -1 if none has. */
+static int drop_oldest_ended(struct mc_collector *c)
+{
+    for (size_t i = 0; i < c->nprocs; i++) {
+        if (c->procs[i]->end == MC_END_RUNNING) continue;
+        proc_free(c->procs[i]);
+        memmove(&c->procs[i], &c->procs[i + 1], (c->nprocs - i - 1) * sizeof(c->procs[0]));
+        c->nprocs--;
+        c->dropped++;
+        return 0;
+    }
+    return -1;
+}
+
 static struct mc_proc *add_proc(struct mc_collector *c, pid_t pid)
 {
+    if (c->nprocs >= MC_MAX_PROCS && drop_oldest_ended(c) != 0) return NULL;
     if (c->nprocs == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 8;
         struct mc_proc **np = realloc(c->procs, cap * sizeof(*np));

@@ -51,11 +51,17 @@ struct mc_proc {
     struct mc_stack_series **stk; /* indexed by slot, NULL until seen */
     struct mc_stack_value *vals;  /* every stack's value at the last sample */
     uint32_t stk_cap;
-    uint64_t torn;                /* samples taken while slabs kept changing */
+    uint64_t torn; /* samples taken while slabs kept changing */
 };
+
+/* At most this many processes are kept: past it the oldest that ended is
+ * dropped (and counted), so that a target that keeps starting short-lived
+ * children does not make memcreep grow with the length of the run. */
+#define MC_MAX_PROCS 256
 
 struct mc_collector {
     char dir[PATH_MAX];
+    size_t dropped;
     pid_t root;
     double t0;
     struct mc_proc **procs;

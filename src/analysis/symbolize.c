@@ -83,6 +83,8 @@ static Dwfl *session_for(struct mc_symbolizer *s, const struct mc_shm_module *m)
 static void set_function(struct mc_frame *out, const char *name)
 {
     int status = -1;
+    /* glibc's internal aliases (__GI___strdup) name the public function. */
+    if (name && !strncmp(name, "__GI_", 5) && name[5]) name += 5;
     char *dm = NULL;
     if (name && name[0] == '_' && name[1] == 'Z') dm = __cxa_demangle(name, NULL, NULL, &status);
     snprintf(out->function, sizeof(out->function), "%s",

@@ -124,7 +124,7 @@ struct mc_shm_module {
 
 /* A slot whose frames could not be stored carries this depth and never
  * matches a lookup. */
-#define MC_DEPTH_DEAD      0xffff
+#define MC_DEPTH_DEAD 0xffff
 /* Per-thread counter deltas.
  *
  * Updating a stack's counters in place from every thread makes the cache

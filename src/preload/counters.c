@@ -63,7 +63,8 @@ static void release_slab(void *arg)
     struct mc_shm_thread *t = arg;
     if (!t || !mc_shm || t != tl_slab) return;
     seq_begin(t);
-    for (int i = 0; i < MC_SLAB_ENTRIES; i++) drain(mc_shm, &t->e[i]);
+    for (int i = 0; i < MC_SLAB_ENTRIES; i++)
+        drain(mc_shm, &t->e[i]);
     seq_end(t);
     __atomic_store_n(&t->owner, 0, __ATOMIC_RELEASE);
     tl_slab = NULL;
@@ -149,7 +150,8 @@ void mc_counters_fold(struct mc_shm_header *h)
 {
     struct mc_shm_thread *t = slabs(h);
     for (uint32_t i = 0; i < h->threads_used && i < h->thread_cap; i++) {
-        for (int k = 0; k < MC_SLAB_ENTRIES; k++) drain(h, &t[i].e[k]);
+        for (int k = 0; k < MC_SLAB_ENTRIES; k++)
+            drain(h, &t[i].e[k]);
         t[i].owner = 0;
         t[i].seq = 0;
     }

@@ -346,6 +346,7 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
         json_array_append_new(procs, o);
     }
     json_object_set_new(doc, "processes", procs);
+    json_object_set_new(run, "processes_dropped", json_integer((json_int_t)c->dropped));
 
     json_t *tree = json_object();
     json_object_set_new(tree, "series", points_json(&c->tree));

@@ -157,6 +157,17 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
             stack_rows(out, stacks, per_unit, colour, top);
         }
     }
+    if (json_array_size(procs) > 1) {
+        json_t *tm = json_object_get(json_object_get(doc, "tree"), "metrics");
+        fprintf(out, "\nwhole tree (%zu processes)\n", json_array_size(procs));
+        fprintf(out, "  %-16s %11s %11s %12s %11s  %s\n", "", "start", "end", "per min", "",
+                "verdict");
+        metric_row(out, "RSS", json_object_get(tm, "rss"), 0, colour);
+        metric_row(out, "live heap", json_object_get(tm, "live_heap"), 0, colour);
+    }
+    long long dropped = (long long)json_integer_value(json_object_get(run, "processes_dropped"));
+    if (dropped > 0)
+        fprintf(out, "  %lld short-lived processes that ended were not kept\n", dropped);
     json_t *sum = json_object_get(doc, "summary");
     const char *v = str(sum, "verdict");
     fprintf(out, "\nverdict: %s%s%s", colour_of(v, colour), v, colour ? "\033[0m" : "");

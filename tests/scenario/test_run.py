@@ -83,7 +83,7 @@ def expect_creep(proc, function, per_unit, module=None, tolerance=TOLERANCE):
     if module:
         check(site(s).get("module") == module,
               f"{function}: module {site(s).get('module')}, expected {module}")
-    check(site(s).get("line", 0) > 0 and site(s).get("file", "").endswith(".c"),
+    check(site(s).get("line", 0) > 0 and site(s).get("file", "").endswith((".c", ".cc")),
           f"{function}: no file:line ({site(s)})")
     return s
 
@@ -121,6 +121,29 @@ def case_sampled():
     p = root_proc(doc)
     expect_creep(p, "leaky_store", 256, tolerance=0.25)
     expect_only_creep(p, ["leaky_store"])
+
+
+def case_cpp():
+    """C++: operator new is a wrapper, the site is the method, demangled."""
+    doc, _, _ = run_target([fixture("leak_cpp"), "2500", "1000"])
+    p = root_proc(doc)
+    s = expect_creep(p, "Session::Store::remember(int)", 160)
+    check(any(f["function"].startswith("operator new") for f in s["frames"][:s["site"]]),
+          "operator new not below the site")
+    expect_only_creep(p, ["Session::Store::remember(int)"])
+
+
+def case_libc():
+    """Allocations inside libc (no frame pointers) keep their caller chain."""
+    doc, _, _ = run_target([fixture("leak_libc"), "2500", "1000"])
+    p = root_proc(doc)
+    s = expect_creep(p, "keep_name", 96)
+    check(s["frames"][0]["module"] == "libc.so.6", "strdup frame not first")
+    files = [s for s in p["stacks"] if s["verdict"] == "CREEP"
+             and any(f["function"] == "open_without_close" for f in s["frames"])]
+    check(files, "no creeping stack through fopen reaching open_without_close")
+    f = files[0]["frames"]
+    check(f[files[0]["site"]]["module"] == "libc.so.6", "fopen's site should be in libc")
 
 
 def case_dlopen():
