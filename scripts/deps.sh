@@ -36,4 +36,6 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >/dev/null
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# --fix-broken as well: a half-configured base (a dependency left missing)
+# would otherwise stop every install.
+$sudo apt-get install -y -qq --no-install-recommends --fix-broken "${missing[@]}" >/dev/null

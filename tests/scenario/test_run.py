@@ -196,6 +196,7 @@ def case_aligned():
     expect_creep(p, "keep_posix", 192)
     expect_creep(p, "keep_c11", 256)
     expect_creep(p, "keep_memalign", 320)
+    expect_creep(p, "keep_valloc", 384)
 
 
 def case_plateau():
