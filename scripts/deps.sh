@@ -36,6 +36,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >/dev/null
-# --fix-broken as well: a half-configured base (a dependency left missing)
-# would otherwise stop every install.
-$sudo apt-get install -y -qq --no-install-recommends --fix-broken "${missing[@]}" >/dev/null
+# A base with a dependency left missing stops every install: repair it first.
+if ! $sudo apt-get check >/dev/null 2>&1; then
+  $sudo apt-get install -y -qq --fix-broken >/dev/null
+fi
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
