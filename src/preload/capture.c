@@ -24,19 +24,28 @@ struct range_query {
     uint64_t lo, hi;
 };
 
-/* dl_iterate_phdr callback: the extent of the module holding q->addr. */
-static int find_range(struct dl_phdr_info *info, size_t size, void *data)
+/* Fills [*lo, *hi) with the addresses of a loaded object's PT_LOAD
+ * segments; *hi is 0 when it has none. */
+void mc_module_extent(const struct dl_phdr_info *info, uint64_t *lo, uint64_t *hi)
 {
-    struct range_query *q = data;
-    uint64_t lo = UINT64_MAX, hi = 0;
-    (void)size;
+    *lo = UINT64_MAX;
+    *hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD) continue;
         uint64_t a = info->dlpi_addr + ph->p_vaddr;
-        if (a < lo) lo = a;
-        if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+        if (a < *lo) *lo = a;
+        if (a + ph->p_memsz > *hi) *hi = a + ph->p_memsz;
     }
+}
+
+/* dl_iterate_phdr callback: the extent of the module holding q->addr. */
+static int find_range(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct range_query *q = data;
+    uint64_t lo, hi;
+    (void)size;
+    mc_module_extent(info, &lo, &hi);
     if (q->addr >= lo && q->addr < hi) {
         q->lo = lo;
         q->hi = hi;

@@ -37,6 +37,9 @@ void mc_publish_modules(void);
 int mc_capture(uint64_t *ips, int max);
 /* Remembers the library's own address range so mc_capture can drop it. */
 void mc_capture_init(void);
+struct dl_phdr_info;
+/* The address range [*lo, *hi) of a loaded object's PT_LOAD segments. */
+void mc_module_extent(const struct dl_phdr_info *info, uint64_t *lo, uint64_t *hi);
 /* Non-zero when addr lies inside a module the mapping already records. */
 int mc_capture_known(uint64_t addr);
 

@@ -128,14 +128,8 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
     (void)data;
-    uint64_t lo = UINT64_MAX, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD) continue;
-        uint64_t a = info->dlpi_addr + ph->p_vaddr;
-        if (a < lo) lo = a;
-        if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
-    }
+    uint64_t lo, hi;
+    mc_module_extent(info, &lo, &hi);
     if (hi == 0) return 0;
 
     struct mc_shm_module *tab = (struct mc_shm_module *)((char *)mc_shm + mc_shm->off_modules);
