@@ -4,10 +4,10 @@
 # missing. Usage: scripts/deps.sh [build|test|bench]...
 set -euo pipefail
 
-build_pkgs=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev
+build_pkgs=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev libnghttp2-dev libssl-dev
             libjansson-dev)
-test_pkgs=(libcmocka-dev python3 python3-scipy clang clang-format git)
-bench_pkgs=(heaptrack time)
+test_pkgs=(libcmocka-dev python3 python3-scipy clang clang-format git nginx-light)
+bench_pkgs=(heaptrack time wrk nghttp2-client nginx-light)
 
 want=()
 for set in "${@:-build}"; do

@@ -29,6 +29,7 @@ static void usage(FILE *f)
           "\n"
           "commands:\n"
           "  run [options] -- TARGET [ARGS...]   run TARGET under watch and report creep\n"
+          "  load URL [options]                 send HTTP/1.1 or HTTP/2 load and summarise\n"
           "  report RUN [options]               show a finished run again (RUN: a run's\n"
           "                                     output directory or its result.json)\n"
           "  help                               this text; 'memcreep run --help' for options\n"
@@ -53,6 +54,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "run")) return mc_cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "report")) return mc_cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "load")) return mc_cmd_load(argc - 1, argv + 1);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
         return MC_EXIT_OK;

@@ -1,0 +1,82 @@
+/* summary.c - the load driver's summary (see summary.h). */
+#include <stdio.h>
+
+#include "common/util.h"
+#include "load/summary.h"
+
+static const double quantiles[] = {0.5, 0.75, 0.9, 0.99, 0.999};
+static const char *qnames[] = {"p50", "p75", "p90", "p99", "p99.9"};
+#define NQ 5
+
+json_t *mc_load_summary_json(const struct mc_load_stats *st)
+{
+    json_t *o = json_object();
+    double el = st->elapsed > 0 ? st->elapsed : 1e-9;
+    json_object_set_new(o, "requests", json_integer((json_int_t)st->done));
+    json_object_set_new(o, "ok", json_integer((json_int_t)st->ok));
+    json_object_set_new(o, "seconds", json_real(st->elapsed));
+    json_object_set_new(o, "requests_per_s", json_real((double)st->done / el));
+    json_object_set_new(o, "bytes", json_integer((json_int_t)st->bytes));
+    json_object_set_new(o, "body_bytes", json_integer((json_int_t)st->body_bytes));
+    json_object_set_new(o, "connections", json_integer((json_int_t)st->connections));
+    json_t *status = json_object();
+    for (int i = 1; i < 6; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "%dxx", i);
+        json_object_set_new(status, k, json_integer((json_int_t)st->status[i]));
+    }
+    json_object_set_new(o, "status", status);
+    json_t *errs = json_object();
+    for (int i = 0; i < MC_ERR_KINDS; i++)
+        json_object_set_new(errs, mc_load_err_name((enum mc_load_err)i),
+                            json_integer((json_int_t)st->errors[i]));
+    json_object_set_new(o, "errors", errs);
+    json_t *lat = json_object();
+    const struct mc_hist *h = &st->hist;
+    json_object_set_new(lat, "min", json_integer(h->count ? (json_int_t)h->min_us : 0));
+    json_object_set_new(lat, "mean", json_real(h->count ? h->sum_us / (double)h->count : 0));
+    json_object_set_new(lat, "max", json_integer((json_int_t)h->max_us));
+    for (int i = 0; i < NQ; i++)
+        json_object_set_new(lat, qnames[i], json_integer((json_int_t)mc_hist_quantile(h, quantiles[i])));
+    json_object_set_new(o, "latency_us", lat);
+    return o;
+}
+
+static void fmt_us(char *buf, size_t len, double us)
+{
+    if (us < 1000)
+        snprintf(buf, len, "%.0f us", us);
+    else if (us < 1e6)
+        snprintf(buf, len, "%.2f ms", us / 1000);
+    else
+        snprintf(buf, len, "%.2f s", us / 1e6);
+}
+
+void mc_load_summary_text(const struct mc_load_stats *st, const char *what, FILE *out)
+{
+    double el = st->elapsed > 0 ? st->elapsed : 1e-9;
+    char b[32];
+    mc_fmt_bytes(b, sizeof(b), (double)st->bytes / el, 0);
+    fprintf(out, "memcreep load %s\n", what);
+    fprintf(out, "  requests     %llu in %.2f s: %.0f req/s, %s/s\n", (unsigned long long)st->done,
+            st->elapsed, (double)st->done / el, b);
+    fprintf(out, "  status      ");
+    for (int i = 1; i < 6; i++)
+        if (st->status[i]) fprintf(out, " %dxx %llu", i, (unsigned long long)st->status[i]);
+    fprintf(out, "%s\n", st->ok ? "" : " none");
+    fprintf(out, "  errors      ");
+    for (int i = 0; i < MC_ERR_KINDS; i++)
+        fprintf(out, " %s %llu%s", mc_load_err_name((enum mc_load_err)i),
+                (unsigned long long)st->errors[i], i + 1 < MC_ERR_KINDS ? "," : "\n");
+    const struct mc_hist *h = &st->hist;
+    fprintf(out, "  latency     ");
+    for (int i = 0; i < NQ; i++) {
+        fmt_us(b, sizeof(b), (double)mc_hist_quantile(h, quantiles[i]));
+        fprintf(out, " %s %s", qnames[i], b);
+    }
+    fmt_us(b, sizeof(b), (double)h->max_us);
+    fprintf(out, "  max %s", b);
+    fmt_us(b, sizeof(b), h->count ? h->sum_us / (double)h->count : 0);
+    fprintf(out, "  mean %s\n", b);
+    fprintf(out, "  connections  %llu opened\n", (unsigned long long)st->connections);
+}
