@@ -288,3 +288,22 @@ struct mc_proc *mc_collector_root(struct mc_collector *c)
     }
     return best;
 }
+
+static void restart_points(struct mc_points *s)
+{
+    memset(&s->clk, 0, sizeof(s->clk));
+}
+
+void mc_collector_restart(struct mc_collector *c)
+{
+    restart_points(&c->tree);
+    for (size_t i = 0; i < c->nprocs; i++) {
+        struct mc_proc *p = c->procs[i];
+        restart_points(&p->pts);
+        for (uint32_t k = 0; k < p->stk_cap; k++) {
+            free(p->stk[k]);
+            p->stk[k] = NULL;
+        }
+    }
+    c->t0_series = mc_now() - c->t0;
+}

@@ -74,6 +74,7 @@ struct mc_collector {
      * set (>= 0) it is the x axis for every process instead of the units
      * the target marked. */
     double external_work;
+    double t0_series; /* seconds after launch when the series (re)started */
 };
 
 /* Starts collecting for the tree rooted at root, whose mappings appear in
@@ -86,6 +87,9 @@ void mc_collector_tick(struct mc_collector *c, int final);
 /* Records how the root process ended (from waitpid); the next tick closes
  * its entry with a last sample. */
 void mc_collector_root_ended(struct mc_collector *c, enum mc_end how, int status, int sig);
+/* Forgets every series point taken so far (the start-up and warm-up of a
+ * service are not what is measured); processes and stacks stay known. */
+void mc_collector_restart(struct mc_collector *c);
 /* Marks processes still running as MC_END_STOPPED (end of watching). */
 void mc_collector_close(struct mc_collector *c);
 /* The root's entry (preloaded image if any), or NULL. */

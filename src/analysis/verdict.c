@@ -11,7 +11,9 @@
  *   CREEP    if net >= min_growth, Mann-Kendall on all points has
  *            p < alpha, Mann-Kendall on the floors has p < 0.05, and
  *            late_share >= 0.15 (growth goes on in the second half)
- *   PLATEAU  if the same holds but late_share < 0.15 (grew, then stopped)
+ *   PLATEAU  if the same holds but late_share < 0.15 (grew, then stopped),
+ *            or the Theil-Sen line accounts for less than a quarter of net
+ *            (a single step: something allocated once, not again and again)
  *   STEADY   otherwise
  *
  * For an exactly linear series late_share is about 0.5; a cache that fills
@@ -24,6 +26,7 @@
 #include "verdict.h"
 
 #define LATE_SHARE_MIN 0.15
+#define STEP_SHARE     0.25
 #define FLOOR_ALPHA    0.05
 #define MAX_SEGMENTS   12
 
@@ -78,7 +81,9 @@ void mc_trend_classify(const double *x, const double *y, size_t n, const struct 
     if (mc_mann_kendall(x, y, n, &mk) == 0) t->p = mk.p_inc;
     if (mc_mann_kendall(fx, fy, k, &mk) == 0) t->p_floor = mk.p_inc;
     if (t->p >= o->alpha || t->p_floor >= FLOOR_ALPHA) return;
-    t->verdict = t->late_share >= LATE_SHARE_MIN ? MC_V_CREEP : MC_V_PLATEAU;
+    double along = t->slope * (x[n - 1] - x[0]);
+    t->verdict =
+        t->late_share >= LATE_SHARE_MIN && along >= STEP_SHARE * t->net ? MC_V_CREEP : MC_V_PLATEAU;
 }
 
 static const char *names[] = {"UNKNOWN", "STEADY", "PLATEAU", "CREEP"};

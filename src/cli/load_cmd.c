@@ -61,7 +61,8 @@ static int tick(void *arg)
     const struct mc_load_stats *st = mc_load_stats(p->ld);
     double t = mc_now() - p->t0;
     uint64_t errs = 0;
-    for (int i = 0; i < MC_ERR_KINDS; i++) errs += st->errors[i];
+    for (int i = 0; i < MC_ERR_KINDS; i++)
+        errs += st->errors[i];
     fprintf(stderr, "\r\033[K[load] %6.1f s  %llu requests  %.0f req/s  %llu errors", t,
             (unsigned long long)st->done, t > 0 ? (double)st->done / t : 0,
             (unsigned long long)errs);

@@ -71,7 +71,8 @@ static int read_urls(struct mc_load_cli *l, const char *path)
         return -1;
     }
     for (char *line = strtok(l->url_file_buf, "\r\n"); line; line = strtok(NULL, "\r\n")) {
-        while (*line == ' ' || *line == '\t') line++;
+        while (*line == ' ' || *line == '\t')
+            line++;
         if (!*line || *line == '#') continue;
         if (mc_load_cli_add_url(l, line) != 0) return -1;
     }
@@ -198,10 +199,10 @@ void mc_load_cli_free(struct mc_load_cli *l)
 void mc_load_cli_describe(const struct mc_load_cli *l, enum mc_proto p, char *buf, size_t len)
 {
     snprintf(buf, len, "%s (%s, %d connection%s%s%s", l->urls[0], p == MC_PROTO_H2 ? "h2" : "h1",
-             l->o.conns, l->o.conns == 1 ? "" : "s", l->o.new_conn ? ", new per request" : "",
-             "");
+             l->o.conns, l->o.conns == 1 ? "" : "s", l->o.new_conn ? ", new per request" : "", "");
     size_t n = strlen(buf);
-    if (p == MC_PROTO_H2) n += (size_t)snprintf(buf + n, len - n, ", %d streams each", l->o.streams);
+    if (p == MC_PROTO_H2)
+        n += (size_t)snprintf(buf + n, len - n, ", %d streams each", l->o.streams);
     if (l->o.rate > 0) n += (size_t)snprintf(buf + n, len - n, ", %.0f req/s", l->o.rate);
     snprintf(buf + n, len - n, ")");
 }

@@ -28,7 +28,10 @@ struct mc_load_cli {
         {"new-conn", no_argument, 0, 1003}, {"method", required_argument, 0, 'X'},                 \
         {"header", required_argument, 0, 'H'}, {"body-file", required_argument, 0, 1004},          \
         {"urls", required_argument, 0, 1005}, {"insecure", no_argument, 0, 'k'},                   \
-        {"timeout", required_argument, 0, 1006}, {"url", required_argument, 0, 1007}
+        {"timeout", required_argument, 0, 1006},                                                   \
+    {                                                                                              \
+        "url", required_argument, 0, 1007                                                          \
+    }
 
 /* Sets the defaults. */
 void mc_load_cli_init(struct mc_load_cli *l);

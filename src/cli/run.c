@@ -1,52 +1,38 @@
-/* run.c - `memcreep run`: launch the target with libmemcreep.so preloaded,
- * sample it until it exits or the duration passes, then analyse, save and
- * print the result. */
-#include <dirent.h>
+/* run.c - `memcreep run`: options, one session per protocol asked for
+ * (each against a fresh start of the target), saving and printing the
+ * results, the side-by-side table for --proto h1,h2, and the exit status. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "analysis/collector.h"
-#include "analysis/symbolize.h"
 #include "cli/cli.h"
-#include "cli/supervise.h"
+#include "cli/load_opts.h"
+#include "cli/session.h"
 #include "common/util.h"
+#include "load/url.h"
 #include "report/result.h"
 
 struct run_opts {
-    double duration; /* 0: until the target exits */
-    double interval;
-    double grace;
-    uint64_t depth, stacks, min_growth, top, sample_bytes;
+    struct mc_session_opts s;
+    struct mc_load_cli load;
     const char *output;
     const char *color;
+    uint64_t top;
     int fail_on_creep;
-    int quiet;
 };
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    stop_signal = sig;
-}
 
 static void usage(FILE *f)
 {
     fputs("usage: memcreep run [options] -- TARGET [ARGS...]\n"
           "\n"
           "Runs TARGET with libmemcreep.so preloaded and watches it (and the processes it\n"
-          "starts) until it exits or --duration passes. Prints the growth per call stack\n"
-          "and per process on stderr; TARGET keeps stdin, stdout and stderr.\n"
+          "starts) until it exits, --duration passes or the load is done. Prints the growth\n"
+          "per call stack and per process on stderr; TARGET keeps stdin, stdout, stderr.\n"
           "\n"
           "  -d, --duration T     stop TARGET after T (SIGTERM, --grace, SIGKILL); e.g. 30s,\n"
           "                       5m, 1h. Default: wait until it exits\n"
@@ -62,7 +48,18 @@ static void usage(FILE *f)
           "      --fail-on-creep  exit with status 1 when creep is found\n"
           "      --color WHEN     auto (default), always, never\n"
           "  -q, --quiet          no progress line and no report on stderr\n"
-          "  -h, --help           this text\n"
+          "\n"
+          "load (growth per request; see 'memcreep load --help' for the load options):\n"
+          "      --url URL        drive HTTP load at URL once TARGET listens there\n"
+          "      --proto P        h1, h2 or h1,h2 (each against a fresh start of TARGET)\n"
+          "      --warmup N       requests before measuring (default 100)\n"
+          "      --rounds R       rounds of load, a sample after each (default 8)\n"
+          "      --round-requests N  requests per round (default 1000; with --duration\n"
+          "                       and no --round-requests, rounds share the duration)\n"
+          "      --listen-timeout T  how long TARGET may take to listen (default 30s)\n"
+          "      --workload CMD   run CMD (with /bin/sh) once TARGET is ready (listens on\n"
+          "                       --url if given); the run ends when CMD ends\n"
+          "      -c, -m, --rate, --new-conn, -X, -H, --body-file, --urls, -k, --timeout\n"
           "\n"
           "exit status: 0 no creep, 1 creep with --fail-on-creep, 2 usage error,\n"
           "3 target could not start or the preload could not work, 4 internal error\n",
@@ -71,56 +68,82 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
 {
-    static const struct option opts[] = {{"duration", required_argument, 0, 'd'},
+    static const struct option opts[] = {MC_LOAD_LONGOPTS,
+                                         {"duration", required_argument, 0, 'd'},
                                          {"output", required_argument, 0, 'o'},
                                          {"interval", required_argument, 0, 'i'},
                                          {"grace", required_argument, 0, 'g'},
                                          {"depth", required_argument, 0, 'D'},
                                          {"stacks", required_argument, 0, 'S'},
-                                         {"min-growth", required_argument, 0, 'm'},
+                                         {"min-growth", required_argument, 0, 'M'},
                                          {"top", required_argument, 0, 't'},
                                          {"fail-on-creep", no_argument, 0, 'F'},
-                                         {"color", required_argument, 0, 'c'},
+                                         {"color", required_argument, 0, 'C'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {"sample-bytes", required_argument, 0, 'B'},
+                                         {"warmup", required_argument, 0, 2001},
+                                         {"rounds", required_argument, 0, 2002},
+                                         {"round-requests", required_argument, 0, 2003},
+                                         {"listen-timeout", required_argument, 0, 2004},
+                                         {"workload", required_argument, 0, 2005},
                                          {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+d:o:i:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:d:o:i:c:m:X:H:kqh", opts, NULL)) != -1) {
         const char *name = argv[optind - 1];
+        int r = c == ':' || c == '?' ? 0 : mc_load_cli_option(&o->load, c, optarg);
+        if (r < 0) return -1;
+        if (r > 0) continue;
         switch (c) {
         case 'd':
-            if (mc_parse_duration(optarg, &o->duration) || o->duration <= 0) goto bad_time;
+            if (mc_parse_duration(optarg, &o->s.duration) || o->s.duration <= 0) goto bad_time;
             break;
         case 'i':
-            if (mc_parse_duration(optarg, &o->interval) || o->interval < 0.01 || o->interval > 3600)
+            if (mc_parse_duration(optarg, &o->s.interval) || o->s.interval < 0.01 ||
+                o->s.interval > 3600)
                 goto bad_time;
             break;
         case 'g':
-            if (mc_parse_duration(optarg, &o->grace) || o->grace > 3600) goto bad_time;
+            if (mc_parse_duration(optarg, &o->s.grace) || o->s.grace > 3600) goto bad_time;
+            break;
+        case 2004:
+            if (mc_parse_duration(optarg, &o->s.listen_timeout) || o->s.listen_timeout <= 0)
+                goto bad_time;
             break;
         case 'o':
             o->output = optarg;
             break;
         case 'D':
-            if (mc_parse_u64(optarg, 1, 256, &o->depth)) goto bad_num;
+            if (mc_parse_u64(optarg, 1, 256, &o->s.depth)) goto bad_num;
             break;
         case 'S':
-            if (mc_parse_u64(optarg, 1024, 1u << 24, &o->stacks)) goto bad_num;
+            if (mc_parse_u64(optarg, 1024, 1u << 24, &o->s.stacks)) goto bad_num;
             break;
         case 't':
             if (mc_parse_u64(optarg, 0, 100000, &o->top)) goto bad_num;
             break;
-        case 'm':
-            if (mc_parse_size(optarg, &o->min_growth)) {
+        case 2001:
+            if (mc_parse_u64(optarg, 0, 1u << 30, &o->s.warmup)) goto bad_num;
+            break;
+        case 2002:
+            if (mc_parse_u64(optarg, 1, 10000, &o->s.rounds)) goto bad_num;
+            break;
+        case 2003:
+            if (mc_parse_u64(optarg, 1, 1u << 30, &o->s.round_requests)) goto bad_num;
+            break;
+        case 2005:
+            o->s.workload = optarg;
+            break;
+        case 'M':
+            if (mc_parse_size(optarg, &o->s.min_growth)) {
                 mc_error("%s takes a size such as 4096, 16k or 2M, not '%s'", name, optarg);
                 return -1;
             }
             break;
         case 'B':
-            if (mc_parse_size(optarg, &o->sample_bytes) || o->sample_bytes == 0) {
+            if (mc_parse_size(optarg, &o->s.sample_bytes) || o->s.sample_bytes == 0) {
                 mc_error("%s takes a size such as 512k, not '%s'", name, optarg);
                 return -1;
             }
@@ -128,7 +151,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
         case 'F':
             o->fail_on_creep = 1;
             break;
-        case 'c':
+        case 'C':
             if (strcmp(optarg, "auto") && strcmp(optarg, "always") && strcmp(optarg, "never")) {
                 mc_error("--color must be auto, always or never, not '%s'", optarg);
                 return -1;
@@ -136,7 +159,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
             o->color = optarg;
             break;
         case 'q':
-            o->quiet = 1;
+            o->s.quiet = 1;
             break;
         case 'h':
             usage(stdout);
@@ -188,242 +211,106 @@ static int prepare_output(const char *dir)
     return 0;
 }
 
-/* The private run directory for the shared mappings: tmpfs when there is
- * one (mapped pages then never go to disk), mode 0700 from mkdtemp. */
-static int make_run_dir(char *out, size_t len)
+static void save(json_t *doc, const char *dir, int top)
 {
-    const char *bases[] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
-    for (size_t i = 0; i < 3; i++) {
-        if (!bases[i] || access(bases[i], W_OK) != 0) continue;
-        snprintf(out, len, "%s/memcreep-XXXXXX", bases[i]);
-        if (mkdtemp(out)) return 0;
+    char path[PATH_MAX + 16];
+    int r;
+    snprintf(path, sizeof(path), "%s/result.json", dir);
+    if ((r = mc_result_save(doc, path)) != 0) mc_error("cannot write %s: %s", path, strerror(-r));
+    snprintf(path, sizeof(path), "%s/report.txt", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        mc_error("cannot write %s: %s", path, strerror(errno));
+        return;
     }
-    return -errno;
-}
-
-static void remove_run_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL)
-            if (de->d_name[0] != '.') unlinkat(dirfd(d), de->d_name, 0);
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
-/* libmemcreep.so next to this executable, or in ../lib or ../lib/memcreep
- * (installed layouts); MEMCREEP_LIB overrides. */
-static int find_preload(char *out, size_t len)
-{
-    const char *env = getenv("MEMCREEP_LIB");
-    if (env && *env) {
-        snprintf(out, len, "%s", env);
-        return access(out, R_OK) == 0 ? 0 : -errno;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0) return -errno;
-    self[n] = 0;
-    char *slash = strrchr(self, '/');
-    if (slash) *slash = 0;
-    const char *rel[] = {"", "/../lib", "/../lib/memcreep"};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(out, len, "%s%s/libmemcreep.so", self, rel[i]);
-        if (access(out, R_OK) == 0) return 0;
-    }
-    return -ENOENT;
-}
-
-static void progress(const struct mc_collector *c, double t)
-{
-    const struct mc_points *s = &c->tree;
-    if (!s->clk.n) return;
-    char rss[32], heap[32];
-    mc_fmt_bytes(rss, sizeof(rss), s->rss[s->clk.n - 1], 0);
-    mc_fmt_bytes(heap, sizeof(heap), s->heap[s->clk.n - 1], 0);
-    size_t live = 0;
-    for (size_t i = 0; i < c->nprocs; i++)
-        live += c->procs[i]->end == MC_END_RUNNING;
-    fprintf(stderr, "\r\033[K[memcreep] %6.1f s  %zu process%s  RSS %s  live heap %s", t, live,
-            live == 1 ? "" : "es", rss, heap);
-    fflush(stderr);
-}
-
-/* Reaps any child; returns 1 with how the root ended once it has. As a
- * subreaper memcreep also inherits orphaned descendants and must reap them. */
-static int reap(pid_t root, int *signaled, int *status, int *sig)
-{
-    int st, found = 0;
-    pid_t r;
-    while ((r = waitpid(-1, &st, WNOHANG)) > 0) {
-        if (r != root) continue;
-        *signaled = WIFSIGNALED(st);
-        *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        *sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-        found = 1;
-    }
-    return found;
+    mc_report_text(doc, f, 0, top);
+    fclose(f);
 }
 
 int mc_cmd_run(int argc, char **argv)
 {
-    struct run_opts o = {0, 0.25, 5, 64, 65536, 16384, 10, 0, NULL, "auto", 0, 0};
+    struct run_opts o;
     int at, rc = MC_EXIT_OK;
-    char rundir[PATH_MAX] = "", lib[PATH_MAX], exe[PATH_MAX];
-    char *env[8] = {0};
-    char env_buf[6][PATH_MAX + 64];
-    struct mc_collector col;
-    int have_col = 0;
-    json_t *doc = NULL;
-    struct mc_symbolizer *sym = NULL;
-
-    if (parse_args(argc, argv, &o, &at) != 0) return MC_EXIT_USAGE;
-    char **target = argv + at;
-
-    if (o.output && prepare_output(o.output) != 0) return MC_EXIT_USAGE;
-    int r = mc_resolve_exe(target[0], exe, sizeof(exe));
-    if (r != 0) {
-        mc_error("cannot run '%s': %s", target[0],
-                 r == -EACCES   ? "not executable"
-                 : r == -EISDIR ? "is a directory"
-                                : strerror(-r));
-        return MC_EXIT_TARGET;
+    memset(&o, 0, sizeof(o));
+    o.s.interval = 0.25;
+    o.s.grace = 5;
+    o.s.depth = 64;
+    o.s.stacks = 65536;
+    o.s.min_growth = 16384;
+    o.s.listen_timeout = 30;
+    o.s.warmup = 100;
+    o.s.rounds = 8;
+    o.top = 10;
+    o.color = "auto";
+    mc_load_cli_init(&o.load);
+    if (parse_args(argc, argv, &o, &at) != 0) {
+        mc_load_cli_free(&o.load);
+        return MC_EXIT_USAGE;
     }
-    int is_static = mc_exe_is_static(exe);
-    if (is_static)
-        mc_error("'%s' is statically linked: the preload cannot work in it; reporting RSS only",
-                 target[0]);
-    if (find_preload(lib, sizeof(lib)) != 0) {
-        mc_error("cannot find libmemcreep.so next to the memcreep command (set MEMCREEP_LIB)");
-        return MC_EXIT_INTERNAL;
+    o.s.target = argv + at;
+    o.s.target_argc = argc - at;
+    int driven = o.load.o.nurls > 0 && !o.s.workload;
+    if (o.load.o.nurls) {
+        char err[512];
+        mc_load_cli_finish(&o.load);
+        /* Check the URLs now: a typo must not cost a start of the target. */
+        for (size_t i = 0; i < o.load.o.nurls; i++) {
+            struct mc_url u;
+            if (mc_url_parse(o.load.urls[i], &u, err, sizeof(err)) != 0) {
+                mc_error("%s", err);
+                mc_load_cli_free(&o.load);
+                return MC_EXIT_USAGE;
+            }
+        }
+        o.s.load = &o.load;
+    } else if (o.load.protos != MC_PROTO_H1 || o.load.o.rate > 0 || o.load.o.new_conn) {
+        mc_error("load options need --url");
+        mc_load_cli_free(&o.load);
+        return MC_EXIT_USAGE;
     }
-    if ((r = make_run_dir(rundir, sizeof(rundir))) != 0) {
-        mc_error("cannot create a private run directory: %s", strerror(-r));
-        return MC_EXIT_INTERNAL;
+    if (driven && !o.s.round_requests && !o.s.duration) o.s.round_requests = 1000;
+    o.s.tty = !o.s.quiet && isatty(2);
+    if (o.output && prepare_output(o.output) != 0) {
+        mc_load_cli_free(&o.load);
+        return MC_EXIT_USAGE;
     }
 
-    /* LD_PRELOAD keeps what the user had, after ours. */
-    const char *old = getenv("LD_PRELOAD");
-    snprintf(env_buf[0], sizeof(env_buf[0]), "LD_PRELOAD=%s%s%s", lib, old && *old ? ":" : "",
-             old ? old : "");
-    snprintf(env_buf[1], sizeof(env_buf[1]), "MEMCREEP_DIR=%s", rundir);
-    snprintf(env_buf[2], sizeof(env_buf[2]), "MEMCREEP_DEPTH=%llu", (unsigned long long)o.depth);
-    snprintf(env_buf[3], sizeof(env_buf[3]), "MEMCREEP_STACKS=%llu", (unsigned long long)o.stacks);
-    snprintf(env_buf[4], sizeof(env_buf[4]), "MEMCREEP_SAMPLE_BYTES=%llu",
-             (unsigned long long)o.sample_bytes);
-    for (int i = 0; i < 5; i++)
-        env[i] = env_buf[i];
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
-
-    double t0 = mc_now();
-    long started = (long)time(NULL);
-    pid_t pid;
-    r = mc_spawn(target, env, &pid);
-    if (r != 0) {
-        mc_error("cannot run '%s': %s", target[0], strerror(-r));
-        rc = MC_EXIT_TARGET;
-        goto out;
-    }
-    mc_collector_init(&col, rundir, pid, t0);
-    have_col = 1;
-
-    int tty = !o.quiet && isatty(2);
-    const char *stopped_by = "exit";
-    int signaled = 0, status = 0, sig = 0;
-    double next = t0, next_progress = t0 + 1;
-    for (;;) {
-        if (reap(pid, &signaled, &status, &sig)) break;
-        double now = mc_now();
-        if (stop_signal || (o.duration > 0 && now - t0 >= o.duration)) {
-            stopped_by = stop_signal ? "signal" : "duration";
-            mc_collector_tick(&col, 0);
-            mc_child_stop(pid, o.grace, &signaled, &status, &sig);
+    enum mc_proto protos[2];
+    int np = 0;
+    if (!driven || (o.load.protos & MC_PROTO_H1)) protos[np++] = MC_PROTO_H1;
+    if (driven && (o.load.protos & MC_PROTO_H2)) protos[np++] = MC_PROTO_H2;
+    json_t *docs[2] = {NULL, NULL};
+    int colour = !strcmp(o.color, "always") || (!strcmp(o.color, "auto") && isatty(2));
+    for (int i = 0; i < np; i++) {
+        int failed = 0;
+        o.s.proto = protos[i];
+        if (np > 1 && !o.s.quiet)
+            fprintf(stderr, "== %s: fresh start of the target\n",
+                    protos[i] == MC_PROTO_H2 ? "h2" : "h1");
+        int r = mc_session_run(&o.s, &docs[i], &failed);
+        if (r == MC_SESSION_NOT_STARTED) {
+            rc = MC_EXIT_TARGET;
             break;
         }
-        if (now >= next) {
-            mc_collector_tick(&col, 0);
-            next += o.interval;
-            if (next < now) next = now + o.interval;
+        if (r != MC_SESSION_OK) {
+            rc = MC_EXIT_INTERNAL;
+            break;
         }
-        if (tty && now >= next_progress) {
-            progress(&col, now - t0);
-            next_progress = now + 1;
+        if (o.output) {
+            char dir[PATH_MAX];
+            snprintf(dir, sizeof(dir), "%s%s%s", o.output, np > 1 ? "/" : "",
+                     np > 1 ? (protos[i] == MC_PROTO_H2 ? "h2" : "h1") : "");
+            if (np == 1 || prepare_output(dir) == 0) save(docs[i], dir, (int)o.top);
         }
-        double wait = next - mc_now();
-        mc_sleep(wait < 0.02 ? (wait > 0 ? wait : 0) : 0.02);
+        if (!o.s.quiet) mc_report_text(docs[i], stderr, colour, (int)o.top);
+        if (failed) rc = MC_EXIT_TARGET;
     }
-    if (tty) fputs("\r\033[K", stderr);
-    mc_collector_root_ended(&col, signaled ? MC_END_SIGNALED : MC_END_EXITED, status, sig);
-    mc_collector_tick(&col, 1);
-    mc_group_cleanup(pid, o.grace);
-    mc_collector_close(&col);
-
-    struct mc_proc *root = mc_collector_root(&col);
-    double ran = mc_now() - t0;
-    if (!signaled && status != 0 && ran < 2 * o.interval + 0.5 && col.tree.clk.n <= 3) {
-        mc_error("'%s' exited at once with status %d; nothing to measure", target[0], status);
-        rc = MC_EXIT_TARGET;
-    }
-
-    unsetenv("DEBUGINFOD_URLS"); /* symbols come from local files only */
-    sym = mc_symbolizer_new();
-    struct mc_run_info ri = {.argc = argc - at,
-                             .argv = target,
-                             .interval = o.interval,
-                             .min_growth = (double)o.min_growth,
-                             .top = 50,
-                             .stopped_by = stopped_by,
-                             .static_target = is_static || !(root && root->has_map),
-                             .started = started,
-                             .sample_bytes = o.sample_bytes};
-    doc = mc_result_build(&col, &ri, sym);
-    if (!doc) {
-        mc_error("out of memory while building the result");
-        rc = MC_EXIT_INTERNAL;
-        goto out;
-    }
-    if (o.output) {
-        char path[PATH_MAX + 16];
-        snprintf(path, sizeof(path), "%s/result.json", o.output);
-        if ((r = mc_result_save(doc, path)) != 0)
-            mc_error("cannot write %s: %s", path, strerror(-r));
-        snprintf(path, sizeof(path), "%s/report.txt", o.output);
-        FILE *f = fopen(path, "w");
-        if (f) {
-            mc_report_text(doc, f, 0, (int)o.top);
-            fclose(f);
-        } else {
-            mc_error("cannot write %s: %s", path, strerror(errno));
-        }
-    }
-    if (!o.quiet) {
-        int colour = !strcmp(o.color, "always") || (!strcmp(o.color, "auto") && isatty(2));
-        mc_report_text(doc, stderr, colour, (int)o.top);
-    }
-    if (!is_static && !(root && root->has_map) && rc == MC_EXIT_OK) {
-        mc_error("the preload did not load into '%s' (setuid, or LD_PRELOAD removed?): RSS only",
-                 target[0]);
-        rc = MC_EXIT_TARGET;
-    } else if (is_static && rc == MC_EXIT_OK) {
-        rc = MC_EXIT_TARGET;
-    } else if (rc == MC_EXIT_OK && o.fail_on_creep && !strcmp(mc_result_verdict(doc), "CREEP")) {
-        rc = MC_EXIT_CREEP;
-    }
-
-out:
-    if (doc) json_decref(doc);
-    mc_symbolizer_free(sym);
-    if (have_col) mc_collector_free(&col);
-    if (rundir[0]) remove_run_dir(rundir);
+    if (np == 2 && docs[0] && docs[1] && !o.s.quiet) mc_report_compare(docs, 2, stderr, colour);
+    if (rc == MC_EXIT_OK && o.fail_on_creep)
+        for (int i = 0; i < np; i++)
+            if (docs[i] && !strcmp(mc_result_verdict(docs[i]), "CREEP")) rc = MC_EXIT_CREEP;
+    for (int i = 0; i < np; i++)
+        if (docs[i]) json_decref(docs[i]);
+    mc_load_cli_free(&o.load);
     return rc;
 }

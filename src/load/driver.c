@@ -136,7 +136,8 @@ static int wbuf_put(struct conn *c, const void *p, size_t n)
         }
         if (c->wlen + n > c->wcap) {
             size_t cap = c->wcap ? c->wcap : 16384;
-            while (cap < c->wlen + n) cap *= 2;
+            while (cap < c->wlen + n)
+                cap *= 2;
             char *b = realloc(c->wbuf, cap);
             if (!b) return -1;
             c->wbuf = b;
@@ -669,7 +670,8 @@ int mc_load_run(struct mc_load *ld, uint64_t requests, double seconds, double ti
             drain_until = now + ld->o.timeout;
         }
         int inflight = 0;
-        for (int i = 0; i < ld->o.conns; i++) inflight += ld->c[i].inflight;
+        for (int i = 0; i < ld->o.conns; i++)
+            inflight += ld->c[i].inflight;
         if (ld->stop_issuing && inflight == 0) break;
         if (now > drain_until) {
             for (int i = 0; i < ld->o.conns; i++)
@@ -679,15 +681,13 @@ int mc_load_run(struct mc_load *ld, uint64_t requests, double seconds, double ti
         /* Nothing ever connected after several tries per connection, or no
          * progress at all for a whole timeout: the server is not there. */
         if (!ld->connected_ever && ld->connect_failures >= (uint64_t)ld->o.conns * 3 + 2) {
-            snprintf(err, errlen, "cannot connect to %s: %s", ld->urls[0].authority,
-                     ld->fatal_msg);
+            snprintf(err, errlen, "cannot connect to %s: %s", ld->urls[0].authority, ld->fatal_msg);
             rc = -1;
             break;
         }
         if (inflight == 0 && !ld->stop_issuing && now - ld->last_progress > ld->o.timeout + 1 &&
             ld->connect_failures) {
-            snprintf(err, errlen, "%s stopped answering: %s", ld->urls[0].authority,
-                     ld->fatal_msg);
+            snprintf(err, errlen, "%s stopped answering: %s", ld->urls[0].authority, ld->fatal_msg);
             rc = -1;
             break;
         }
@@ -718,7 +718,8 @@ int mc_load_run(struct mc_load *ld, uint64_t requests, double seconds, double ti
         if (ms < 0) ms = 0;
         if (ms > 50) ms = 50;
         int n = epoll_wait(ld->ep, evs, 256, ms);
-        for (int i = 0; i < n; i++) on_event(evs[i].data.ptr, evs[i].events);
+        for (int i = 0; i < n; i++)
+            on_event(evs[i].data.ptr, evs[i].events);
         now = now_s();
         if (now >= next_check + 0.01) {
             check_timeouts(ld, now);
@@ -746,8 +747,8 @@ static int build_templates(struct mc_load *ld, char *err, size_t errlen)
     for (size_t i = 0; i < o->nheaders && n < sizeof(ld->h1_tail); i++)
         n += (size_t)snprintf(ld->h1_tail + n, sizeof(ld->h1_tail) - n, "%s\r\n", o->headers[i]);
     if (o->body_len && n < sizeof(ld->h1_tail))
-        n += (size_t)snprintf(ld->h1_tail + n, sizeof(ld->h1_tail) - n,
-                              "Content-Length: %zu\r\n", o->body_len);
+        n += (size_t)snprintf(ld->h1_tail + n, sizeof(ld->h1_tail) - n, "Content-Length: %zu\r\n",
+                              o->body_len);
     if (n + 3 > sizeof(ld->h1_tail)) {
         snprintf(err, errlen, "request headers too long");
         return -1;
@@ -780,9 +781,11 @@ static int build_templates(struct mc_load *ld, char *err, size_t errlen)
             return -1;
         }
         size_t nl = (size_t)(colon - h);
-        for (size_t k = 0; k < nl; k++) ld->lower_names[i][k] = (char)tolower((unsigned char)h[k]);
+        for (size_t k = 0; k < nl; k++)
+            ld->lower_names[i][k] = (char)tolower((unsigned char)h[k]);
         const char *v = colon + 1;
-        while (*v == ' ') v++;
+        while (*v == ' ')
+            v++;
         nghttp2_nv *nv = &ld->nva[ld->nnv++];
         nv->name = (uint8_t *)ld->lower_names[i];
         nv->namelen = nl;

@@ -26,8 +26,8 @@ struct mc_load_opts {
     size_t nheaders;
     const char *body; /* request body or NULL */
     size_t body_len;
-    int new_conn; /* a new connection for every request */
-    int insecure; /* do not verify the server's certificate */
+    int new_conn;   /* a new connection for every request */
+    int insecure;   /* do not verify the server's certificate */
     double timeout; /* seconds a request (or connect) may take */
 };
 
@@ -42,15 +42,15 @@ enum mc_load_err {
 };
 
 struct mc_load_stats {
-    uint64_t done;       /* requests finished, with or without error */
-    uint64_t ok;         /* finished with a status line */
-    uint64_t status[6];  /* by first digit: [1]=1xx .. [5]=5xx */
+    uint64_t done;      /* requests finished, with or without error */
+    uint64_t ok;        /* finished with a status line */
+    uint64_t status[6]; /* by first digit: [1]=1xx .. [5]=5xx */
     uint64_t errors[MC_ERR_KINDS];
-    uint64_t bytes;      /* response bytes received (headers and body) */
+    uint64_t bytes; /* response bytes received (headers and body) */
     uint64_t body_bytes;
     uint64_t connections; /* connections opened */
-    double elapsed;      /* seconds spent in mc_load_run */
-    struct mc_hist hist; /* latency of finished requests, microseconds */
+    double elapsed;       /* seconds spent in mc_load_run */
+    struct mc_hist hist;  /* latency of finished requests, microseconds */
 };
 
 struct mc_load;

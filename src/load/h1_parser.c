@@ -60,8 +60,10 @@ static int header_line(struct mc_h1 *p)
         if (!isgraph((unsigned char)p->line[i])) return -1;
     const char *v = colon + 1;
     size_t vl = p->line_len - nl - 1;
-    while (vl && (*v == ' ' || *v == '\t')) v++, vl--;
-    while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+    while (vl && (*v == ' ' || *v == '\t'))
+        v++, vl--;
+    while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+        vl--;
     if (header_is(p->line, nl, "content-length")) {
         uint64_t n = 0;
         if (vl == 0 || vl > 18) return -1;
@@ -180,8 +182,7 @@ size_t mc_h1_feed(struct mc_h1 *p, const char *buf, size_t len)
             p->remaining -= n;
             p->body_bytes += n;
             i += n;
-            if (!p->remaining)
-                p->state = p->state == MC_H1_BODY_LEN ? MC_H1_DONE : MC_H1_CHUNK_END;
+            if (!p->remaining) p->state = p->state == MC_H1_BODY_LEN ? MC_H1_DONE : MC_H1_CHUNK_END;
             break;
         }
         case MC_H1_BODY_EOF:

@@ -28,9 +28,9 @@ enum mc_h1_state {
 struct mc_h1 {
     enum mc_h1_state state;
     int status;
-    int head;         /* response to HEAD: no body whatever the headers */
+    int head; /* response to HEAD: no body whatever the headers */
     int chunked;
-    int close;        /* Connection: close, or HTTP/1.0 without keep-alive */
+    int close; /* Connection: close, or HTTP/1.0 without keep-alive */
     int has_length;
     uint64_t remaining; /* body or chunk bytes still to come */
     uint64_t body_bytes;

@@ -26,7 +26,7 @@ static void locate(uint64_t v, unsigned *row, unsigned *col)
     unsigned k = 63 - (unsigned)__builtin_clzll(v); /* highest set bit, >= 10 */
     unsigned shift = k - 9;                         /* keep 10 significant bits */
     *row = shift;
-    *col = (unsigned)(v >> shift);                  /* in [512, 1024) */
+    *col = (unsigned)(v >> shift); /* in [512, 1024) */
     if (*row > MC_HIST_POW) {
         *row = MC_HIST_POW;
         *col = MC_HIST_SUB - 1;
@@ -53,7 +53,8 @@ void mc_hist_record(struct mc_hist *h, uint64_t us)
 void mc_hist_merge(struct mc_hist *dst, const struct mc_hist *src)
 {
     for (unsigned r = 0; r <= MC_HIST_POW; r++)
-        for (unsigned c = 0; c < MC_HIST_SUB; c++) dst->b[r][c] += src->b[r][c];
+        for (unsigned c = 0; c < MC_HIST_SUB; c++)
+            dst->b[r][c] += src->b[r][c];
     dst->count += src->count;
     dst->sum_us += src->sum_us;
     if (src->max_us > dst->max_us) dst->max_us = src->max_us;

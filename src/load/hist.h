@@ -6,8 +6,8 @@
 
 #include <stdint.h>
 
-#define MC_HIST_SUB   1024 /* sub-buckets per power of two: 2^-10 precision */
-#define MC_HIST_POW   32   /* powers of two covered above MC_HIST_SUB us */
+#define MC_HIST_SUB 1024 /* sub-buckets per power of two: 2^-10 precision */
+#define MC_HIST_POW 32   /* powers of two covered above MC_HIST_SUB us */
 
 struct mc_hist {
     uint64_t count;

@@ -37,7 +37,8 @@ json_t *mc_load_summary_json(const struct mc_load_stats *st)
     json_object_set_new(lat, "mean", json_real(h->count ? h->sum_us / (double)h->count : 0));
     json_object_set_new(lat, "max", json_integer((json_int_t)h->max_us));
     for (int i = 0; i < NQ; i++)
-        json_object_set_new(lat, qnames[i], json_integer((json_int_t)mc_hist_quantile(h, quantiles[i])));
+        json_object_set_new(lat, qnames[i],
+                            json_integer((json_int_t)mc_hist_quantile(h, quantiles[i])));
     json_object_set_new(o, "latency_us", lat);
     return o;
 }

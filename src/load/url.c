@@ -34,7 +34,8 @@ int mc_url_parse(const char *s, struct mc_url *u, char *err, size_t errlen)
         hs = p + 1;
         p = he + 1;
     } else {
-        while (*p && *p != ':' && *p != '/' && *p != '?') p++;
+        while (*p && *p != ':' && *p != '/' && *p != '?')
+            p++;
         he = p;
     }
     size_t hl = (size_t)(he - hs);
@@ -45,7 +46,8 @@ int mc_url_parse(const char *s, struct mc_url *u, char *err, size_t errlen)
     if (*p == ':') {
         p++;
         const char *ps = p;
-        while (isdigit((unsigned char)*p)) p++;
+        while (isdigit((unsigned char)*p))
+            p++;
         long port = strtol(ps, NULL, 10);
         if (p == ps || p - ps > 5 || port < 1 || port > 65535) {
             snprintf(err, errlen, "bad port in '%s'", s);

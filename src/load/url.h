@@ -7,11 +7,11 @@
 #include <stdint.h>
 
 struct mc_url {
-    int tls;          /* https */
-    char host[256];   /* without brackets for IPv6 */
-    char port[8];     /* decimal */
+    int tls;        /* https */
+    char host[256]; /* without brackets for IPv6 */
+    char port[8];   /* decimal */
     char authority[272];
-    char path[2048];  /* path and query, "/" at least; may hold placeholders */
+    char path[2048]; /* path and query, "/" at least; may hold placeholders */
 };
 
 /* Parses http://host[:port]/path?query or https://... Returns 0, or -1 with

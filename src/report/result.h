@@ -42,5 +42,8 @@ const char *mc_result_verdict(json_t *doc);
 /* Renders the terminal report (text.c). colour: ANSI colours. top: stacks
  * shown per process (0 = all kept). */
 void mc_report_text(json_t *doc, FILE *out, int colour, int top);
+/* Prints runs of the same target side by side (h1 against h2): throughput,
+ * live heap per request and the top creeping site of each. */
+void mc_report_compare(json_t **docs, int n, FILE *out, int colour);
 
 #endif

@@ -108,6 +108,98 @@ static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int 
     }
 }
 
+/* The load the run drove: summary, rounds, throughput across rounds. */
+static void load_section(json_t *doc, FILE *out, int colour)
+{
+    json_t *load = json_object_get(doc, "load");
+    if (!load) return;
+    json_t *sum = json_object_get(load, "summary");
+    json_t *lat = json_object_get(sum, "latency_us");
+    fprintf(out, "\nload: %s %s, %lld connections%s\n", str(load, "proto"), str(load, "url"),
+            (long long)json_integer_value(json_object_get(load, "connections")),
+            json_is_true(json_object_get(load, "new_conn")) ? ", new per request" : "");
+    json_t *errs = json_object_get(sum, "errors");
+    double nerr = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(errs, k, v) nerr += json_number_value(v);
+    fprintf(out, "  %.0f requests, %.0f req/s, %.0f errors, latency p50 %.0f us p99 %.0f us\n",
+            num(sum, "requests"), num(sum, "requests_per_s"), nerr, num(lat, "p50"),
+            num(lat, "p99"));
+    json_t *rounds = json_object_get(load, "rounds");
+    if (json_array_size(rounds)) {
+        fprintf(out, "  %6s %10s %10s %12s %12s\n", "round", "requests", "req/s", "live heap",
+                "RSS");
+        size_t i;
+        json_t *r;
+        json_array_foreach(rounds, i, r)
+        {
+            char h[32], m[32];
+            mc_fmt_bytes(h, sizeof(h), num(r, "live_heap"), 0);
+            mc_fmt_bytes(m, sizeof(m), num(r, "rss"), 0);
+            fprintf(out, "  %6lld %10.0f %10.0f %12s %12s\n",
+                    (long long)json_integer_value(json_object_get(r, "round")),
+                    num(r, "requests_total"), num(r, "requests_per_s"), h, m);
+        }
+    }
+    json_t *tp = json_object_get(load, "throughput");
+    const char *tv = str(tp, "verdict");
+    if (!strcmp(tv, "FALLING"))
+        fprintf(out, "  %sthroughput FALLING%s: %.0f -> %.0f req/s across rounds\n",
+                colour ? "\033[1;31m" : "", colour ? "\033[0m" : "", num(tp, "first"),
+                num(tp, "last"));
+}
+
+/* The creeping stack with the largest per-unit growth in a document. */
+static json_t *top_creep(json_t *doc, json_t **proc_out)
+{
+    json_t *best = NULL, *p, *s;
+    size_t i, k;
+    json_array_foreach(json_object_get(doc, "processes"), i, p)
+    {
+        json_array_foreach(json_object_get(p, "stacks"), k, s)
+        {
+            if (strcmp(str(s, "verdict"), "CREEP")) continue;
+            if (!best || num(s, "bytes_per_unit") > num(best, "bytes_per_unit")) {
+                best = s;
+                *proc_out = p;
+            }
+        }
+    }
+    return best;
+}
+
+void mc_report_compare(json_t **docs, int n, FILE *out, int colour)
+{
+    fprintf(out, "\nside by side (same target, a fresh start each)\n");
+    fprintf(out, "  %-5s %9s %14s  %-7s  %s\n", "proto", "req/s", "heap/request", "verdict",
+            "top creeping site (bytes/request)");
+    for (int i = 0; i < n; i++) {
+        json_t *load = json_object_get(docs[i], "load");
+        json_t *tm = json_object_get(json_object_get(docs[i], "tree"), "metrics");
+        json_t *heap = json_object_get(tm, "live_heap");
+        char per[32] = "-", site[400] = "-";
+        if (json_object_get(heap, "per_unit"))
+            mc_fmt_bytes(per, sizeof(per), num(heap, "per_unit"), 1);
+        json_t *proc = NULL, *s = top_creep(docs[i], &proc);
+        if (s) {
+            json_t *frames = json_object_get(s, "frames");
+            json_t *f =
+                json_array_get(frames, (size_t)json_integer_value(json_object_get(s, "site")));
+            char b[32];
+            mc_fmt_bytes(b, sizeof(b), num(s, "bytes_per_unit"), 1);
+            const char *file = str(f, "file"), *base = strrchr(file, '/');
+            snprintf(site, sizeof(site), "%s  %s:%d  (%s)", str(f, "function"),
+                     base ? base + 1 : file, (int)json_integer_value(json_object_get(f, "line")),
+                     b);
+        }
+        const char *v = mc_result_verdict(docs[i]);
+        fprintf(out, "  %-5s %9.0f %14s  %s%-7s%s  %s\n", str(load, "proto"),
+                num(json_object_get(load, "summary"), "requests_per_s"), per, colour_of(v, colour),
+                v, colour ? "\033[0m" : "", site);
+    }
+}
+
 void mc_report_text(json_t *doc, FILE *out, int colour, int top)
 {
     json_t *run = json_object_get(doc, "run");
@@ -137,7 +229,9 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
         fprintf(out, "\nprocess %lld  %s  %s%s\n",
                 (long long)json_integer_value(json_object_get(p, "pid")), str(p, "exe"), end,
                 json_is_true(json_object_get(p, "root")) ? "  [target]" : "");
-        if (per_unit)
+        if (per_unit && json_object_get(doc, "load"))
+            fprintf(out, "  per unit = per request of the load\n");
+        else if (per_unit)
             fprintf(out, "  %lld work units\n",
                     (long long)json_integer_value(json_object_get(p, "work_units")));
         json_t *m = json_object_get(p, "metrics");
@@ -157,6 +251,7 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
             stack_rows(out, stacks, per_unit, colour, top);
         }
     }
+    load_section(doc, out, colour);
     if (json_array_size(procs) > 1) {
         json_t *tm = json_object_get(json_object_get(doc, "tree"), "metrics");
         fprintf(out, "\nwhole tree (%zu processes)\n", json_array_size(procs));

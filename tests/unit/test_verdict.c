@@ -62,6 +62,16 @@ static void filling_cache_is_plateau(void **state)
     assert_int_equal(classify(N, &t), MC_V_PLATEAU);
 }
 
+static void single_step_is_not_creep(void **state)
+{
+    (void)state;
+    struct mc_trend t;
+    /* Allocated once, late in the run: not growth per request. */
+    for (int i = 0; i < N; i++)
+        y[i] = i < 40 ? 1000 : 200000;
+    assert_int_not_equal(classify(N, &t), MC_V_CREEP);
+}
+
 static void sawtooth_is_steady(void **state)
 {
     (void)state;
@@ -122,11 +132,12 @@ static void names_round_trip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(linear_is_creep),        cmocka_unit_test(creep_under_churn),
-        cmocka_unit_test(late_start_is_creep),    cmocka_unit_test(filling_cache_is_plateau),
-        cmocka_unit_test(sawtooth_is_steady),     cmocka_unit_test(noise_is_steady),
-        cmocka_unit_test(small_growth_is_steady), cmocka_unit_test(shrinking_is_steady),
-        cmocka_unit_test(too_few_points),         cmocka_unit_test(names_round_trip),
+        cmocka_unit_test(linear_is_creep),          cmocka_unit_test(creep_under_churn),
+        cmocka_unit_test(late_start_is_creep),      cmocka_unit_test(filling_cache_is_plateau),
+        cmocka_unit_test(sawtooth_is_steady),       cmocka_unit_test(noise_is_steady),
+        cmocka_unit_test(single_step_is_not_creep), cmocka_unit_test(small_growth_is_steady),
+        cmocka_unit_test(shrinking_is_steady),      cmocka_unit_test(too_few_points),
+        cmocka_unit_test(names_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,495 @@
+/* session.c - one measured session of `memcreep run` (see session.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analysis/collector.h"
+#include "analysis/stats.h"
+#include "analysis/symbolize.h"
+#include "cli/cli.h"
+#include "cli/session.h"
+#include "cli/supervise.h"
+#include "common/util.h"
+#include "load/summary.h"
+#include "load/url.h"
+#include "report/result.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+/* The private run directory for the shared mappings: tmpfs when there is
+ * one (mapped pages then never go to disk), mode 0700 from mkdtemp. */
+static int make_run_dir(char *out, size_t len)
+{
+    const char *bases[] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
+    for (size_t i = 0; i < 3; i++) {
+        if (!bases[i] || access(bases[i], W_OK) != 0) continue;
+        snprintf(out, len, "%s/memcreep-XXXXXX", bases[i]);
+        if (mkdtemp(out)) return 0;
+    }
+    return -errno;
+}
+
+static void remove_run_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL)
+            if (de->d_name[0] != '.') unlinkat(dirfd(d), de->d_name, 0);
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* libmemcreep.so next to this executable, or in ../lib or ../lib/memcreep
+ * (installed layouts); MEMCREEP_LIB overrides. */
+static int find_preload(char *out, size_t len)
+{
+    const char *env = getenv("MEMCREEP_LIB");
+    if (env && *env) {
+        snprintf(out, len, "%s", env);
+        return access(out, R_OK) == 0 ? 0 : -errno;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) return -errno;
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash) *slash = 0;
+    const char *rel[] = {"", "/../lib", "/../lib/memcreep"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(out, len, "%s%s/libmemcreep.so", self, rel[i]);
+        if (access(out, R_OK) == 0) return 0;
+    }
+    return -ENOENT;
+}
+
+/* What a session carries between its steps. */
+struct session {
+    const struct mc_session_opts *o;
+    struct mc_collector col;
+    pid_t pid;
+    double t0, end_at;
+    int ended, signaled, status, sig;
+    const char *stopped_by;
+    double next_progress;
+    struct mc_load *ld;
+    json_t *rounds;
+};
+
+/* Reaps any child; notes how the root ended once it has. As a subreaper
+ * memcreep also inherits orphaned descendants and must reap them. */
+static int reap(struct session *s)
+{
+    int st;
+    pid_t r;
+    while (!s->ended && (r = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (r != s->pid) continue;
+        s->signaled = WIFSIGNALED(st);
+        s->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        s->sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+        s->ended = 1;
+    }
+    return s->ended;
+}
+
+static void progress(struct session *s)
+{
+    const struct mc_points *p = &s->col.tree;
+    double now = mc_now();
+    if (!s->o->tty || now < s->next_progress || !p->clk.n) return;
+    s->next_progress = now + 1;
+    char rss[32], heap[32], req[64] = "";
+    mc_fmt_bytes(rss, sizeof(rss), p->rss[p->clk.n - 1], 0);
+    mc_fmt_bytes(heap, sizeof(heap), p->heap[p->clk.n - 1], 0);
+    if (s->ld)
+        snprintf(req, sizeof(req), "  %llu requests",
+                 (unsigned long long)mc_load_stats(s->ld)->done);
+    fprintf(stderr, "\r\033[K[memcreep] %6.1f s  RSS %s  live heap %s%s", now - s->t0, rss, heap,
+            req);
+    fflush(stderr);
+}
+
+/* Should the session stop now (target gone, duration over, signal)? */
+static int should_stop(struct session *s)
+{
+    if (reap(s)) return 1;
+    if (stop_signal) {
+        s->stopped_by = "signal";
+        return 1;
+    }
+    if (s->end_at > 0 && mc_now() >= s->end_at) {
+        s->stopped_by = "duration";
+        return 1;
+    }
+    return 0;
+}
+
+/* The load driver's tick: sample, with the requests done as the x axis. */
+static int load_tick(void *arg)
+{
+    struct session *s = arg;
+    s->col.external_work = (double)mc_load_stats(s->ld)->done;
+    if (should_stop(s)) return 1;
+    mc_collector_tick(&s->col, 0);
+    progress(s);
+    return 0;
+}
+
+/* Samples every interval until should_stop says so. */
+static void watch(struct session *s)
+{
+    double next = mc_now();
+    while (!should_stop(s)) {
+        double now = mc_now();
+        if (now >= next) {
+            mc_collector_tick(&s->col, 0);
+            next += s->o->interval;
+            if (next < now) next = now + s->o->interval;
+        }
+        progress(s);
+        double wait = next - mc_now();
+        mc_sleep(wait < 0.02 ? (wait > 0 ? wait : 0) : 0.02);
+    }
+}
+
+/* Waits until host:port accepts connections, the target dies or the time
+ * runs out. Returns 0 when it listens. */
+static int wait_listening(struct session *s, const struct mc_url *u)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
+    if (getaddrinfo(u->host, u->port, &hints, &ai) != 0) return -1;
+    double until = mc_now() + s->o->listen_timeout;
+    int rc = -1;
+    while (mc_now() < until && !should_stop(s)) {
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            close(fd);
+            rc = 0;
+            break;
+        }
+        if (fd >= 0) close(fd);
+        mc_collector_tick(&s->col, 0);
+        mc_sleep(0.05);
+    }
+    freeaddrinfo(ai);
+    return rc;
+}
+
+static void add_round(struct session *s, int round, uint64_t done_before, double t_start)
+{
+    const struct mc_points *p = &s->col.tree;
+    const struct mc_load_stats *st = mc_load_stats(s->ld);
+    uint32_t n = p->clk.n;
+    json_t *r = json_object();
+    double secs = mc_now() - t_start;
+    json_object_set_new(r, "round", json_integer(round));
+    json_object_set_new(r, "requests", json_integer((json_int_t)(st->done - done_before)));
+    json_object_set_new(r, "requests_total", json_integer((json_int_t)st->done));
+    json_object_set_new(r, "seconds", json_real(secs));
+    json_object_set_new(r, "requests_per_s",
+                        json_real(secs > 0 ? (double)(st->done - done_before) / secs : 0));
+    json_object_set_new(r, "live_heap", json_real(n ? p->heap[n - 1] : 0));
+    json_object_set_new(r, "rss", json_real(n ? p->rss[n - 1] : 0));
+    json_array_append_new(s->rounds, r);
+}
+
+/* Drives the load: warm-up (then the series start afresh), then rounds,
+ * each followed by a sample once in-flight requests have finished. */
+static int drive_load(struct session *s)
+{
+    const struct mc_session_opts *o = s->o;
+    struct mc_load_cli *l = o->load;
+    char err[512];
+    struct mc_url u;
+    if (mc_url_parse(l->urls[0], &u, err, sizeof(err)) != 0) {
+        mc_error("%s", err);
+        return -1;
+    }
+    if (wait_listening(s, &u) != 0) {
+        if (!s->ended && !stop_signal)
+            mc_error("'%s' never listened on %s within %.0f s", o->target[0], u.authority,
+                     o->listen_timeout);
+        return s->ended || stop_signal ? 0 : -1;
+    }
+    struct mc_load_opts lo = l->o;
+    lo.proto = o->proto;
+    if (lo.proto == MC_PROTO_H2 && !l->streams_set) lo.streams = 10;
+    if (lo.proto == MC_PROTO_H1 && !l->streams_set) lo.streams = 1;
+    if (mc_load_new(&lo, &s->ld, err, sizeof(err)) != 0) {
+        mc_error("%s", err);
+        return -1;
+    }
+    s->rounds = json_array();
+    if (o->warmup) {
+        if (mc_load_run(s->ld, o->warmup, 0, o->interval, load_tick, s, err, sizeof(err)) != 0) {
+            mc_error("warm-up: %s", err);
+            return 0;
+        }
+    }
+    mc_collector_restart(&s->col);
+    s->col.external_work = (double)mc_load_stats(s->ld)->done;
+    mc_collector_tick(&s->col, 1);
+    double round_s = o->duration > 0 && !o->round_requests ? o->duration / (double)o->rounds : 0;
+    if (round_s > 0) s->end_at = 0; /* the rounds measure the time themselves */
+    /* Each round is run in SUBS parts with a sample after each, so that
+     * even short rounds give the trend tests enough points (8 rounds: 33). */
+    enum { SUBS = 4 };
+    for (uint64_t r = 0; r < o->rounds && !s->ended && !stop_signal; r++) {
+        uint64_t before = mc_load_stats(s->ld)->done;
+        double t = mc_now();
+        int rc = 0;
+        for (int k = 0; k < SUBS && rc == 0 && !s->ended && !stop_signal; k++) {
+            uint64_t want = 0;
+            if (!(round_s > 0)) {
+                want = o->round_requests * (uint64_t)(k + 1) / SUBS -
+                       o->round_requests * (uint64_t)k / SUBS;
+                if (!want) continue;
+            }
+            rc = mc_load_run(s->ld, want, round_s > 0 ? round_s / SUBS : 0, o->interval, load_tick,
+                             s, err, sizeof(err));
+            s->col.external_work = (double)mc_load_stats(s->ld)->done;
+            if (!s->ended) mc_collector_tick(&s->col, 1);
+            if (s->stopped_by && strcmp(s->stopped_by, "exit")) break;
+        }
+        add_round(s, (int)r + 1, before, t);
+        if (rc != 0) {
+            if (!s->ended) mc_error("load: %s", err);
+            break;
+        }
+        if (s->stopped_by && strcmp(s->stopped_by, "exit")) break;
+    }
+    if (!s->ended && !stop_signal && (!s->stopped_by || !strcmp(s->stopped_by, "exit")))
+        s->stopped_by = "load done";
+    return 0;
+}
+
+/* Runs the workload command; the session ends when it does. */
+static int drive_workload(struct session *s)
+{
+    char *argv[] = {"/bin/sh", "-c", (char *)s->o->workload, NULL};
+    pid_t w;
+    int r = mc_spawn(argv, NULL, &w);
+    if (r != 0) {
+        mc_error("cannot run workload '%s': %s", s->o->workload, strerror(-r));
+        return -1;
+    }
+    double next = mc_now();
+    int st;
+    for (;;) {
+        pid_t got = waitpid(w, &st, WNOHANG);
+        if (got == w) break;
+        if (should_stop(s)) {
+            kill(-w, SIGTERM);
+            waitpid(w, &st, 0);
+            return 0;
+        }
+        if (mc_now() >= next) {
+            mc_collector_tick(&s->col, 0);
+            next = mc_now() + s->o->interval;
+        }
+        progress(s);
+        mc_sleep(0.02);
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        mc_error("workload '%s' ended with status %d", s->o->workload,
+                 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    s->stopped_by = "workload done";
+    return 0;
+}
+
+/* Throughput across rounds: falling when the Mann-Kendall test finds a
+ * decrease (p < 0.05) and the last round is below 80% of the first. */
+static json_t *throughput(json_t *rounds)
+{
+    size_t n = json_array_size(rounds);
+    json_t *t = json_object();
+    double x[256], y[256];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < 256; i++) {
+        json_t *r = json_array_get(rounds, i);
+        x[k] = (double)i;
+        y[k++] = json_number_value(json_object_get(r, "requests_per_s"));
+    }
+    const char *v = "STEADY";
+    struct mc_mk mk;
+    if (k >= 4 && mc_mann_kendall(x, y, k, &mk) == 0) {
+        double p_dec = 1 - mk.p_inc;
+        json_object_set_new(t, "p_decreasing", json_real(p_dec));
+        if (p_dec < 0.05 && y[k - 1] < 0.8 * y[0]) v = "FALLING";
+    } else {
+        v = "UNKNOWN";
+    }
+    json_object_set_new(t, "first", json_real(k ? y[0] : 0));
+    json_object_set_new(t, "last", json_real(k ? y[k - 1] : 0));
+    json_object_set_new(t, "verdict", json_string(v));
+    return t;
+}
+
+int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_failed)
+{
+    struct session s;
+    char rundir[PATH_MAX] = "", lib[PATH_MAX], exe[PATH_MAX];
+    char env_buf[5][PATH_MAX + 64];
+    char *env[6] = {0};
+    int rc = MC_SESSION_OK, have_col = 0;
+    struct mc_symbolizer *sym = NULL;
+    memset(&s, 0, sizeof(s));
+    s.o = o;
+    s.stopped_by = NULL;
+    *doc = NULL;
+    *target_failed = 0;
+    stop_signal = 0;
+
+    int r = mc_resolve_exe(o->target[0], exe, sizeof(exe));
+    if (r != 0) {
+        mc_error("cannot run '%s': %s", o->target[0],
+                 r == -EACCES   ? "not executable"
+                 : r == -EISDIR ? "is a directory"
+                                : strerror(-r));
+        return MC_SESSION_NOT_STARTED;
+    }
+    int is_static = mc_exe_is_static(exe);
+    if (is_static)
+        mc_error("'%s' is statically linked: the preload cannot work in it; reporting RSS only",
+                 o->target[0]);
+    if (find_preload(lib, sizeof(lib)) != 0) {
+        mc_error("cannot find libmemcreep.so next to the memcreep command (set MEMCREEP_LIB)");
+        return MC_SESSION_INTERNAL;
+    }
+    if ((r = make_run_dir(rundir, sizeof(rundir))) != 0) {
+        mc_error("cannot create a private run directory: %s", strerror(-r));
+        return MC_SESSION_INTERNAL;
+    }
+    /* LD_PRELOAD keeps what the user had, after ours. */
+    const char *old = getenv("LD_PRELOAD");
+    snprintf(env_buf[0], sizeof(env_buf[0]), "LD_PRELOAD=%s%s%s", lib, old && *old ? ":" : "",
+             old ? old : "");
+    snprintf(env_buf[1], sizeof(env_buf[1]), "MEMCREEP_DIR=%s", rundir);
+    snprintf(env_buf[2], sizeof(env_buf[2]), "MEMCREEP_DEPTH=%llu", (unsigned long long)o->depth);
+    snprintf(env_buf[3], sizeof(env_buf[3]), "MEMCREEP_STACKS=%llu", (unsigned long long)o->stacks);
+    snprintf(env_buf[4], sizeof(env_buf[4]), "MEMCREEP_SAMPLE_BYTES=%llu",
+             (unsigned long long)o->sample_bytes);
+    for (int i = 0; i < 5; i++)
+        env[i] = env_buf[i];
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+    s.t0 = mc_now();
+    s.end_at = o->duration > 0 ? s.t0 + o->duration : 0;
+    long started = (long)time(NULL);
+    r = mc_spawn(o->target, env, &s.pid);
+    if (r != 0) {
+        mc_error("cannot run '%s': %s", o->target[0], strerror(-r));
+        rc = MC_SESSION_NOT_STARTED;
+        goto out;
+    }
+    mc_collector_init(&s.col, rundir, s.pid, s.t0);
+    have_col = 1;
+    s.next_progress = s.t0 + 1;
+
+    int drive_rc = 0;
+    if (o->workload) {
+        if (o->load && o->load->o.nurls) {
+            struct mc_url u;
+            char err[256];
+            if (mc_url_parse(o->load->urls[0], &u, err, sizeof(err)) == 0 &&
+                wait_listening(&s, &u) != 0 && !s.ended)
+                mc_error("'%s' never listened on %s", o->target[0], u.authority);
+        }
+        if (!s.ended) drive_rc = drive_workload(&s);
+    } else if (o->load) {
+        drive_rc = drive_load(&s);
+    } else {
+        watch(&s);
+    }
+    if (drive_rc != 0 && !s.ended) *target_failed = 1;
+    if (o->tty) fputs("\r\033[K", stderr);
+
+    if (!s.ended) {
+        mc_collector_tick(&s.col, 0);
+        mc_child_stop(s.pid, o->grace, &s.signaled, &s.status, &s.sig);
+        s.ended = 1;
+        if (!s.stopped_by) s.stopped_by = "signal";
+    } else if (!s.stopped_by) {
+        s.stopped_by = "exit";
+    }
+    if (s.ld) s.col.external_work = (double)mc_load_stats(s.ld)->done;
+    mc_collector_root_ended(&s.col, s.signaled ? MC_END_SIGNALED : MC_END_EXITED, s.status, s.sig);
+    mc_collector_tick(&s.col, 1);
+    mc_group_cleanup(s.pid, o->grace);
+    mc_collector_close(&s.col);
+
+    struct mc_proc *root = mc_collector_root(&s.col);
+    double ran = mc_now() - s.t0;
+    if (!s.signaled && s.status != 0 && !strcmp(s.stopped_by, "exit") &&
+        ran < 2 * o->interval + 0.5 && s.col.tree.clk.n <= 3) {
+        mc_error("'%s' exited at once with status %d; nothing to measure", o->target[0], s.status);
+        *target_failed = 1;
+    }
+
+    unsetenv("DEBUGINFOD_URLS"); /* symbols come from local files only */
+    sym = mc_symbolizer_new();
+    struct mc_run_info ri = {.argc = o->target_argc,
+                             .argv = o->target,
+                             .interval = o->interval,
+                             .min_growth = (double)o->min_growth,
+                             .top = 50,
+                             .stopped_by = s.stopped_by,
+                             .static_target = is_static || !(root && root->has_map),
+                             .started = started,
+                             .sample_bytes = o->sample_bytes};
+    *doc = mc_result_build(&s.col, &ri, sym);
+    if (!*doc) {
+        mc_error("out of memory while building the result");
+        rc = MC_SESSION_INTERNAL;
+        goto out;
+    }
+    if (s.ld) {
+        json_t *load = json_object();
+        json_object_set_new(load, "url", json_string(o->load->urls[0]));
+        json_object_set_new(load, "proto", json_string(o->proto == MC_PROTO_H2 ? "h2" : "h1"));
+        json_object_set_new(load, "connections", json_integer(o->load->o.conns));
+        json_object_set_new(load, "new_conn", json_boolean(o->load->o.new_conn));
+        json_object_set_new(load, "summary", mc_load_summary_json(mc_load_stats(s.ld)));
+        json_object_set_new(load, "throughput", throughput(s.rounds));
+        json_object_set_new(load, "rounds", json_incref(s.rounds));
+        json_object_set_new(*doc, "load", load);
+    }
+    if (!is_static && !(root && root->has_map) && !*target_failed) {
+        mc_error("the preload did not load into '%s' (setuid, or LD_PRELOAD removed?): RSS only",
+                 o->target[0]);
+        *target_failed = 1;
+    } else if (is_static) {
+        *target_failed = 1;
+    }
+out:
+    if (s.rounds) json_decref(s.rounds);
+    if (s.ld) mc_load_free(s.ld);
+    mc_symbolizer_free(sym);
+    if (have_col) mc_collector_free(&s.col);
+    if (rundir[0]) remove_run_dir(rundir);
+    return rc;
+}

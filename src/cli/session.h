@@ -1,0 +1,37 @@
+/* session.h - one measured session of `memcreep run`: start the target with
+ * the preload, wait until it is ready, drive the work (the load driver, a
+ * workload command, or nothing), stop it, and build the result document. */
+#ifndef MC_SESSION_H
+#define MC_SESSION_H
+
+#include <jansson.h>
+
+#include "cli/load_opts.h"
+
+struct mc_session_opts {
+    char **target; /* argv of the target */
+    int target_argc;
+    double duration; /* 0: until the target exits (or the load is done) */
+    double interval, grace, listen_timeout;
+    uint64_t depth, stacks, min_growth, sample_bytes;
+    int quiet, tty;
+    /* load driven by memcreep (urls set) */
+    struct mc_load_cli *load; /* NULL: no load */
+    enum mc_proto proto;
+    uint64_t warmup, rounds, round_requests;
+    /* a workload command instead */
+    const char *workload;
+};
+
+enum mc_session_rc {
+    MC_SESSION_OK = 0,
+    MC_SESSION_NOT_STARTED = -1, /* could not start: message printed */
+    MC_SESSION_INTERNAL = -2,
+};
+
+/* Runs one session. On success *doc holds the result (json_decref it) and
+ * *target_failed says the target exited at once with an error or the
+ * preload did not work in it. */
+int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_failed);
+
+#endif
