@@ -1,0 +1,333 @@
+"""Scenario tests of the load driver and of `memcreep run --url`: against
+the HTTP fixture server (tests/fixtures/h2_server.c) and against a real
+nginx started here on 127.0.0.1. Every server is started by the test and
+stopped by it; every load is bounded in count and time.
+usage: test_load.py --memcreep PATH --fixtures DIR CASE"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_run  # noqa: E402  (shared helpers)
+from test_run import Failure, check  # noqa: E402
+
+ARGS = None
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise Failure(f"nothing listens on {port}")
+
+
+class Server:
+    """The fixture server, started and stopped around a block."""
+
+    def __init__(self, *args):
+        self.port = free_port()
+        self.argv = [os.path.join(ARGS.fixtures, "h2_server"), "--port", str(self.port)]
+        self.argv += list(args)
+
+    def __enter__(self):
+        self.p = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL)
+        wait_port(self.port)
+        return self
+
+    def __exit__(self, *exc):
+        self.p.terminate()
+        try:
+            self.p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+
+    def url(self, path="/"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+class Nginx:
+    """A private nginx: one HTTP/1.1 port, one h2c port, an access log with
+    the connection serial of each request."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="mc-nginx-")
+        self.p1, self.p2 = free_port(), free_port()
+
+    def __enter__(self):
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        check(os.path.exists(nginx), "nginx is not installed (scripts/deps.sh test)")
+        www = os.path.join(self.dir, "www")
+        os.makedirs(www)
+        with open(os.path.join(www, "small"), "w") as f:
+            f.write("a" * 50)
+        with open(os.path.join(www, "big"), "w") as f:
+            f.write("b" * 92160)
+        os.chmod(self.dir, 0o755)
+        d = self.dir
+        user = "user root;" if os.geteuid() == 0 else ""
+        conf = f"""{user}
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+  log_format conn '$connection $request_uri $status';
+  access_log {d}/access.log conn;
+  client_body_temp_path {d}/t1; proxy_temp_path {d}/t2; fastcgi_temp_path {d}/t3;
+  uwsgi_temp_path {d}/t4; scgi_temp_path {d}/t5;
+  sendfile off;
+  keepalive_requests 1000000;
+  server {{ listen 127.0.0.1:{self.p1}; root {www};
+           location = /missing {{ return 404; }} location = /busy {{ return 503; }} }}
+  server {{ listen 127.0.0.1:{self.p2} http2; root {www}; }}
+}}
+"""
+        path = os.path.join(d, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        self.proc = subprocess.Popen([nginx, "-c", path, "-p", d, "-e", f"{d}/error.log"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_port(self.p1)
+        wait_port(self.p2)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.send_signal(signal.SIGQUIT)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self):
+        with open(os.path.join(self.dir, "access.log")) as f:
+            return [l.split() for l in f if l.strip()]
+
+
+def load(args, timeout=60):
+    """memcreep load ... --json; returns (exit code, summary or None, stderr)."""
+    rc, out, err = test_run.memcreep(["load"] + args + ["--json"], timeout=timeout)
+    try:
+        return rc, json.loads(out), err
+    except ValueError:
+        return rc, None, err
+
+
+def expect_load(args, n=None):
+    rc, s, err = load(args)
+    check(rc == 0 and s, f"load {args}: exit {rc}: {err}")
+    if n is not None:
+        check(s["requests"] == n, f"load {args}: {s['requests']} requests, expected {n}")
+    return s
+
+
+# ---- against nginx ----
+
+def case_nginx():
+    with Nginx() as ng:
+        s = expect_load([f"http://127.0.0.1:{ng.p1}/small", "-n", "2000", "-c", "8"], 2000)
+        check(s["status"]["2xx"] == 2000 and sum(s["errors"].values()) == 0, f"h1: {s}")
+        check(s["connections"] == 8, f"h1 opened {s['connections']} connections, expected 8")
+        check(s["body_bytes"] == 2000 * 50, f"h1 body bytes {s['body_bytes']}")
+        check(s["latency_us"]["p50"] <= s["latency_us"]["p99"] <= s["latency_us"]["max"],
+              "percentiles out of order")
+
+        s = expect_load([f"http://127.0.0.1:{ng.p1}/missing", "-n", "300", "-c", "4"], 300)
+        check(s["status"]["4xx"] == 300, f"status counts {s['status']}")
+
+        before = len(ng.log())
+        s = expect_load([f"http://127.0.0.1:{ng.p1}/small", "-n", "500", "-c", "4",
+                         "--new-conn"], 500)
+        lines = ng.log()[before:]
+        conns = {l[0] for l in lines}
+        check(len(lines) == 500 and len(conns) == 500,
+              f"--new-conn: {len(lines)} requests on {len(conns)} connections at nginx")
+        check(s["connections"] == 500, f"--new-conn: {s['connections']} connections opened")
+
+        s = expect_load([f"http://127.0.0.1:{ng.p2}/big", "--proto", "h2", "-n", "2000", "-c",
+                         "4", "-m", "10"], 2000)
+        check(s["status"]["2xx"] == 2000 and s["body_bytes"] == 2000 * 92160, f"h2c: {s}")
+        check(s["connections"] == 4, f"h2c connections {s['connections']}")
+
+        urls = os.path.join(ng.dir, "urls.txt")
+        with open(urls, "w") as f:
+            f.write(f"http://127.0.0.1:{ng.p1}/small?seq={{seq}}\n"
+                    f"# a comment\nhttp://127.0.0.1:{ng.p1}/big?r={{rand:1000}}\n")
+        before = len(ng.log())
+        expect_load(["--urls", urls, "-n", "400", "-c", "4"], 400)
+        lines = ng.log()[before:]
+        seqs = {l[1] for l in lines if l[1].startswith("/small")}
+        bigs = [l for l in lines if l[1].startswith("/big?r=")]
+        check(len(seqs) == 200 and len(bigs) == 200, f"--urls: {len(seqs)} seq, {len(bigs)} big")
+
+        t = time.time()
+        s = expect_load([f"http://127.0.0.1:{ng.p1}/small", "--rate", "200", "-d", "2", "-c",
+                         "4"])
+        check(300 <= s["requests"] <= 460 and time.time() - t < 10,
+              f"--rate 200 for 2 s gave {s['requests']} requests")
+
+
+# ---- against the fixture server ----
+
+def case_fixture():
+    with Server() as sv:
+        s = expect_load([sv.url(), "-n", "1000", "-c", "4"], 1000)
+        check(s["status"]["2xx"] == 1000 and s["body_bytes"] == 1000 * 92160, f"h1: {s}")
+        s = expect_load([sv.url(), "--proto", "h2", "-n", "1000", "-c", "2", "-m", "8"], 1000)
+        check(s["status"]["2xx"] == 1000, f"h2: {s}")
+    with Server("--misbehave", "503") as sv:
+        s = expect_load([sv.url(), "-n", "400", "-c", "1"], 400)
+        check(s["status"]["5xx"] == 100 and s["status"]["2xx"] == 300, f"503s: {s['status']}")
+
+
+def case_bad_servers():
+    """Bad servers give counted errors and a summary, never a hang."""
+    cases = [("garbage", [], "protocol"), ("close-mid", [], "reset"),
+             ("reset", ["--proto", "h2"], "reset"),
+             ("stall", ["--timeout", "0.3"], "timeout")]
+    for mode, extra, kind in cases:
+        with Server("--misbehave", mode) as sv:
+            t = time.time()
+            rc, s, err = load([sv.url(), "-n", "20", "-c", "2"] + extra, timeout=60)
+            check(rc == 0 and s, f"{mode}: exit {rc}: {err}")
+            check(s["errors"][kind] >= 2 and s["ok"] == 0,
+                  f"{mode}: errors {s['errors']}, ok {s['ok']}")
+            check(time.time() - t < 30, f"{mode}: took {time.time() - t:.0f} s")
+
+
+def case_bad_input():
+    port = free_port()  # nothing listens there
+    cases = [([f"http://127.0.0.1:{port}/", "-n", "10", "--timeout", "1"], 3, "cannot connect"),
+             (["ftp://127.0.0.1/"], 2, "unsupported scheme"),
+             (["http//nope"], 2, "malformed URL"),
+             (["http://127.0.0.1:99999/"], 2, "bad port"),
+             (["http://127.0.0.1/", "--proto", "h3"], 2, "--proto"),
+             (["http://127.0.0.1/", "-c", "0"], 2, "out of range"),
+             (["http://127.0.0.1/", "-H", "nocolon"], 2, "--header"),
+             ([], 2, "needs a URL")]
+    for args, status, words in cases:
+        t = time.time()
+        rc, _, err = test_run.memcreep(["load"] + args, timeout=30)
+        lines = [l for l in err.splitlines() if l.startswith("memcreep:")]
+        check(rc == status, f"{args}: exit {rc}, expected {status}: {err}")
+        check(lines and words in lines[0], f"{args}: message {err!r}")
+        check(time.time() - t < 15, f"{args}: took too long")
+
+
+# ---- memcreep run --url ----
+
+def run_url(server_args, extra):
+    port = free_port()
+    target = [os.path.join(ARGS.fixtures, "h2_server"), "--port", str(port)] + server_args
+    out = tempfile.mkdtemp(prefix="mc-scenario-")
+    rc, _, err = test_run.memcreep(["run", "-i", "0.05", "-o", out, "--top", "20", "--url",
+                                    f"http://127.0.0.1:{port}/"] + extra + ["--"] + target,
+                                   timeout=120)
+    return out, rc, err
+
+
+def load_doc(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def case_run_h1_h2_leak():
+    """Seed 004: h2 keeps ~360 B per request, h1 nothing; found within 3000
+    requests, at the right function, at the right rate."""
+    out, rc, err = run_url(["--leak"], ["--proto", "h1,h2", "--rounds", "6",
+                                        "--round-requests", "500", "--fail-on-creep"])
+    check(rc == 1, f"exit {rc}, expected 1 (creep with --fail-on-creep): {err}")
+    h1 = load_doc(os.path.join(out, "h1", "result.json"))
+    h2 = load_doc(os.path.join(out, "h2", "result.json"))
+    for doc in (h1, h2):
+        check(doc["load"]["summary"]["requests"] <= 3100, "more than 3000 requests measured")
+        check(len(doc["load"]["rounds"]) == 6, "rounds missing")
+    p2 = test_run.root_proc(h2)
+    s = test_run.expect_creep(p2, "h2_remember_stream", 92160 // 256)
+    check(s["bytes_per_unit"] > 0 and h2["summary"]["verdict"] == "CREEP", "h2 verdict")
+    p1 = test_run.root_proc(h1)
+    check(not test_run.creeping(p1), f"h1 creeps at {test_run.creeping(p1)}")
+    check(h1["summary"]["verdict"] == "STEADY", f"h1 verdict {h1['summary']['verdict']}")
+    check("side by side" in err and "h2_remember_stream" in err, "no side-by-side table")
+
+
+def case_run_clean():
+    out, rc, err = run_url([], ["--proto", "h1,h2", "--rounds", "6", "--round-requests", "500",
+                                "--fail-on-creep"])
+    check(rc == 0, f"exit {rc}: {err}")
+    for proto in ("h1", "h2"):
+        doc = load_doc(os.path.join(out, proto, "result.json"))
+        check(doc["summary"]["verdict"] == "STEADY",
+              f"{proto}: {doc['summary']['verdict']} at {test_run.creeping(test_run.root_proc(doc))}")
+
+
+def case_run_workload():
+    """--workload: someone else's load script; growth per minute."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    wl = f"{ARGS.memcreep} load {url} --proto h2 -c 2 -m 4 --rate 1500 -d 3 -q"
+    target = [os.path.join(ARGS.fixtures, "h2_server"), "--port", str(port), "--leak"]
+    out = tempfile.mkdtemp(prefix="mc-scenario-")
+    rc, _, err = test_run.memcreep(["run", "-i", "0.1", "-o", out, "--url", url, "--workload",
+                                    wl, "--"] + target, timeout=120)
+    check(rc == 0, f"exit {rc}: {err}")
+    doc = load_doc(os.path.join(out, "result.json"))
+    check(doc["run"]["stopped_by"] == "workload done", f"stopped by {doc['run']['stopped_by']}")
+    p = test_run.root_proc(doc)
+    found = test_run.stacks_at(p, "h2_remember_stream")
+    check(found and found[0]["verdict"] == "CREEP" and found[0]["bytes_per_min"] > 0,
+          "workload: leak not found per minute")
+
+
+def case_run_never_listens():
+    port = free_port()
+    t = time.time()
+    rc, _, err = test_run.memcreep(["run", "--url", f"http://127.0.0.1:{port}/",
+                                    "--listen-timeout", "1", "--", "/bin/sleep", "30"], timeout=60)
+    check(rc == 3 and "never listened" in err, f"exit {rc}: {err}")
+    check(time.time() - t < 20, "did not give up in time")
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--memcreep", required=True)
+    ap.add_argument("--fixtures", required=True)
+    ap.add_argument("case")
+    ARGS = ap.parse_args()
+    test_run.ARGS = ARGS
+    fn = globals().get("case_" + ARGS.case)
+    if not fn:
+        print(f"unknown case {ARGS.case}", file=sys.stderr)
+        return 2
+    try:
+        fn()
+    except Failure as e:
+        print(f"FAIL {ARGS.case}: {e}", file=sys.stderr)
+        return 1
+    print(f"ok {ARGS.case}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
