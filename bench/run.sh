@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Runs the overhead benchmark (bench/README.md): installs the peers if
-# missing, builds in Release, prints the table for docs/benchmarks.md.
+# Runs the benchmarks (bench/README.md): installs the peers if missing,
+# builds in Release, prints the tables for docs/benchmarks.md.
+# usage: bench/run.sh [overhead|load|all] [--markdown]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+which=${1:-all}
+[ $# -gt 0 ] && shift
 scripts/deps.sh build bench
 cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
 cmake --build build/bench -j"$(nproc)" >/dev/null
-echo "== allocation-heavy workload: plain vs memcreep vs heaptrack (median of ${REPS:-5})"
-/usr/bin/python3 bench/run_overhead.py --memcreep build/bench/src/memcreep \
-  --workload build/bench/bench/alloc_workload --reps "${REPS:-5}" "$@"
+if [ "$which" = overhead ] || [ "$which" = all ]; then
+  echo "== allocation-heavy workload: plain vs memcreep vs heaptrack (median of ${REPS:-5})"
+  /usr/bin/python3 bench/run_overhead.py --memcreep build/bench/src/memcreep \
+    --workload build/bench/bench/alloc_workload --reps "${REPS:-5}" "$@"
+fi
+if [ "$which" = load ] || [ "$which" = all ]; then
+  echo "== memcreep load vs wrk and h2load against nginx (median of ${REPS:-3})"
+  /usr/bin/python3 bench/run_load.py --memcreep build/bench/src/memcreep \
+    --reps "${REPS:-3}" --seconds "${SECONDS_PER_RUN:-5}" "$@"
+fi
