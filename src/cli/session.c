@@ -90,6 +90,7 @@ struct session {
     double next_progress;
     struct mc_load *ld;
     json_t *rounds;
+    double prev_heap, prev_rss; /* at the end of the previous round */
 };
 
 /* Reaps any child; notes how the root ended once it has. As a subreaper
@@ -204,8 +205,13 @@ static void add_round(struct session *s, int round, uint64_t done_before, double
     json_object_set_new(r, "seconds", json_real(secs));
     json_object_set_new(r, "requests_per_s",
                         json_real(secs > 0 ? (double)(st->done - done_before) / secs : 0));
-    json_object_set_new(r, "live_heap", json_real(n ? p->heap[n - 1] : 0));
-    json_object_set_new(r, "rss", json_real(n ? p->rss[n - 1] : 0));
+    double heap = n ? p->heap[n - 1] : 0, rss = n ? p->rss[n - 1] : 0;
+    json_object_set_new(r, "live_heap", json_real(heap));
+    json_object_set_new(r, "rss", json_real(rss));
+    json_object_set_new(r, "delta_live_heap", json_real(heap - s->prev_heap));
+    json_object_set_new(r, "delta_rss", json_real(rss - s->prev_rss));
+    s->prev_heap = heap;
+    s->prev_rss = rss;
     json_array_append_new(s->rounds, r);
 }
 
@@ -245,6 +251,10 @@ static int drive_load(struct session *s)
     mc_collector_restart(&s->col);
     s->col.external_work = (double)mc_load_stats(s->ld)->done;
     mc_collector_tick(&s->col, 1);
+    if (s->col.tree.clk.n) {
+        s->prev_heap = s->col.tree.heap[s->col.tree.clk.n - 1];
+        s->prev_rss = s->col.tree.rss[s->col.tree.clk.n - 1];
+    }
     double round_s = o->duration > 0 && !o->round_requests ? o->duration / (double)o->rounds : 0;
     if (round_s > 0) s->end_at = 0; /* the rounds measure the time themselves */
     /* Each round is run in SUBS parts with a sample after each, so that

@@ -81,8 +81,7 @@ static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int 
     json_t *s;
     fprintf(out, "  %11s %11s %10s %10s  %-7s  %s\n", "growth/min", "objects/min",
             per_unit ? "per unit" : "", "net", "verdict", "site, then callers");
-    json_array_foreach(stacks, i, s)
-    {
+    json_array_foreach (stacks, i, s) {
         if (top > 0 && (int)i >= top) {
             fprintf(out, "  ... %zu more stacks in the JSON result\n", json_array_size(stacks) - i);
             break;
@@ -122,24 +121,25 @@ static void load_section(json_t *doc, FILE *out, int colour)
     double nerr = 0;
     const char *k;
     json_t *v;
-    json_object_foreach(errs, k, v) nerr += json_number_value(v);
+    json_object_foreach (errs, k, v)
+        nerr += json_number_value(v);
     fprintf(out, "  %.0f requests, %.0f req/s, %.0f errors, latency p50 %.0f us p99 %.0f us\n",
             num(sum, "requests"), num(sum, "requests_per_s"), nerr, num(lat, "p50"),
             num(lat, "p99"));
     json_t *rounds = json_object_get(load, "rounds");
     if (json_array_size(rounds)) {
-        fprintf(out, "  %6s %10s %10s %12s %12s\n", "round", "requests", "req/s", "live heap",
-                "RSS");
+        fprintf(out, "  %6s %10s %12s %12s %10s %12s\n", "round", "requests", "d live heap",
+                "d RSS", "req/s", "live heap");
         size_t i;
         json_t *r;
-        json_array_foreach(rounds, i, r)
-        {
-            char h[32], m[32];
+        json_array_foreach (rounds, i, r) {
+            char h[32], dh[32], dm[32];
             mc_fmt_bytes(h, sizeof(h), num(r, "live_heap"), 0);
-            mc_fmt_bytes(m, sizeof(m), num(r, "rss"), 0);
-            fprintf(out, "  %6lld %10.0f %10.0f %12s %12s\n",
-                    (long long)json_integer_value(json_object_get(r, "round")),
-                    num(r, "requests_total"), num(r, "requests_per_s"), h, m);
+            mc_fmt_bytes(dh, sizeof(dh), num(r, "delta_live_heap"), 1);
+            mc_fmt_bytes(dm, sizeof(dm), num(r, "delta_rss"), 1);
+            fprintf(out, "  %6lld %10.0f %12s %12s %10.0f %12s\n",
+                    (long long)json_integer_value(json_object_get(r, "round")), num(r, "requests"),
+                    dh, dm, num(r, "requests_per_s"), h);
         }
     }
     json_t *tp = json_object_get(load, "throughput");
@@ -155,10 +155,8 @@ static json_t *top_creep(json_t *doc, json_t **proc_out)
 {
     json_t *best = NULL, *p, *s;
     size_t i, k;
-    json_array_foreach(json_object_get(doc, "processes"), i, p)
-    {
-        json_array_foreach(json_object_get(p, "stacks"), k, s)
-        {
+    json_array_foreach (json_object_get(doc, "processes"), i, p) {
+        json_array_foreach (json_object_get(p, "stacks"), k, s) {
             if (strcmp(str(s, "verdict"), "CREEP")) continue;
             if (!best || num(s, "bytes_per_unit") > num(best, "bytes_per_unit")) {
                 best = s;
@@ -208,8 +206,7 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
     char cmdline[256] = "";
     size_t i;
     json_t *a;
-    json_array_foreach(cmd, i, a)
-    {
+    json_array_foreach (cmd, i, a) {
         size_t l = strlen(cmdline);
         snprintf(cmdline + l, sizeof(cmdline) - l, "%s%s", i ? " " : "", json_string_value(a));
     }
@@ -221,8 +218,7 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
         fprintf(out, "  the preload could not load (statically linked?): RSS only\n");
 
     json_t *p;
-    json_array_foreach(procs, i, p)
-    {
+    json_array_foreach (procs, i, p) {
         char end[128];
         fmt_end(json_object_get(p, "end"), end, sizeof(end));
         int per_unit = json_is_true(json_object_get(p, "per_unit"));

@@ -279,6 +279,18 @@ def case_run_clean():
         doc = load_doc(os.path.join(out, proto, "result.json"))
         check(doc["summary"]["verdict"] == "STEADY",
               f"{proto}: {doc['summary']['verdict']} at {test_run.creeping(test_run.root_proc(doc))}")
+        check(doc["load"]["throughput"]["verdict"] != "FALLING", f"{proto}: throughput falls")
+
+
+def case_run_throughput_falls():
+    """Seed 002: throughput that rots under load is reported as such."""
+    out, rc, err = run_url(["--degrade"], ["--rounds", "6", "--round-requests", "400", "-c", "4"])
+    check(rc == 0, f"exit {rc}: {err}")
+    doc = load_doc(os.path.join(out, "result.json"))
+    tp = doc["load"]["throughput"]
+    check(tp["verdict"] == "FALLING" and tp["last"] < tp["first"] * 0.8, f"throughput {tp}")
+    check("throughput FALLING" in err, "the report does not say throughput falls")
+    check(all("delta_live_heap" in r for r in doc["load"]["rounds"]), "rounds lack deltas")
 
 
 def case_run_workload():
