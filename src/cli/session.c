@@ -323,27 +323,31 @@ static int drive_workload(struct session *s)
     return 0;
 }
 
-/* Throughput across rounds: falling when the Mann-Kendall test finds a
- * decrease (p < 0.05) and the last round is below 80% of the first. */
+/* Throughput across rounds: FALLING when the Mann-Kendall test finds a
+ * decrease over the rounds (p < 0.01) and the median of the last third of
+ * the rounds is below 80% of the median of the first third. Short rounds
+ * are noisy; both conditions together keep noise from reading as a fall. */
 static json_t *throughput(json_t *rounds)
 {
     size_t n = json_array_size(rounds);
     json_t *t = json_object();
-    double x[256], y[256];
+    double x[256], y[256], a[256], b[256];
     size_t k = 0;
     for (size_t i = 0; i < n && k < 256; i++) {
         json_t *r = json_array_get(rounds, i);
         x[k] = (double)i;
         y[k++] = json_number_value(json_object_get(r, "requests_per_s"));
     }
-    const char *v = "STEADY";
+    const char *v = "UNKNOWN";
     struct mc_mk mk;
     if (k >= 4 && mc_mann_kendall(x, y, k, &mk) == 0) {
+        size_t third = k / 3;
+        memcpy(a, y, third * sizeof(double));
+        memcpy(b, y + k - third, third * sizeof(double));
+        double first = mc_median(a, third), last = mc_median(b, third);
         double p_dec = 1 - mk.p_inc;
         json_object_set_new(t, "p_decreasing", json_real(p_dec));
-        if (p_dec < 0.05 && y[k - 1] < 0.8 * y[0]) v = "FALLING";
-    } else {
-        v = "UNKNOWN";
+        v = p_dec < 0.01 && last < 0.8 * first ? "FALLING" : "STEADY";
     }
     json_object_set_new(t, "first", json_real(k ? y[0] : 0));
     json_object_set_new(t, "last", json_real(k ? y[k - 1] : 0));
