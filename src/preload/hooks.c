@@ -254,8 +254,11 @@ EXPORT void *realloc(void *old, size_t size)
         }
         return NULL;
     }
-    if (known) finish_free(osize, oslot);
+    /* The new block is counted before the old one is taken off: a reader
+     * between the two then sees a brief excess, never a dip that a growing
+     * buffer does not have (a dip would break its floor series). */
     record_alloc(p, size);
+    if (known) finish_free(osize, oslot);
     return p;
 }
 
