@@ -70,7 +70,7 @@ class Nginx:
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="mc-nginx-")
-        self.p1, self.p2 = free_port(), free_port()
+        self.p1, self.p2, self.p3 = free_port(), free_port(), free_port()
 
     def __enter__(self):
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -83,6 +83,11 @@ class Nginx:
             f.write("b" * 92160)
         os.chmod(self.dir, 0o755)
         d = self.dir
+        # A self-signed certificate for the TLS port (openssl comes with
+        # ca-certificates).
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=localhost", "-keyout", f"{d}/key.pem", "-out",
+                        f"{d}/cert.pem"], check=True, capture_output=True)
         user = "user root;" if os.geteuid() == 0 else ""
         conf = f"""{user}
 worker_processes 1;
@@ -91,15 +96,17 @@ pid {d}/nginx.pid;
 error_log {d}/error.log;
 events {{ worker_connections 1024; }}
 http {{
-  log_format conn '$connection $request_uri $status';
+  log_format conn '$connection $request_uri $status $request_method $http_x_test $content_length';
   access_log {d}/access.log conn;
   client_body_temp_path {d}/t1; proxy_temp_path {d}/t2; fastcgi_temp_path {d}/t3;
   uwsgi_temp_path {d}/t4; scgi_temp_path {d}/t5;
   sendfile off;
   keepalive_requests 1000000;
   server {{ listen 127.0.0.1:{self.p1}; root {www};
-           location = /missing {{ return 404; }} location = /busy {{ return 503; }} }}
+           location = /missing {{ return 404; }} location = /post {{ return 200 "ok"; }} }}
   server {{ listen 127.0.0.1:{self.p2} http2; root {www}; }}
+  server {{ listen 127.0.0.1:{self.p3} ssl http2; root {www};
+           ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem; }}
 }}
 """
         path = os.path.join(d, "nginx.conf")
@@ -109,6 +116,7 @@ http {{
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_port(self.p1)
         wait_port(self.p2)
+        wait_port(self.p3)
         return self
 
     def __exit__(self, *exc):
@@ -179,6 +187,31 @@ def case_nginx():
         seqs = {l[1] for l in lines if l[1].startswith("/small")}
         bigs = [l for l in lines if l[1].startswith("/big?r=")]
         check(len(seqs) == 200 and len(bigs) == 200, f"--urls: {len(seqs)} seq, {len(bigs)} big")
+
+        body = os.path.join(ng.dir, "body.json")
+        with open(body, "w") as f:
+            f.write('{"x": ' + "1" * 1000 + "}")
+        before = len(ng.log())
+        s = expect_load([f"http://127.0.0.1:{ng.p1}/post", "-n", "50", "-c", "2", "--body-file",
+                         body, "-H", "X-Test: 42", "-H", "Content-Type: application/json"], 50)
+        lines = ng.log()[before:]
+        check(s["status"]["2xx"] == 50 and all(l[3] == "POST" and l[4] == "42" for l in lines),
+              f"POST with headers: {lines[:2]}")
+        # The body went out whole: Content-Length says so, and 50 requests on
+        # 2 kept-alive connections parsed fine after it.
+        check(all(l[5] == str(os.path.getsize(body)) for l in lines) and s["connections"] == 2,
+              f"request body: {lines[:2]}, {s['connections']} connections")
+        s = expect_load([f"http://127.0.0.1:{ng.p1}/big", "-X", "HEAD", "-n", "20", "-c", "2"], 20)
+        check(s["status"]["2xx"] == 20 and s["body_bytes"] == 0, f"HEAD: {s}")
+
+        # TLS: HTTP/1.1 and ALPN h2, self-signed so -k; without -k it fails.
+        tls = f"https://127.0.0.1:{ng.p3}/small"
+        s = expect_load([tls, "-k", "-n", "300", "-c", "4"], 300)
+        check(s["status"]["2xx"] == 300 and s["connections"] == 4, f"https h1: {s}")
+        s = expect_load([tls, "-k", "--proto", "h2", "-n", "300", "-c", "2", "-m", "8"], 300)
+        check(s["status"]["2xx"] == 300 and s["connections"] == 2, f"https h2: {s}")
+        rc, s2, err = load([tls, "-n", "10", "-c", "1", "--timeout", "2"])
+        check(rc == 3 and "TLS handshake failed" in err, f"unverified TLS: exit {rc}: {err}")
 
         t = time.time()
         s = expect_load([f"http://127.0.0.1:{ng.p1}/small", "--rate", "200", "-d", "2", "-c",
