@@ -151,6 +151,22 @@ static void halve_points(struct mc_points *s, uint32_t n)
     mc_series_halve_f64(s->heap_count, n);
     mc_series_halve_f64(s->alloc_free, n);
     mc_series_halve_f64(s->alloc_held, n);
+    mc_series_halve_f64(s->fds, n);
+    mc_series_halve_f64(s->sockets, n);
+    mc_series_halve_f64(s->tcp_est, n);
+    mc_series_halve_f64(s->tcp_close_wait, n);
+    mc_series_halve_f64(s->time_wait, n);
+    mc_series_halve_f64(s->threads, n);
+}
+
+static void put_res(struct mc_points *s, int i, const struct mc_proc_res *r)
+{
+    s->fds[i] = r->fds;
+    s->sockets[i] = r->sockets;
+    s->tcp_est[i] = r->tcp_est;
+    s->tcp_close_wait[i] = r->tcp_close_wait;
+    s->time_wait[i] = r->time_wait;
+    s->threads[i] = r->threads;
 }
 
 static void sample_stack(struct mc_proc *p, uint32_t slot, int idx, int halved, int64_t *bytes,
@@ -182,6 +198,8 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
     if (alive && !execed) {
         int64_t rss = mc_proc_rss(p->pid);
         if (rss >= 0) p->last_rss = (double)rss;
+        struct mc_proc_res res;
+        if (mc_proc_resources(p->pid, &res) == 0) p->last_res = res;
     }
     int closing = !alive || execed;
     int halved;
@@ -191,6 +209,7 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
         if (halved) halve_points(s, MC_SERIES_MAX);
         s->t[idx] = t;
         s->rss[idx] = p->last_rss;
+        put_res(s, idx, &p->last_res);
         if (h) {
             int64_t bytes = 0, count = 0;
             uint64_t ns = 0;
@@ -232,6 +251,7 @@ void mc_collector_tick(struct mc_collector *c, int final)
     scan_maps(c);
     if (!final) scan_tree(c);
     double rss = 0, heap = 0, count = 0, afree = 0, aheld = 0, work = 0;
+    struct mc_proc_res res = {0};
     for (size_t i = 0; i < c->nprocs; i++) {
         struct mc_proc *p = c->procs[i];
         if (p->end != MC_END_RUNNING) continue;
@@ -244,6 +264,12 @@ void mc_collector_tick(struct mc_collector *c, int final)
         count += p->pts.heap_count[n - 1];
         afree += p->pts.alloc_free[n - 1];
         aheld += p->pts.alloc_held[n - 1];
+        res.fds += p->last_res.fds;
+        res.sockets += p->last_res.sockets;
+        res.tcp_est += p->last_res.tcp_est;
+        res.tcp_close_wait += p->last_res.tcp_close_wait;
+        res.time_wait += p->last_res.time_wait;
+        res.threads += p->last_res.threads;
         if (c->external_work < 0) work += p->pts.work[n - 1];
     }
     int halved;
@@ -256,6 +282,7 @@ void mc_collector_tick(struct mc_collector *c, int final)
     c->tree.heap_count[idx] = count;
     c->tree.alloc_free[idx] = afree;
     c->tree.alloc_held[idx] = aheld;
+    put_res(&c->tree, idx, &res);
     c->tree.work[idx] = c->external_work >= 0 ? c->external_work : work;
 }
 

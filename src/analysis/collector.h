@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "analysis/series.h"
+#include "common/proc.h"
 #include "common/shm_reader.h"
 
 enum mc_end {
@@ -35,6 +36,12 @@ struct mc_points {
     double heap_count[MC_SERIES_MAX]; /* live blocks */
     double alloc_free[MC_SERIES_MAX]; /* free bytes glibc keeps */
     double alloc_held[MC_SERIES_MAX]; /* bytes glibc got from the kernel */
+    double fds[MC_SERIES_MAX];        /* open descriptors */
+    double sockets[MC_SERIES_MAX];    /* of which sockets */
+    double tcp_est[MC_SERIES_MAX];    /* TCP ESTABLISHED */
+    double tcp_close_wait[MC_SERIES_MAX];
+    double time_wait[MC_SERIES_MAX]; /* TIME_WAIT on its ports / to its peers */
+    double threads[MC_SERIES_MAX];
 };
 
 struct mc_proc {
@@ -47,6 +54,7 @@ struct mc_proc {
     int status, sig;
     double t_start, t_end;
     double last_rss;
+    struct mc_proc_res last_res;
     struct mc_points pts;
     struct mc_stack_series **stk; /* indexed by slot, NULL until seen */
     struct mc_stack_value *vals;  /* every stack's value at the last sample */

@@ -144,3 +144,125 @@ int mc_proc_descendants(pid_t root, pid_t *out, int max)
     }
     return found;
 }
+
+/* ---- descriptors, sockets, threads ---- */
+
+#define MAX_SOCK 65536
+
+struct tcp_entry {
+    unsigned long inode;
+    int state;
+    char local[48], remote[48]; /* hex address:port as in /proc/net/tcp */
+};
+
+/* Reads /proc/PID/net/tcp and tcp6 into e (up to max). Returns the count. */
+static int read_tcp(pid_t pid, struct tcp_entry *e, int max)
+{
+    int n = 0;
+    const char *files[] = {"net/tcp", "net/tcp6"};
+    for (int f = 0; f < 2; f++) {
+        char path[64], line[512];
+        snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, files[f]);
+        FILE *fp = fopen(path, "re");
+        if (!fp) continue;
+        if (!fgets(line, sizeof(line), fp)) { /* header */
+            fclose(fp);
+            continue;
+        }
+        while (n < max && fgets(line, sizeof(line), fp)) {
+            struct tcp_entry *t = &e[n];
+            unsigned st;
+            /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+            if (sscanf(line, " %*d: %47s %47s %x %*s %*s %*s %*d %*d %lu", t->local, t->remote, &st,
+                       &t->inode) != 4)
+                continue;
+            t->state = (int)st;
+            n++;
+        }
+        fclose(fp);
+    }
+    return n;
+}
+
+static int cmp_ulong(const void *a, const void *b)
+{
+    unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+    return (x > y) - (x < y);
+}
+
+/* The port part of "ADDR:PORT" in /proc/net/tcp's hex form. */
+static const char *port_of(const char *addr)
+{
+    const char *c = strrchr(addr, ':');
+    return c ? c + 1 : "";
+}
+
+int mc_proc_resources(pid_t pid, struct mc_proc_res *r)
+{
+    static unsigned long inodes[MAX_SOCK];
+    static struct tcp_entry tcp[MAX_SOCK];
+    char path[64];
+    memset(r, 0, sizeof(*r));
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    int ni = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        r->fds++;
+        char link[64], target[128];
+        snprintf(link, sizeof(link), "/proc/%d/fd/%s", (int)pid, de->d_name);
+        ssize_t l = readlink(link, target, sizeof(target) - 1);
+        if (l <= 0) continue;
+        target[l] = 0;
+        unsigned long ino;
+        if (sscanf(target, "socket:[%lu]", &ino) == 1) {
+            r->sockets++;
+            if (ni < MAX_SOCK) inodes[ni++] = ino;
+        }
+    }
+    closedir(d);
+    char status[4096];
+    if (read_proc(pid, "status", status, sizeof(status)) > 0) {
+        const char *t = strstr(status, "\nThreads:");
+        if (t) r->threads = atoi(t + 9);
+    }
+    if (!ni) return 0;
+    qsort(inodes, (size_t)ni, sizeof(inodes[0]), cmp_ulong);
+    int nt = read_tcp(pid, tcp, MAX_SOCK);
+    /* Listening ports and peers of this process, to find its TIME_WAITs. */
+    enum { KEEP = 256 };
+    char ports[KEEP][8], peers[KEEP][48];
+    int np = 0, nr = 0;
+    for (int i = 0; i < nt; i++) {
+        if (!tcp[i].inode ||
+            !bsearch(&tcp[i].inode, inodes, (size_t)ni, sizeof(inodes[0]), cmp_ulong))
+            continue;
+        switch (tcp[i].state) {
+        case 0x01:
+            r->tcp_est++;
+            break;
+        case 0x08:
+            r->tcp_close_wait++;
+            break;
+        case 0x0A:
+            r->tcp_listen++;
+            if (np < KEEP) snprintf(ports[np++], sizeof(ports[0]), "%s", port_of(tcp[i].local));
+            continue;
+        default:
+            r->tcp_other++;
+        }
+        if (nr < KEEP) snprintf(peers[nr++], sizeof(peers[0]), "%s", tcp[i].remote);
+    }
+    for (int i = 0; i < nt; i++) {
+        if (tcp[i].state != 0x06) continue;
+        int mine = 0;
+        for (int k = 0; k < np && !mine; k++)
+            mine = !strcmp(port_of(tcp[i].local), ports[k]);
+        for (int k = 0; k < nr && !mine; k++)
+            mine = !strcmp(tcp[i].remote, peers[k]);
+        r->time_wait += mine;
+    }
+    return 0;
+}

@@ -3,6 +3,7 @@
 #ifndef MC_PROC_H
 #define MC_PROC_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -17,5 +18,23 @@ pid_t mc_proc_ppid(pid_t pid);
 int mc_proc_descendants(pid_t root, pid_t *out, int max);
 /* Copies the short command name (comm) into buf; "" when gone. */
 void mc_proc_comm(pid_t pid, char *buf, size_t len);
+
+/* What a process holds besides memory, from /proc: descriptors, sockets
+ * and their TCP states, threads. */
+struct mc_proc_res {
+    int fds;            /* open descriptors */
+    int sockets;        /* of which sockets (any family) */
+    int tcp_est;        /* TCP sockets ESTABLISHED */
+    int tcp_close_wait; /* TCP sockets in CLOSE_WAIT: the peer closed, we did not */
+    int tcp_listen;
+    int tcp_other;
+    int time_wait; /* TIME_WAIT sockets (owned by no process) on this
+                      process's listening ports or towards its peers */
+    int threads;
+};
+
+/* Fills *r for pid. Returns 0, or -1 when the process is gone or not
+ * readable. */
+int mc_proc_resources(pid_t pid, struct mc_proc_res *r);
 
 #endif

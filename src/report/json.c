@@ -17,6 +17,7 @@
 #include "report/result.h"
 
 #define RSS_MIN_GROWTH (256.0 * 1024) /* page-level noise of RSS */
+#define RES_MIN_GROWTH 5.0            /* descriptors, sockets, threads */
 
 static const char *end_names[] = {"running", "exited", "signaled", "exec", "vanished", "stopped"};
 
@@ -103,7 +104,12 @@ static int is_wrapper(const char *fn)
                                      "reallocarray",
                                      "__gnu_cxx::new_allocator",
                                      "std::__new_allocator",
-                                     "std::allocator"};
+                                     "std::allocator",
+                                     "calloc",
+                                     "malloc",
+                                     "realloc",
+                                     "__rtld_calloc",
+                                     "__rtld_malloc"};
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
         if (!strncmp(fn, prefixes[i], strlen(prefixes[i]))) return 1;
     return 0;
@@ -252,7 +258,21 @@ static json_t *points_json(const struct mc_points *s)
     json_object_set_new(o, "live_count", farray(s->heap_count, n));
     json_object_set_new(o, "allocator_free", farray(s->alloc_free, n));
     json_object_set_new(o, "allocator_held", farray(s->alloc_held, n));
+    json_object_set_new(o, "fds", farray(s->fds, n));
+    json_object_set_new(o, "sockets", farray(s->sockets, n));
+    json_object_set_new(o, "tcp_established", farray(s->tcp_est, n));
+    json_object_set_new(o, "tcp_close_wait", farray(s->tcp_close_wait, n));
+    json_object_set_new(o, "time_wait", farray(s->time_wait, n));
+    json_object_set_new(o, "threads", farray(s->threads, n));
     return o;
+}
+
+/* A count (descriptors, sockets, threads) as a metric. */
+static json_t *count_metric(const struct mc_points *s, const double *y, int work)
+{
+    json_t *m = metric(s, y, RES_MIN_GROWTH, work);
+    json_object_set_new(m, "unit", json_string("count"));
+    return m;
 }
 
 static json_t *metrics_json(const struct mc_points *s, double min_growth, int mapped)
@@ -265,7 +285,34 @@ static json_t *metrics_json(const struct mc_points *s, double min_growth, int ma
         json_object_set_new(m, "live_heap", metric(s, s->heap, min_growth, work));
         json_object_set_new(m, "allocator_free", metric(s, s->alloc_free, rmin, work));
     }
+    json_object_set_new(m, "fds", count_metric(s, s->fds, work));
+    json_object_set_new(m, "sockets", count_metric(s, s->sockets, work));
+    json_object_set_new(m, "tcp_established", count_metric(s, s->tcp_est, work));
+    json_object_set_new(m, "tcp_close_wait", count_metric(s, s->tcp_close_wait, work));
+    json_object_set_new(m, "time_wait", count_metric(s, s->time_wait, work));
+    json_object_set_new(m, "threads", count_metric(s, s->threads, work));
     return m;
+}
+
+/* Resource findings of a process: FD, SOCKET and THREAD CREEP. */
+static void resource_findings(json_t *findings, json_t *proc, json_t *m)
+{
+    static const struct {
+        const char *metric, *what;
+    } kinds[] = {{"fds", "FD CREEP"},
+                 {"sockets", "SOCKET CREEP"},
+                 {"tcp_close_wait", "SOCKET CREEP (CLOSE_WAIT: peers closed, we did not)"},
+                 {"threads", "THREAD CREEP"}};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        json_t *x = json_object_get(m, kinds[i].metric);
+        if (strcmp(json_string_value(json_object_get(x, "verdict")) ?: "", "CREEP")) continue;
+        json_t *f = json_object();
+        json_object_set_new(f, "kind", json_string(kinds[i].what));
+        json_object_set_new(f, "metric", json_string(kinds[i].metric));
+        json_object_set(f, "pid", json_object_get(proc, "pid"));
+        json_object_set(f, "evidence", x);
+        json_array_append_new(findings, f);
+    }
 }
 
 static const char *verdict_max(const char *a, const char *b)
@@ -302,6 +349,7 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
 
     const char *overall = c->tree.clk.n >= MC_MIN_POINTS ? "STEADY" : "UNKNOWN";
     int creeping_total = 0;
+    json_t *findings = json_array();
     json_t *procs = json_array();
     for (size_t i = 0; i < c->nprocs; i++) {
         struct mc_proc *p = c->procs[i];
@@ -323,6 +371,9 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
         json_object_set_new(o, "series", points_json(&p->pts));
         json_t *m = metrics_json(&p->pts, ri->min_growth, p->has_map);
         json_object_set_new(o, "metrics", m);
+        size_t before = json_array_size(findings);
+        resource_findings(findings, o, m);
+        if (json_array_size(findings) > before) overall = "CREEP";
         int work = has_work(&p->pts);
         json_object_set_new(o, "per_unit", json_boolean(work));
         if (p->has_map) {
@@ -356,6 +407,7 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
     json_t *sum = json_object();
     json_object_set_new(sum, "verdict", json_string(overall));
     json_object_set_new(sum, "creeping_stacks", json_integer(creeping_total));
+    json_object_set_new(sum, "findings", findings);
     json_object_set_new(doc, "summary", sum);
     return doc;
 }

@@ -52,11 +52,21 @@ static void metric_row(FILE *out, const char *label, json_t *m, int per_unit, in
 {
     char a[32], b[32], c[32], d[32] = "";
     if (!m) return;
-    mc_fmt_bytes(a, sizeof(a), num(m, "start"), 0);
-    mc_fmt_bytes(b, sizeof(b), num(m, "end"), 0);
-    mc_fmt_bytes(c, sizeof(c), num(m, "per_min"), 1);
-    if (per_unit && json_object_get(m, "per_unit"))
-        mc_fmt_bytes(d, sizeof(d), num(m, "per_unit"), 1);
+    if (!strcmp(str(m, "unit"), "count")) {
+        snprintf(a, sizeof(a), "%.0f", num(m, "start"));
+        snprintf(b, sizeof(b), "%.0f", num(m, "end"));
+        mc_fmt_count(c, sizeof(c), num(m, "per_min"), 1);
+        if (per_unit && json_object_get(m, "per_unit")) {
+            mc_fmt_count(d, sizeof(d) - 3, num(m, "per_unit") * 1000, 1);
+            strcat(d, "/k");
+        }
+    } else {
+        mc_fmt_bytes(a, sizeof(a), num(m, "start"), 0);
+        mc_fmt_bytes(b, sizeof(b), num(m, "end"), 0);
+        mc_fmt_bytes(c, sizeof(c), num(m, "per_min"), 1);
+        if (per_unit && json_object_get(m, "per_unit"))
+            mc_fmt_bytes(d, sizeof(d), num(m, "per_unit"), 1);
+    }
     const char *v = str(m, "verdict");
     fprintf(out, "  %-16s %11s %11s %12s %11s  %s%s%s\n", label, a, b, c, d, colour_of(v, colour),
             v, colour ? "\033[0m" : "");
@@ -236,6 +246,19 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
         metric_row(out, "RSS", json_object_get(m, "rss"), per_unit, colour);
         metric_row(out, "live heap", json_object_get(m, "live_heap"), per_unit, colour);
         metric_row(out, "allocator free", json_object_get(m, "allocator_free"), per_unit, colour);
+        /* Descriptors, sockets and threads: shown when they moved or creep. */
+        static const char *res[][2] = {{"fds", "descriptors"},
+                                       {"sockets", "sockets"},
+                                       {"tcp_established", "TCP established"},
+                                       {"tcp_close_wait", "TCP CLOSE_WAIT"},
+                                       {"time_wait", "TCP TIME_WAIT"},
+                                       {"threads", "threads"}};
+        for (size_t k = 0; k < sizeof(res) / sizeof(res[0]); k++) {
+            json_t *x = json_object_get(m, res[k][0]);
+            if (x && (num(x, "start") != num(x, "end") || strcmp(str(x, "verdict"), "STEADY")) &&
+                (num(x, "start") || num(x, "end")))
+                metric_row(out, res[k][1], x, per_unit, colour);
+        }
         json_t *lost = json_object_get(p, "lost");
         if (lost && (num(lost, "stacks") > 0 || num(lost, "pointers") > 0))
             fprintf(out,
@@ -260,6 +283,17 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
     if (dropped > 0)
         fprintf(out, "  %lld short-lived processes that ended were not kept\n", dropped);
     json_t *sum = json_object_get(doc, "summary");
+    json_t *f;
+    json_array_foreach (json_object_get(sum, "findings"), i, f) {
+        json_t *ev = json_object_get(f, "evidence");
+        fprintf(out, "\n%s%s%s in process %lld: %.0f -> %.0f, %+.1f per minute",
+                colour ? "\033[1;31m" : "", str(f, "kind"), colour ? "\033[0m" : "",
+                (long long)json_integer_value(json_object_get(f, "pid")), num(ev, "start"),
+                num(ev, "end"), num(ev, "per_min"));
+        if (json_object_get(ev, "per_unit"))
+            fprintf(out, ", %+.2f per 1000 units", num(ev, "per_unit") * 1000);
+    }
+    if (json_array_size(json_object_get(sum, "findings"))) fputc('\n', out);
     const char *v = str(sum, "verdict");
     fprintf(out, "\nverdict: %s%s%s", colour_of(v, colour), v, colour ? "\033[0m" : "");
     long long nc = (long long)json_integer_value(json_object_get(sum, "creeping_stacks"));

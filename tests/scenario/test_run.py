@@ -227,6 +227,31 @@ def case_clean():
     check(p["metrics"]["live_heap"]["verdict"] == "STEADY", "live heap")
 
 
+def case_resources():
+    """Descriptors, CLOSE_WAIT sockets and threads that grow with work are
+    found from outside (/proc), with their rate per unit; heavy descriptor
+    turnover is not."""
+    cases = [("fds", "fds", "FD CREEP", 250), ("close-wait", "tcp_close_wait",
+             "SOCKET CREEP (CLOSE_WAIT: peers closed, we did not)", 250),
+             ("threads", "threads", "THREAD CREEP", 125)]
+    for mode, metric, kind, per_k in cases:
+        doc, _, _ = run_target([fixture("fd_leak"), "2000", "1000", mode], ["--fail-on-creep"],
+                               expect_rc=1)
+        p = root_proc(doc)
+        m = p["metrics"][metric]
+        check(m["verdict"] == "CREEP", f"{mode}: {metric} verdict {m['verdict']}")
+        rate = m["per_unit"] * 1000
+        check(abs(rate - per_k) <= 0.1 * per_k, f"{mode}: {rate:.0f} per 1000 units, want {per_k}")
+        kinds = [f["kind"] for f in doc["summary"]["findings"]]
+        check(kind in kinds, f"{mode}: findings {kinds}")
+        if mode != "threads":  # a thread's stack and TLS are memory that grows too
+            check(not creeping(p), f"{mode}: memory creeps at {creeping(p)}")
+    doc, _, _ = run_target([fixture("fd_leak"), "2000", "1000", "clean"], ["--fail-on-creep"],
+                           expect_rc=0)
+    check(doc["summary"]["verdict"] == "STEADY" and not doc["summary"]["findings"],
+          f"clean: {doc['summary']}")
+
+
 def case_real_programs():
     """Debian programs give the same output under the preload."""
     script = ("import json, collections, hashlib\n"
