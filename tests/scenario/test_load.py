@@ -22,11 +22,21 @@ ARGS = None
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A free port below the kernel's ephemeral range (32768 and up by
+    default), so that the many outgoing connections of tests running at the
+    same time cannot take it between this check and the server's bind."""
+    import random
+    for _ in range(1000):
+        port = random.randrange(20000, 32000)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise Failure("no free port")
 
 
 def wait_port(port, timeout=10):
@@ -114,9 +124,12 @@ http {{
             f.write(conf)
         self.proc = subprocess.Popen([nginx, "-c", path, "-p", d, "-e", f"{d}/error.log"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_port(self.p1)
-        wait_port(self.p2)
-        wait_port(self.p3)
+        try:
+            for port in (self.p1, self.p2, self.p3):
+                wait_port(port)
+        except Failure:
+            with open(os.path.join(d, "error.log")) as f:
+                raise Failure("nginx did not start: " + f.read()[-500:])
         return self
 
     def __exit__(self, *exc):
