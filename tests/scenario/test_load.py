@@ -3,7 +3,6 @@ the HTTP fixture server (tests/fixtures/h2_server.c) and against a real
 nginx started here on 127.0.0.1. Every server is started by the test and
 stopped by it; every load is bounded in count and time.
 usage: test_load.py --memcreep PATH --fixtures DIR CASE"""
-import argparse
 import json
 import os
 import shutil
@@ -366,26 +365,5 @@ def case_run_never_listens():
     check(time.time() - t < 20, "did not give up in time")
 
 
-def main():
-    global ARGS
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--memcreep", required=True)
-    ap.add_argument("--fixtures", required=True)
-    ap.add_argument("case")
-    ARGS = ap.parse_args()
-    test_run.ARGS = ARGS
-    fn = globals().get("case_" + ARGS.case)
-    if not fn:
-        print(f"unknown case {ARGS.case}", file=sys.stderr)
-        return 2
-    try:
-        fn()
-    except Failure as e:
-        print(f"FAIL {ARGS.case}: {e}", file=sys.stderr)
-        return 1
-    print(f"ok {ARGS.case}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(test_run.run_case(globals()))

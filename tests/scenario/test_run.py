@@ -365,14 +365,17 @@ def case_report_cmd():
               f"bad file {content!r}: exit {rc}: {err!r}")
 
 
-def main():
+def run_case(cases):
+    """Parses the command line, runs case_<CASE> from cases (a module's
+    globals), prints ok or FAIL; returns the exit status. Sets ARGS here and
+    returns it through cases["ARGS"] as well."""
     global ARGS
     ap = argparse.ArgumentParser()
     ap.add_argument("--memcreep", required=True)
     ap.add_argument("--fixtures", required=True)
     ap.add_argument("case")
-    ARGS = ap.parse_args()
-    fn = globals().get("case_" + ARGS.case)
+    ARGS = cases["ARGS"] = ap.parse_args()
+    fn = cases.get("case_" + ARGS.case)
     if not fn:
         print(f"unknown case {ARGS.case}", file=sys.stderr)
         return 2
@@ -386,4 +389,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_case(globals()))
