@@ -59,7 +59,12 @@ struct mc_proc {
     struct mc_stack_series **stk; /* indexed by slot, NULL until seen */
     struct mc_stack_value *vals;  /* every stack's value at the last sample */
     uint32_t stk_cap;
-    uint64_t torn; /* samples taken while slabs kept changing */
+    uint64_t torn;
+    /* The malloc_trim probe at the end of the run (see session.c). */
+    int trim_asked, trim_served;
+    int64_t trim_ticket;
+    double trim_rss_before, trim_rss_after, trim_free_before,
+        trim_heap; /* samples taken while slabs kept changing */
 };
 
 /* At most this many processes are kept: past it the oldest that ended is

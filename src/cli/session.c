@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "analysis/collector.h"
+#include "common/proc.h"
 #include "analysis/stats.h"
 #include "analysis/symbolize.h"
 #include "cli/cli.h"
@@ -90,6 +91,7 @@ struct session {
     double next_progress;
     struct mc_load *ld;
     json_t *rounds;
+    json_t *load_summary; /* taken before the malloc_trim probe adds requests */
     double prev_heap, prev_rss; /* at the end of the previous round */
 };
 
@@ -323,6 +325,51 @@ static int drive_workload(struct session *s)
     return 0;
 }
 
+/* Asks every preloaded process still running to malloc_trim(0), gives it
+ * work (or time) until it has, and records RSS before and after: what comes
+ * back is memory the allocator kept although the program had freed it. */
+static void trim_probe(struct session *s)
+{
+    int asked = 0;
+    for (size_t i = 0; i < s->col.nprocs; i++) {
+        struct mc_proc *p = s->col.procs[i];
+        if (!p->has_map || p->end != MC_END_RUNNING || !mc_proc_alive(p->pid)) continue;
+        p->trim_rss_before = (double)mc_proc_rss(p->pid);
+        p->trim_heap = p->pts.clk.n ? p->pts.heap[p->pts.clk.n - 1] : 0;
+        p->trim_ticket = mc_map_request_trim(p->map_path, &p->map);
+        p->trim_asked = p->trim_ticket > 0;
+        asked += p->trim_asked;
+    }
+    if (!asked) return;
+    char err[256];
+    double until = mc_now() + 2;
+    /* Only the target's end stops the probe: the duration is already over. */
+    while (mc_now() < until && !reap(s) && !stop_signal) {
+        int pending = 0;
+        for (size_t i = 0; i < s->col.nprocs; i++) {
+            struct mc_proc *p = s->col.procs[i];
+            if (p->trim_asked && !p->trim_served) {
+                p->trim_served = mc_map_trim_done(&p->map, p->trim_ticket);
+                pending += !p->trim_served;
+            }
+        }
+        if (!pending) break;
+        /* The target trims at its next allocations: with a load, cause
+         * some; without, wait for its own. */
+        if (s->ld)
+            mc_load_run(s->ld, 50, 0.5, 0, NULL, NULL, err, sizeof(err));
+        else
+            mc_sleep(0.05);
+    }
+    mc_sleep(0.05);
+    for (size_t i = 0; i < s->col.nprocs; i++) {
+        struct mc_proc *p = s->col.procs[i];
+        if (!p->trim_asked) continue;
+        p->trim_rss_after = (double)mc_proc_rss(p->pid);
+        p->trim_free_before = (double)mc_map_load(&p->map.h->trim_free_before);
+    }
+}
+
 /* Throughput across rounds: FALLING when the Mann-Kendall test finds a
  * decrease over the rounds (p < 0.01) and the median of the last third of
  * the rounds is below 80% of the median of the first third. Short rounds
@@ -444,13 +491,14 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_fa
 
     if (!s.ended) {
         mc_collector_tick(&s.col, 0);
+        if (s.ld) s.load_summary = mc_load_summary_json(mc_load_stats(s.ld));
+        trim_probe(&s);
         mc_child_stop(s.pid, o->grace, &s.signaled, &s.status, &s.sig);
         s.ended = 1;
         if (!s.stopped_by) s.stopped_by = "signal";
     } else if (!s.stopped_by) {
         s.stopped_by = "exit";
     }
-    if (s.ld) s.col.external_work = (double)mc_load_stats(s.ld)->done;
     mc_collector_root_ended(&s.col, s.signaled ? MC_END_SIGNALED : MC_END_EXITED, s.status, s.sig);
     mc_collector_tick(&s.col, 1);
     mc_group_cleanup(s.pid, o->grace);
@@ -487,7 +535,9 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_fa
         json_object_set_new(load, "proto", json_string(o->proto == MC_PROTO_H2 ? "h2" : "h1"));
         json_object_set_new(load, "connections", json_integer(o->load->o.conns));
         json_object_set_new(load, "new_conn", json_boolean(o->load->o.new_conn));
-        json_object_set_new(load, "summary", mc_load_summary_json(mc_load_stats(s.ld)));
+        json_object_set_new(load, "summary", s.load_summary
+                                                 ? json_incref(s.load_summary)
+                                                 : mc_load_summary_json(mc_load_stats(s.ld)));
         json_object_set_new(load, "throughput", throughput(s.rounds));
         json_object_set_new(load, "rounds", json_incref(s.rounds));
         json_object_set_new(*doc, "load", load);
@@ -501,6 +551,7 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_fa
     }
 out:
     if (s.rounds) json_decref(s.rounds);
+    if (s.load_summary) json_decref(s.load_summary);
     if (s.ld) mc_load_free(s.ld);
     mc_symbolizer_free(sym);
     if (have_col) mc_collector_free(&s.col);

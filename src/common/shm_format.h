@@ -88,8 +88,16 @@ struct mc_shm_header {
     uint64_t mi_fordblks;  /* bytes free but held */
     uint64_t mi_keepcost;  /* releasable at the top of the main heap */
 
+    /* malloc_trim(0) on request: memcreep increments trim_request (with
+     * pwrite); the target trims at its next events and sets trim_done to the
+     * value it served. This is how memcreep tells allocator retention (RSS
+     * the allocator keeps although the program freed it) from a leak. */
+    uint64_t trim_request;
+    uint64_t trim_done;
+    uint64_t trim_free_before; /* mi_fordblks just before the last trim */
+
     char exe[MC_PATH_MAX];
-    char reserved[256];
+    char reserved[232];
 };
 
 /* live_count and allocs count blocks in units of 1/MC_COUNT_SCALE: with

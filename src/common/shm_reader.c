@@ -1,6 +1,7 @@
 /* shm_reader.c - validated, read-only access to a process's shared mapping. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -190,4 +191,23 @@ int mc_map_snapshot(const struct mc_map *m, struct mc_stack_value *vals, uint64_
     }
     scale_counts(m, vals, listed);
     return 1;
+}
+
+int64_t mc_map_request_trim(const char *path, const struct mc_map *m)
+{
+    /* The reader maps read-only; the request goes through the file, whose
+     * page the target sees through its own shared mapping. */
+    uint64_t want = mc_map_load(&m->h->trim_request) + 1;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    ssize_t w = pwrite(fd, &want, sizeof(want), offsetof(struct mc_shm_header, trim_request));
+    int e = errno;
+    close(fd);
+    if (w != (ssize_t)sizeof(want)) return -(w < 0 ? e : EIO);
+    return (int64_t)want;
+}
+
+int mc_map_trim_done(const struct mc_map *m, int64_t ticket)
+{
+    return (int64_t)mc_map_load(&m->h->trim_done) >= ticket;
 }

@@ -47,6 +47,11 @@ struct mc_stack_value {
  * vals are not meaningful. Returns 0, or 1 when slabs kept changing and
  * the values may be off by one eviction. */
 int mc_map_snapshot(const struct mc_map *m, struct mc_stack_value *vals, uint64_t *nlisted);
+/* Asks the process behind the mapping file at path to run malloc_trim(0)
+ * at its next allocations. Returns the request's ticket (> 0), or -errno. */
+int64_t mc_map_request_trim(const char *path, const struct mc_map *m);
+/* 1 once the request with that ticket was served. */
+int mc_map_trim_done(const struct mc_map *m, int64_t ticket);
 /* Reads a 64-bit counter of the header atomically. */
 uint64_t mc_map_load(const uint64_t *field);
 

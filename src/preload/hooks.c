@@ -158,7 +158,10 @@ static inline __attribute__((always_inline)) void record_alloc(void *p, size_t s
             mc_stack_alloc(slot, wb, wc);
         else
             __atomic_fetch_add(&mc_shm->lost_ptrs, 1, __ATOMIC_RELAXED);
-        if (MC_UNLIKELY((++events & 4095) == 0)) mc_publish_mallinfo();
+        if (MC_UNLIKELY((++events & 255) == 0)) {
+            mc_publish_trim();
+            if ((events & 4095) == 0) mc_publish_mallinfo();
+        }
     }
     in_hook = 0;
     errno = saved;
@@ -186,10 +189,11 @@ static inline void finish_free(size_t size, uint32_t slot)
     int64_t wc;
     weights(size, &wb, &wc);
     mc_stack_free(slot, wb, wc);
-    if (MC_UNLIKELY((++events & 4095) == 0)) {
+    if (MC_UNLIKELY((++events & 255) == 0)) {
         int saved = errno;
         in_hook = 1;
-        mc_publish_mallinfo();
+        mc_publish_trim();
+        if ((events & 4095) == 0) mc_publish_mallinfo();
         in_hook = 0;
         errno = saved;
     }

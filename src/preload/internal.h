@@ -27,6 +27,8 @@ extern int mc_active;
 int mc_publish_own(void);
 /* Refreshes the published allocator statistics if they are stale. */
 void mc_publish_mallinfo(void);
+/* Runs malloc_trim(0) if memcreep asked for it since the last time. */
+void mc_publish_trim(void);
 /* Re-reads the list of loaded objects when it changed (dlopen/dlclose). */
 void mc_publish_modules(void);
 

@@ -180,6 +180,21 @@ void mc_publish_mallinfo(void)
     __atomic_store_n(&mallinfo_busy, 0, __ATOMIC_RELEASE);
 }
 
+void mc_publish_trim(void)
+{
+    uint64_t want = __atomic_load_n(&mc_shm->trim_request, __ATOMIC_ACQUIRE);
+    if (MC_LIKELY(want == mc_shm->trim_done)) return;
+    mc_shm->mi_update_ns = 0;
+    mc_publish_mallinfo();
+    mc_shm->trim_free_before = mc_shm->mi_fordblks;
+    if (__atomic_exchange_n(&mallinfo_busy, 1, __ATOMIC_ACQUIRE)) return;
+    malloc_trim(0);
+    __atomic_store_n(&mallinfo_busy, 0, __ATOMIC_RELEASE);
+    mc_shm->mi_update_ns = 0; /* publish what is left now */
+    mc_publish_mallinfo();
+    __atomic_store_n(&mc_shm->trim_done, want, __ATOMIC_RELEASE);
+}
+
 /* ---- fork ---- */
 
 static void at_fork_prepare(void)

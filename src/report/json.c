@@ -315,6 +315,32 @@ static void resource_findings(json_t *findings, json_t *proc, json_t *m)
     }
 }
 
+/* ALLOCATOR RETENTION: the allocator holds much more free memory than the
+ * program holds live (at least 4 MiB, and more than the live heap), so RSS
+ * stays up although nothing leaks. The malloc_trim(0) probe says how much
+ * of it the allocator could give back. */
+#define RETENTION_MIN (4.0 * 1024 * 1024)
+
+static void retention(json_t *findings, json_t *o, const struct mc_proc *p)
+{
+    if (!p->trim_asked) return;
+    json_t *t = json_object();
+    json_object_set_new(t, "served", json_boolean(p->trim_served));
+    json_object_set_new(t, "rss_before", json_real(p->trim_rss_before));
+    json_object_set_new(t, "rss_after", json_real(p->trim_rss_after));
+    json_object_set_new(t, "recovered", json_real(p->trim_rss_before - p->trim_rss_after));
+    json_object_set_new(t, "allocator_free", json_real(p->trim_free_before));
+    json_object_set_new(t, "live_heap", json_real(p->trim_heap));
+    json_object_set_new(o, "malloc_trim", t);
+    if (p->trim_free_before < RETENTION_MIN || p->trim_free_before < p->trim_heap) return;
+    json_t *f = json_object();
+    json_object_set_new(f, "kind", json_string("ALLOCATOR RETENTION"));
+    json_object_set_new(f, "metric", json_string("allocator_free"));
+    json_object_set_new(f, "pid", json_integer(p->pid));
+    json_object_set(f, "evidence", t);
+    json_array_append_new(findings, f);
+}
+
 static const char *verdict_max(const char *a, const char *b)
 {
     return mc_verdict_parse(b) > mc_verdict_parse(a) ? b : a;
@@ -374,6 +400,7 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
         size_t before = json_array_size(findings);
         resource_findings(findings, o, m);
         if (json_array_size(findings) > before) overall = "CREEP";
+        retention(findings, o, p); /* not creep: memory kept, not leaked */
         int work = has_work(&p->pts);
         json_object_set_new(o, "per_unit", json_boolean(work));
         if (p->has_map) {

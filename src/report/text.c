@@ -286,6 +286,23 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
     json_t *f;
     json_array_foreach (json_object_get(sum, "findings"), i, f) {
         json_t *ev = json_object_get(f, "evidence");
+        if (!strcmp(str(f, "kind"), "ALLOCATOR RETENTION")) {
+            char fr[32], hp[32], rb[32], rc[32];
+            mc_fmt_bytes(fr, sizeof(fr), num(ev, "allocator_free"), 0);
+            mc_fmt_bytes(hp, sizeof(hp), num(ev, "live_heap"), 0);
+            mc_fmt_bytes(rb, sizeof(rb), num(ev, "rss_before"), 0);
+            mc_fmt_bytes(rc, sizeof(rc), num(ev, "recovered"), 0);
+            fprintf(out,
+                    "\n%sALLOCATOR RETENTION%s in process %lld: RSS %s, live heap %s, "
+                    "glibc keeps %s free; ",
+                    colour ? "\033[33m" : "", colour ? "\033[0m" : "",
+                    (long long)json_integer_value(json_object_get(f, "pid")), rb, hp, fr);
+            if (json_is_true(json_object_get(ev, "served")))
+                fprintf(out, "malloc_trim(0) gave back %s", rc);
+            else
+                fprintf(out, "malloc_trim(0) was asked but the target did not allocate to run it");
+            continue;
+        }
         fprintf(out, "\n%s%s%s in process %lld: %.0f -> %.0f, %+.1f per minute",
                 colour ? "\033[1;31m" : "", str(f, "kind"), colour ? "\033[0m" : "",
                 (long long)json_integer_value(json_object_get(f, "pid")), num(ev, "start"),

@@ -252,6 +252,27 @@ def case_resources():
           f"clean: {doc['summary']}")
 
 
+def case_retention():
+    """Seed 003: RSS stays up although the program freed its burst. That is
+    ALLOCATOR RETENTION, not creep, and malloc_trim(0) in the target gives
+    the memory back; a real leak is not called retention."""
+    doc, rc, err = run_target([fixture("retention"), "100000", "1000"], ["-d", "3",
+                                                                         "--fail-on-creep"])
+    check(rc == 0, f"exit {rc}: {err}")
+    kinds = [f["kind"] for f in doc["summary"]["findings"]]
+    check(kinds == ["ALLOCATOR RETENTION"], f"findings {kinds}")
+    ev = doc["summary"]["findings"][0]["evidence"]
+    check(ev["served"] and ev["recovered"] >= 50 * 2**20,
+          f"malloc_trim recovered {ev['recovered'] / 2**20:.1f} MiB")
+    check(ev["allocator_free"] > 10 * ev["live_heap"], f"evidence {ev}")
+    check(doc["summary"]["verdict"] != "CREEP", "retention reported as creep")
+    check("malloc_trim(0) gave back" in err, "the report does not say what malloc_trim gave back")
+    doc, _, _ = run_target([fixture("leak_linear"), "100000", "1000"], ["-d", "3"])
+    kinds = [f["kind"] for f in doc["summary"]["findings"]]
+    check("ALLOCATOR RETENTION" not in kinds, "a leak called retention")
+    check(root_proc(doc)["malloc_trim"]["served"], "trim not served in a busy target")
+
+
 def case_real_programs():
     """Debian programs give the same output under the preload."""
     script = ("import json, collections, hashlib\n"
