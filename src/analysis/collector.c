@@ -197,9 +197,14 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
     int execed = h && __atomic_load_n(&h->state, __ATOMIC_ACQUIRE) == MC_PROC_EXECED;
     if (alive && !execed) {
         int64_t rss = mc_proc_rss(p->pid);
-        if (rss >= 0) p->last_rss = (double)rss;
         struct mc_proc_res res;
-        if (mc_proc_resources(p->pid, &res) == 0) p->last_res = res;
+        int got = mc_proc_resources(p->pid, &res) == 0;
+        /* Read while the process tears itself down, the figures would show
+         * its exit, not its state: such a reading is dropped. */
+        if (!mc_proc_exiting(p->pid)) {
+            if (rss >= 0) p->last_rss = (double)rss;
+            if (got) p->last_res = res;
+        }
     }
     int closing = !alive || execed;
     int halved;

@@ -91,7 +91,7 @@ struct session {
     double next_progress;
     struct mc_load *ld;
     json_t *rounds;
-    json_t *load_summary; /* taken before the malloc_trim probe adds requests */
+    json_t *load_summary;       /* taken before the malloc_trim probe adds requests */
     double prev_heap, prev_rss; /* at the end of the previous round */
 };
 
@@ -535,9 +535,9 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_fa
         json_object_set_new(load, "proto", json_string(o->proto == MC_PROTO_H2 ? "h2" : "h1"));
         json_object_set_new(load, "connections", json_integer(o->load->o.conns));
         json_object_set_new(load, "new_conn", json_boolean(o->load->o.new_conn));
-        json_object_set_new(load, "summary", s.load_summary
-                                                 ? json_incref(s.load_summary)
-                                                 : mc_load_summary_json(mc_load_stats(s.ld)));
+        json_object_set_new(load, "summary",
+                            s.load_summary ? json_incref(s.load_summary)
+                                           : mc_load_summary_json(mc_load_stats(s.ld)));
         json_object_set_new(load, "throughput", throughput(s.rounds));
         json_object_set_new(load, "rounds", json_incref(s.rounds));
         json_object_set_new(*doc, "load", load);

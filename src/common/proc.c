@@ -51,6 +51,20 @@ int mc_proc_alive(pid_t pid)
     return st != 'Z' && st != 'X';
 }
 
+int mc_proc_exiting(pid_t pid)
+{
+    char buf[1024];
+    if (read_proc(pid, "stat", buf, sizeof(buf)) <= 0) return 1;
+    char *p = strrchr(buf, ')');
+    char st;
+    int ppid, pgrp, sess, tty, tpgid;
+    unsigned flags;
+    if (!p ||
+        sscanf(p + 1, " %c %d %d %d %d %d %u", &st, &ppid, &pgrp, &sess, &tty, &tpgid, &flags) != 7)
+        return 1;
+    return st == 'Z' || st == 'X' || (flags & 0x4) != 0; /* PF_EXITING */
+}
+
 pid_t mc_proc_ppid(pid_t pid)
 {
     char st;

@@ -11,6 +11,9 @@
 int64_t mc_proc_rss(pid_t pid);
 /* 1 when the pid exists and is not a zombie, 0 otherwise. */
 int mc_proc_alive(pid_t pid);
+/* 1 when the process is gone or on its way out (PF_EXITING): what it holds
+ * is being torn down and must not be read as its state. */
+int mc_proc_exiting(pid_t pid);
 /* Parent pid from /proc/PID/stat, -1 when gone. */
 pid_t mc_proc_ppid(pid_t pid);
 /* Fills out with up to max pids of root's descendants (not root itself).

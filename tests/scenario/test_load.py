@@ -329,7 +329,7 @@ def case_run_clean():
 
 def case_run_throughput_falls():
     """Seed 002: throughput that rots under load is reported as such."""
-    out, rc, err = run_url(["--degrade"], ["--rounds", "10", "--round-requests", "250", "-c", "4"])
+    out, rc, err = run_url(["--degrade"], ["--rounds", "12", "--round-requests", "200", "-c", "4"])
     check(rc == 0, f"exit {rc}: {err}")
     doc = load_doc(os.path.join(out, "result.json"))
     tp = doc["load"]["throughput"]
