@@ -157,6 +157,7 @@ static void halve_points(struct mc_points *s, uint32_t n)
     mc_series_halve_f64(s->tcp_close_wait, n);
     mc_series_halve_f64(s->time_wait, n);
     mc_series_halve_f64(s->threads, n);
+    mc_series_halve_f64(s->connects, n);
 }
 
 static void put_res(struct mc_points *s, int i, const struct mc_proc_res *r)
@@ -232,6 +233,7 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
                 c->external_work >= 0 ? c->external_work : (double)mc_map_load(&h->work_units);
             s->alloc_free[idx] = (double)h->mi_fordblks;
             s->alloc_held[idx] = (double)(h->mi_arena + h->mi_hblkhd);
+            s->connects[idx] = (double)mc_map_load(&h->connects);
         } else {
             s->work[idx] = c->external_work >= 0 ? c->external_work : 0;
         }
@@ -255,7 +257,7 @@ void mc_collector_tick(struct mc_collector *c, int final)
     double t = mc_now() - c->t0;
     scan_maps(c);
     if (!final) scan_tree(c);
-    double rss = 0, heap = 0, count = 0, afree = 0, aheld = 0, work = 0;
+    double rss = 0, heap = 0, count = 0, afree = 0, aheld = 0, work = 0, conns = 0;
     struct mc_proc_res res = {0};
     for (size_t i = 0; i < c->nprocs; i++) {
         struct mc_proc *p = c->procs[i];
@@ -275,6 +277,7 @@ void mc_collector_tick(struct mc_collector *c, int final)
         res.tcp_close_wait += p->last_res.tcp_close_wait;
         res.time_wait += p->last_res.time_wait;
         res.threads += p->last_res.threads;
+        conns += p->pts.connects[n - 1];
         if (c->external_work < 0) work += p->pts.work[n - 1];
     }
     int halved;
@@ -288,6 +291,7 @@ void mc_collector_tick(struct mc_collector *c, int final)
     c->tree.alloc_free[idx] = afree;
     c->tree.alloc_held[idx] = aheld;
     put_res(&c->tree, idx, &res);
+    c->tree.connects[idx] = conns;
     c->tree.work[idx] = c->external_work >= 0 ? c->external_work : work;
 }
 

@@ -42,6 +42,7 @@ struct mc_points {
     double tcp_close_wait[MC_SERIES_MAX];
     double time_wait[MC_SERIES_MAX]; /* TIME_WAIT on its ports / to its peers */
     double threads[MC_SERIES_MAX];
+    double connects[MC_SERIES_MAX]; /* TCP connections started so far */
 };
 
 struct mc_proc {

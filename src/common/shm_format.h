@@ -95,9 +95,10 @@ struct mc_shm_header {
     uint64_t trim_request;
     uint64_t trim_done;
     uint64_t trim_free_before; /* mi_fordblks just before the last trim */
+    uint64_t connects;         /* TCP connect() calls that started a connection */
 
     char exe[MC_PATH_MAX];
-    char reserved[232];
+    char reserved[224];
 };
 
 /* live_count and allocs count blocks in units of 1/MC_COUNT_SCALE: with
@@ -117,7 +118,7 @@ struct mc_shm_stack {
     uint64_t alloc_bytes; /* bytes allocated, cumulative */
     uint32_t ready;       /* 1 once hash, frames and depth are valid */
     uint32_t reserved;
-    uint64_t reserved2;
+    uint64_t connects;    /* TCP connections this stack started, cumulative */
 };
 
 /* One loaded object: where it sits and how to find its file again. */

@@ -316,6 +316,17 @@ EXPORT void *pvalloc(size_t size)
     return p;
 }
 
+/* The reentrancy guard, for the other hooks of the library. */
+int mc_in_hook(void)
+{
+    return in_hook;
+}
+
+void mc_set_in_hook(int v)
+{
+    in_hook = v;
+}
+
 /* ---- start and end ---- */
 
 void mc_publish_start(void);

@@ -32,6 +32,11 @@ void mc_publish_trim(void);
 /* Re-reads the list of loaded objects when it changed (dlopen/dlclose). */
 void mc_publish_modules(void);
 
+/* ---- hooks.c: the reentrancy guard, for hooks in other files ---- */
+
+int mc_in_hook(void);
+void mc_set_in_hook(int v);
+
 /* ---- capture.c: call stacks ---- */
 
 /* Captures the caller's stack into ips (at most max frames), without the

@@ -264,6 +264,7 @@ static json_t *points_json(const struct mc_points *s)
     json_object_set_new(o, "tcp_close_wait", farray(s->tcp_close_wait, n));
     json_object_set_new(o, "time_wait", farray(s->time_wait, n));
     json_object_set_new(o, "threads", farray(s->threads, n));
+    json_object_set_new(o, "connects", farray(s->connects, n));
     return o;
 }
 
@@ -291,6 +292,7 @@ static json_t *metrics_json(const struct mc_points *s, double min_growth, int ma
     json_object_set_new(m, "tcp_close_wait", count_metric(s, s->tcp_close_wait, work));
     json_object_set_new(m, "time_wait", count_metric(s, s->time_wait, work));
     json_object_set_new(m, "threads", count_metric(s, s->threads, work));
+    json_object_set_new(m, "connects", count_metric(s, s->connects, work));
     return m;
 }
 
@@ -313,6 +315,53 @@ static void resource_findings(json_t *findings, json_t *proc, json_t *m)
         json_object_set(f, "evidence", x);
         json_array_append_new(findings, f);
     }
+}
+
+/* CONNECTION CHURN: new TCP connections at a rate near one per unit of work
+ * (at least CHURN_MIN per unit): no pooling. Reported with the stacks that
+ * connect, even when nothing leaks. */
+#define CHURN_MIN 0.5
+
+static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symbolizer *sym)
+{
+    json_t *m = json_object_get(json_object_get(o, "metrics"), "connects");
+    json_t *pu = json_object_get(m, "per_unit");
+    if (!p->has_map || !pu || json_number_value(pu) < CHURN_MIN) return;
+    /* The stacks that connect the most, from their cumulative counts. */
+    uint64_t best[3] = {0, 0, 0};
+    uint32_t slot[3] = {0, 0, 0};
+    uint64_t listed = mc_map_stack_count(&p->map);
+    for (uint64_t i = 0; i < listed; i++) {
+        int64_t s = mc_map_stack_slot(&p->map, i);
+        const struct mc_shm_stack *st = s >= 0 ? mc_map_stack(&p->map, (uint32_t)s) : NULL;
+        uint64_t c = st ? __atomic_load_n(&st->connects, __ATOMIC_RELAXED) : 0;
+        for (int k = 0; k < 3; k++)
+            if (c > best[k]) {
+                for (int j = 2; j > k; j--) {
+                    best[j] = best[j - 1];
+                    slot[j] = slot[j - 1];
+                }
+                best[k] = c;
+                slot[k] = (uint32_t)s;
+                break;
+            }
+    }
+    json_t *stacks = json_array();
+    for (int k = 0; k < 3 && best[k]; k++) {
+        int site;
+        json_t *e = json_object();
+        json_object_set_new(e, "connects", json_integer((json_int_t)best[k]));
+        json_object_set_new(e, "frames", frames_json(p, slot[k], sym, &site));
+        json_object_set_new(e, "site", json_integer(site));
+        json_array_append_new(stacks, e);
+    }
+    json_t *f = json_object();
+    json_object_set_new(f, "kind", json_string("CONNECTION CHURN"));
+    json_object_set_new(f, "metric", json_string("connects"));
+    json_object_set_new(f, "pid", json_integer(p->pid));
+    json_object_set(f, "evidence", m);
+    json_object_set_new(f, "stacks", stacks);
+    json_array_append_new(findings, f);
 }
 
 /* ALLOCATOR RETENTION: the allocator holds much more free memory than the
@@ -401,6 +450,7 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
         resource_findings(findings, o, m);
         if (json_array_size(findings) > before) overall = "CREEP";
         retention(findings, o, p); /* not creep: memory kept, not leaked */
+        churn(findings, o, p, sym); /* not creep either: a cost, not a leak */
         int work = has_work(&p->pts);
         json_object_set_new(o, "per_unit", json_boolean(work));
         if (p->has_map) {

@@ -309,6 +309,15 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
                 num(ev, "end"), num(ev, "per_min"));
         if (json_object_get(ev, "per_unit"))
             fprintf(out, ", %+.2f per 1000 units", num(ev, "per_unit") * 1000);
+        json_t *st;
+        size_t k;
+        json_array_foreach (json_object_get(f, "stacks"), k, st) {
+            json_t *fr = json_array_get(json_object_get(st, "frames"),
+                                        (size_t)json_integer_value(json_object_get(st, "site")));
+            char where[600];
+            frame_text(fr, where, sizeof(where));
+            fprintf(out, "\n  %.0f connections from %s", num(st, "connects"), where);
+        }
     }
     if (json_array_size(json_object_get(sum, "findings"))) fputc('\n', out);
     const char *v = str(sum, "verdict");

@@ -252,6 +252,24 @@ def case_resources():
           f"clean: {doc['summary']}")
 
 
+def case_churn():
+    """Seed 002: a new connection per request is CONNECTION CHURN, with the
+    connecting line, although nothing leaks; the pooled client is not."""
+    doc, rc, err = run_target([fixture("fd_leak"), "2000", "1000", "churn"], ["--fail-on-creep"])
+    check(rc == 0, f"churn is not creep: exit {rc}: {err}")
+    f = [f for f in doc["summary"]["findings"] if f["kind"] == "CONNECTION CHURN"]
+    check(f, f"no CONNECTION CHURN in {doc['summary']['findings']}")
+    rate = f[0]["evidence"]["per_unit"]
+    check(abs(rate - 1.0) <= 0.1, f"{rate:.2f} connections per unit, expected 1")
+    st = f[0]["stacks"][0]
+    check(st["frames"][st["site"]]["function"] == "connect_per_request",
+          f"connecting site {st['frames'][st['site']]}")
+    check("connections from connect_per_request" in err, "the report does not name the site")
+    doc, rc, _ = run_target([fixture("fd_leak"), "2000", "1000", "pooled"], ["--fail-on-creep"])
+    kinds = [f["kind"] for f in doc["summary"]["findings"]]
+    check(rc == 0 and not kinds, f"pooled: exit {rc}, findings {kinds}")
+
+
 def case_retention():
     """Seed 003: RSS stays up although the program freed its burst. That is
     ALLOCATOR RETENTION, not creep, and malloc_trim(0) in the target gives
