@@ -118,7 +118,7 @@ struct mc_shm_stack {
     uint64_t alloc_bytes; /* bytes allocated, cumulative */
     uint32_t ready;       /* 1 once hash, frames and depth are valid */
     uint32_t reserved;
-    uint64_t connects;    /* TCP connections this stack started, cumulative */
+    uint64_t connects; /* TCP connections this stack started, cumulative */
 };
 
 /* One loaded object: where it sits and how to find its file again. */

@@ -20,11 +20,11 @@ static int is_tcp(int fd, const struct sockaddr *a)
     return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 && type == SOCK_STREAM;
 }
 
-__attribute__((visibility("default"))) int connect(int fd, const struct sockaddr *a,
-                                                   socklen_t len)
+__attribute__((visibility("default"))) int connect(int fd, const struct sockaddr *a, socklen_t len)
 {
     if (MC_UNLIKELY(!real_connect)) {
-        real_connect = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "connect");
+        real_connect =
+            (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "connect");
         if (!real_connect) {
             errno = ENOSYS;
             return -1;
@@ -38,7 +38,8 @@ __attribute__((visibility("default"))) int connect(int fd, const struct sockaddr
         uint64_t ips[MC_MAX_DEPTH];
         int d = mc_capture(ips, MC_DEFAULT_DEPTH);
         uint32_t slot = mc_stack_intern(ips, d);
-        struct mc_shm_stack *st = (struct mc_shm_stack *)((char *)mc_shm + mc_shm->off_stacks) + slot;
+        struct mc_shm_stack *st =
+            (struct mc_shm_stack *)((char *)mc_shm + mc_shm->off_stacks) + slot;
         __atomic_fetch_add(&st->connects, 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&mc_shm->connects, 1, __ATOMIC_RELAXED);
     }

@@ -449,7 +449,7 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
         size_t before = json_array_size(findings);
         resource_findings(findings, o, m);
         if (json_array_size(findings) > before) overall = "CREEP";
-        retention(findings, o, p); /* not creep: memory kept, not leaked */
+        retention(findings, o, p);  /* not creep: memory kept, not leaked */
         churn(findings, o, p, sym); /* not creep either: a cost, not a leak */
         int work = has_work(&p->pts);
         json_object_set_new(o, "per_unit", json_boolean(work));
