@@ -69,23 +69,44 @@ int mc_cmd_report(int argc, char **argv)
     char path[4096];
     struct stat sb;
     const char *run = argv[optind];
-    if (stat(run, &sb) == 0 && S_ISDIR(sb.st_mode))
-        snprintf(path, sizeof(path), "%s/result.json", run);
-    else
-        snprintf(path, sizeof(path), "%s", run);
+    /* A run directory holds result.json, or h1/ and h2/ for --proto h1,h2. */
+    const char *parts[] = {"", "h1/", "h2/"};
+    json_t *docs[2] = {NULL, NULL};
+    int n = 0, rc = MC_EXIT_OK;
     char err[512];
-    json_t *doc = mc_result_load(path, err, sizeof(err));
-    if (!doc) {
-        mc_error("%s", err);
+    int is_dir = stat(run, &sb) == 0 && S_ISDIR(sb.st_mode);
+    for (int i = 0; i < 3 && n < 2; i++) {
+        if (!is_dir && i > 0) break;
+        if (is_dir) {
+            snprintf(path, sizeof(path), "%s/%sresult.json", run, parts[i]);
+            if (access(path, F_OK) != 0) continue;
+        } else {
+            snprintf(path, sizeof(path), "%s", run);
+        }
+        if (!(docs[n] = mc_result_load(path, err, sizeof(err)))) {
+            mc_error("%s", err);
+            rc = MC_EXIT_USAGE;
+            goto out;
+        }
+        n++;
+        if (i == 0) break; /* a single run */
+    }
+    if (!n) {
+        mc_error("%s: no result.json (nor h1/ or h2/ with one) in this directory", run);
         return MC_EXIT_USAGE;
     }
-    if (!strcmp(format, "json")) {
-        json_dumpf(doc, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
-        fputc('\n', stdout);
-    } else {
-        int colour = !strcmp(color, "always") || (!strcmp(color, "auto") && isatty(1));
-        mc_report_text(doc, stdout, colour, (int)top);
+    int colour = !strcmp(color, "always") || (!strcmp(color, "auto") && isatty(1));
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(format, "json")) {
+            json_dumpf(docs[i], stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
+            fputc('\n', stdout);
+        } else {
+            mc_report_text(docs[i], stdout, colour, (int)top);
+        }
     }
-    json_decref(doc);
-    return MC_EXIT_OK;
+    if (n == 2 && strcmp(format, "json")) mc_report_compare(docs, 2, stdout, colour);
+out:
+    for (int i = 0; i < 2; i++)
+        if (docs[i]) json_decref(docs[i]);
+    return rc;
 }

@@ -314,6 +314,9 @@ def case_run_h1_h2_leak():
     check(not test_run.creeping(p1), f"h1 creeps at {test_run.creeping(p1)}")
     check(h1["summary"]["verdict"] == "STEADY", f"h1 verdict {h1['summary']['verdict']}")
     check("side by side" in err and "h2_remember_stream" in err, "no side-by-side table")
+    rc, text, err = test_run.memcreep(["report", out, "--color", "never"])
+    check(rc == 0 and "side by side" in text and text.count("load: h") == 2,
+          f"report on an h1,h2 run: exit {rc}: {err}")
 
 
 def case_run_clean():
