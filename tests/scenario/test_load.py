@@ -20,16 +20,23 @@ from test_run import Failure, check  # noqa: E402
 ARGS = None
 
 
+_GIVEN = set()
+
+
 def free_port():
     """A free port below the kernel's ephemeral range (32768 and up by
     default), so that the many outgoing connections of tests running at the
-    same time cannot take it between this check and the server's bind."""
+    same time cannot take it between this check and the server's bind; never
+    the same one twice in a test (nginx would merge two servers on it)."""
     import random
     for _ in range(1000):
         port = random.randrange(20000, 32000)
+        if port in _GIVEN:
+            continue
         s = socket.socket()
         try:
             s.bind(("127.0.0.1", port))
+            _GIVEN.add(port)
             return port
         except OSError:
             continue
