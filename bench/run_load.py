@@ -33,7 +33,10 @@ def start_nginx(d):
     with open(os.path.join(www, "big"), "w") as f:
         f.write("b" * 92160)
     os.chmod(d, 0o755)
-    p1, p2 = free_port(), free_port()
+    p1 = free_port()
+    p2 = free_port()
+    while p2 == p1:  # the kernel may hand the same free port out twice
+        p2 = free_port()
     user = "user root;" if os.geteuid() == 0 else ""
     conf = f"""{user}
 worker_processes 1;
