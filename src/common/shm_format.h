@@ -96,9 +96,10 @@ struct mc_shm_header {
     uint64_t trim_done;
     uint64_t trim_free_before; /* mi_fordblks just before the last trim */
     uint64_t connects;         /* TCP connect() calls that started a connection */
+    uint64_t threads_created;  /* pthread_create calls that succeeded */
 
     char exe[MC_PATH_MAX];
-    char reserved[224];
+    char reserved[216];
 };
 
 /* live_count and allocs count blocks in units of 1/MC_COUNT_SCALE: with
@@ -117,8 +118,8 @@ struct mc_shm_stack {
                              atomic updates rather than three */
     uint64_t alloc_bytes; /* bytes allocated, cumulative */
     uint32_t ready;       /* 1 once hash, frames and depth are valid */
-    uint32_t reserved;
-    uint64_t connects; /* TCP connections this stack started, cumulative */
+    uint32_t threads;     /* threads this stack created, cumulative */
+    uint64_t connects;    /* TCP connections this stack started, cumulative */
 };
 
 /* One loaded object: where it sits and how to find its file again. */

@@ -296,8 +296,11 @@ static json_t *metrics_json(const struct mc_points *s, double min_growth, int ma
     return m;
 }
 
+static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, int threads);
+
 /* Resource findings of a process: FD, SOCKET and THREAD CREEP. */
-static void resource_findings(json_t *findings, json_t *proc, json_t *m)
+static void resource_findings(json_t *findings, json_t *proc, json_t *m, struct mc_proc *p,
+                              struct mc_symbolizer *sym)
 {
     static const struct {
         const char *metric, *what;
@@ -313,28 +316,27 @@ static void resource_findings(json_t *findings, json_t *proc, json_t *m)
         json_object_set_new(f, "metric", json_string(kinds[i].metric));
         json_object_set(f, "pid", json_object_get(proc, "pid"));
         json_object_set(f, "evidence", x);
+        /* Threads: the code that creates them, counted by the preload. */
+        if (!strcmp(kinds[i].metric, "threads") && p->has_map)
+            json_object_set_new(f, "stacks", top_stacks(p, sym, 1));
         json_array_append_new(findings, f);
     }
 }
 
-/* CONNECTION CHURN: new TCP connections at a rate near one per unit of work
- * (at least CHURN_MIN per unit): no pooling. Reported with the stacks that
- * connect, even when nothing leaks. */
-#define CHURN_MIN 0.5
-
-static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symbolizer *sym)
+/* The three stacks that started the most connections (threads = 0) or
+ * threads (threads = 1), from their cumulative counts, with their frames
+ * and the count under "count". */
+static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, int threads)
 {
-    json_t *m = json_object_get(json_object_get(o, "metrics"), "connects");
-    json_t *pu = json_object_get(m, "per_unit");
-    if (!p->has_map || !pu || json_number_value(pu) < CHURN_MIN) return;
-    /* The stacks that connect the most, from their cumulative counts. */
     uint64_t best[3] = {0, 0, 0};
     uint32_t slot[3] = {0, 0, 0};
     uint64_t listed = mc_map_stack_count(&p->map);
     for (uint64_t i = 0; i < listed; i++) {
         int64_t s = mc_map_stack_slot(&p->map, i);
         const struct mc_shm_stack *st = s >= 0 ? mc_map_stack(&p->map, (uint32_t)s) : NULL;
-        uint64_t c = st ? __atomic_load_n(&st->connects, __ATOMIC_RELAXED) : 0;
+        if (!st) continue;
+        uint64_t c = threads ? __atomic_load_n(&st->threads, __ATOMIC_RELAXED)
+                             : __atomic_load_n(&st->connects, __ATOMIC_RELAXED);
         for (int k = 0; k < 3; k++)
             if (c > best[k]) {
                 for (int j = 2; j > k; j--) {
@@ -350,11 +352,25 @@ static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symb
     for (int k = 0; k < 3 && best[k]; k++) {
         int site;
         json_t *e = json_object();
-        json_object_set_new(e, "connects", json_integer((json_int_t)best[k]));
+        json_object_set_new(e, "count", json_integer((json_int_t)best[k]));
         json_object_set_new(e, "frames", frames_json(p, slot[k], sym, &site));
         json_object_set_new(e, "site", json_integer(site));
         json_array_append_new(stacks, e);
     }
+    return stacks;
+}
+
+/* CONNECTION CHURN: new TCP connections at a rate near one per unit of work
+ * (at least CHURN_MIN per unit): no pooling. Reported with the stacks that
+ * connect, even when nothing leaks. */
+#define CHURN_MIN 0.5
+
+static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symbolizer *sym)
+{
+    json_t *m = json_object_get(json_object_get(o, "metrics"), "connects");
+    json_t *pu = json_object_get(m, "per_unit");
+    if (!p->has_map || !pu || json_number_value(pu) < CHURN_MIN) return;
+    json_t *stacks = top_stacks(p, sym, 0);
     json_t *f = json_object();
     json_object_set_new(f, "kind", json_string("CONNECTION CHURN"));
     json_object_set_new(f, "metric", json_string("connects"));
@@ -447,7 +463,7 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
         json_t *m = metrics_json(&p->pts, ri->min_growth, p->has_map);
         json_object_set_new(o, "metrics", m);
         size_t before = json_array_size(findings);
-        resource_findings(findings, o, m);
+        resource_findings(findings, o, m, p, sym);
         if (json_array_size(findings) > before) overall = "CREEP";
         retention(findings, o, p);  /* not creep: memory kept, not leaked */
         churn(findings, o, p, sym); /* not creep either: a cost, not a leak */

@@ -316,7 +316,8 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
                                         (size_t)json_integer_value(json_object_get(st, "site")));
             char where[600];
             frame_text(fr, where, sizeof(where));
-            fprintf(out, "\n  %.0f connections from %s", num(st, "connects"), where);
+            fprintf(out, "\n  %.0f %s from %s", num(st, "count"),
+                    strcmp(str(f, "metric"), "threads") ? "connections" : "threads started", where);
         }
     }
     if (json_array_size(json_object_get(sum, "findings"))) fputc('\n', out);

@@ -246,6 +246,11 @@ def case_resources():
         check(kind in kinds, f"{mode}: findings {kinds}")
         if mode != "threads":  # a thread's stack and TLS are memory that grows too
             check(not creeping(p), f"{mode}: memory creeps at {creeping(p)}")
+        else:
+            f = [f for f in doc["summary"]["findings"] if f["kind"] == kind][0]
+            st = f["stacks"][0]
+            check(st["frames"][st["site"]]["function"] == "keep_thread" and st["count"] >= 240,
+                  f"thread creator {st['frames'][st['site']]}, {st['count']} threads")
     doc, _, _ = run_target([fixture("fd_leak"), "2000", "1000", "clean"], ["--fail-on-creep"],
                            expect_rc=0)
     check(doc["summary"]["verdict"] == "STEADY" and not doc["summary"]["findings"],
