@@ -63,6 +63,11 @@ uint32_t mc_stack_intern(const uint64_t *ips, int depth);
 void mc_stack_alloc(uint32_t slot, size_t bytes, int64_t count);
 /* Takes an allocation off a stack's counters (same units). */
 void mc_stack_free(uint32_t slot, size_t bytes, int64_t count);
+/* Events counted by the stack that caused them (not memory). */
+enum mc_event { MC_EV_CONNECT, MC_EV_THREAD };
+/* Counts one event at the caller's stack and in the header. The caller
+ * holds the reentrancy guard. */
+void mc_count_event(enum mc_event e);
 /* Registers the thread-exit hook. Called once at start. */
 void mc_counters_init(void);
 /* Adds every slab's deltas to the counters of the mapping at h and frees

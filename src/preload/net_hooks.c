@@ -34,15 +34,7 @@ __attribute__((visibility("default"))) int connect(int fd, const struct sockaddr
     if ((rc != 0 && errno != EINPROGRESS) || !mc_active || mc_in_hook()) return rc;
     int saved = errno;
     mc_set_in_hook(1);
-    if (mc_publish_own() == 0 && is_tcp(fd, a)) {
-        uint64_t ips[MC_MAX_DEPTH];
-        int d = mc_capture(ips, MC_DEFAULT_DEPTH);
-        uint32_t slot = mc_stack_intern(ips, d);
-        struct mc_shm_stack *st =
-            (struct mc_shm_stack *)((char *)mc_shm + mc_shm->off_stacks) + slot;
-        __atomic_fetch_add(&st->connects, 1, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&mc_shm->connects, 1, __ATOMIC_RELAXED);
-    }
+    if (is_tcp(fd, a)) mc_count_event(MC_EV_CONNECT);
     mc_set_in_hook(0);
     errno = saved;
     return rc;

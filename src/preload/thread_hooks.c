@@ -22,15 +22,7 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *t, const pt
     if (rc != 0 || !mc_active || mc_in_hook()) return rc;
     int saved = errno;
     mc_set_in_hook(1);
-    if (mc_publish_own() == 0) {
-        uint64_t ips[MC_MAX_DEPTH];
-        int d = mc_capture(ips, MC_DEFAULT_DEPTH);
-        uint32_t slot = mc_stack_intern(ips, d);
-        struct mc_shm_stack *st =
-            (struct mc_shm_stack *)((char *)mc_shm + mc_shm->off_stacks) + slot;
-        __atomic_fetch_add(&st->threads, 1, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&mc_shm->threads_created, 1, __ATOMIC_RELAXED);
-    }
+    mc_count_event(MC_EV_THREAD);
     mc_set_in_hook(0);
     errno = saved;
     return rc;
