@@ -124,16 +124,6 @@ static void decode(int st, int *signaled, int *status, int *sig)
     *sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 }
 
-int mc_child_poll(pid_t pid, int *signaled, int *status, int *sig)
-{
-    int st;
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == 0) return 0;
-    if (r < 0) return errno == EINTR ? 0 : -errno;
-    decode(st, signaled, status, sig);
-    return 1;
-}
-
 void mc_child_stop(pid_t pid, double grace, int *signaled, int *status, int *sig)
 {
     int st;

@@ -15,9 +15,6 @@ int mc_exe_is_static(const char *path);
  * ("NAME=value" strings, NULL-terminated). Returns 0 and the pid, or
  * -errno when the exec failed (reported back through a CLOEXEC pipe). */
 int mc_spawn(char *const argv[], char *const extra_env[], pid_t *pid);
-/* Non-blocking check on the child. Returns 1 when it ended (with *signaled,
- * *status or *sig filled), 0 while it runs, -errno on error. */
-int mc_child_poll(pid_t pid, int *signaled, int *status, int *sig);
 /* Stops the child's process group: SIGTERM, up to grace seconds, SIGKILL.
  * Reaps the child; fills how it ended. */
 void mc_child_stop(pid_t pid, double grace, int *signaled, int *status, int *sig);

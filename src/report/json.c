@@ -474,6 +474,9 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
             json_t *lost = json_object();
             json_object_set_new(lost, "stacks", json_integer((json_int_t)h->lost_stacks));
             json_object_set_new(lost, "pointers", json_integer((json_int_t)h->lost_ptrs));
+            /* Samples read while thread slabs kept changing (off by at most
+             * one eviction each). */
+            json_object_set_new(lost, "torn_samples", json_integer((json_int_t)p->torn));
             json_object_set_new(o, "lost", lost);
             json_object_set_new(o, "work_units", json_integer((json_int_t)h->work_units));
             int creeping;
