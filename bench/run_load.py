@@ -25,7 +25,9 @@ def free_port():
     return p
 
 
-def start_nginx(d):
+def nginx_conf(d):
+    """Writes a private nginx configuration under d (one HTTP/1.1 port, one
+    h2c port, 50 B /small and 90 KB /big); returns (nginx argv, ports)."""
     www = os.path.join(d, "www")
     os.makedirs(www)
     with open(os.path.join(www, "small"), "w") as f:
@@ -56,15 +58,25 @@ http {{
 """
     with open(os.path.join(d, "nginx.conf"), "w") as f:
         f.write(conf)
-    proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c",
-                             os.path.join(d, "nginx.conf"), "-p", d, "-e", f"{d}/error.log"])
-    for port in (p1, p2):
-        for _ in range(100):
+    argv = [shutil.which("nginx") or "/usr/sbin/nginx", "-c", os.path.join(d, "nginx.conf"),
+            "-p", d, "-e", f"{d}/error.log"]
+    return argv, p1, p2
+
+
+def wait_ports(*ports):
+    for port in ports:
+        for _ in range(200):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
                 break
             except OSError:
                 time.sleep(0.05)
+
+
+def start_nginx(d):
+    argv, p1, p2 = nginx_conf(d)
+    proc = subprocess.Popen(argv)
+    wait_ports(p1, p2)
     return proc, p1, p2
 
 

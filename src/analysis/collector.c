@@ -158,6 +158,7 @@ static void halve_points(struct mc_points *s, uint32_t n)
     mc_series_halve_f64(s->time_wait, n);
     mc_series_halve_f64(s->threads, n);
     mc_series_halve_f64(s->connects, n);
+    mc_series_halve_f64(s->unjoined, n);
 }
 
 static void put_res(struct mc_points *s, int i, const struct mc_proc_res *r)
@@ -176,19 +177,25 @@ static void sample_stack(struct mc_proc *p, uint32_t slot, int idx, int halved, 
     if (slot >= p->stk_cap) return;
     int64_t b = p->vals[slot].live_bytes;
     int64_t k = p->vals[slot].live_count;
+    int64_t f = 0;
+    const struct mc_shm_stack_ext *x = mc_map_stack_ext(&p->map, slot);
+    for (int i = 0; x && i < MC_FD_KINDS; i++)
+        f += __atomic_load_n(&x->fd_live[i], __ATOMIC_RELAXED);
     *bytes += b;
     *count += k;
     struct mc_stack_series *ss = p->stk[slot];
     if (!ss) {
-        if (k == 0 && b == 0) return;
+        if (k == 0 && b == 0 && f == 0) return;
         ss = p->stk[slot] = calloc(1, sizeof(*ss)); /* earlier points: 0 */
         if (!ss) return;
     } else if (halved) {
         mc_series_halve_i64(ss->bytes, MC_SERIES_MAX);
         mc_series_halve_i64(ss->count, MC_SERIES_MAX);
+        mc_series_halve_i64(ss->fds, MC_SERIES_MAX);
     }
     ss->bytes[idx] = b;
     ss->count[idx] = k;
+    ss->fds[idx] = f;
 }
 
 static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int final)
@@ -196,6 +203,10 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
     int alive = p->pid == c->root ? !c->root_ended : mc_proc_alive(p->pid);
     const struct mc_shm_header *h = p->has_map ? p->map.h : NULL;
     int execed = h && __atomic_load_n(&h->state, __ATOMIC_ACQUIRE) == MC_PROC_EXECED;
+    /* Reading /proc takes longer as descriptors and sockets pile up; the
+     * work done is read before and after it and the midpoint kept, so that
+     * a growing lag cannot bend the slope per unit. */
+    double work_before = h ? (double)mc_map_load(&h->work_units) : 0;
     if (alive && !execed) {
         int64_t rss = mc_proc_rss(p->pid);
         struct mc_proc_res res;
@@ -209,7 +220,7 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
     }
     int closing = !alive || execed;
     int halved;
-    int idx = mc_clock_next(&p->pts.clk, final || closing, &halved);
+    int idx = c->frozen ? -1 : mc_clock_next(&p->pts.clk, final || closing, &halved);
     if (idx >= 0) {
         struct mc_points *s = &p->pts;
         if (halved) halve_points(s, MC_SERIES_MAX);
@@ -229,11 +240,13 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
             }
             s->heap[idx] = (double)bytes;
             s->heap_count[idx] = (double)count;
-            s->work[idx] =
-                c->external_work >= 0 ? c->external_work : (double)mc_map_load(&h->work_units);
+            s->work[idx] = c->external_work >= 0
+                               ? c->external_work
+                               : (work_before + (double)mc_map_load(&h->work_units)) / 2;
             s->alloc_free[idx] = (double)h->mi_fordblks;
             s->alloc_held[idx] = (double)(h->mi_arena + h->mi_hblkhd);
             s->connects[idx] = (double)mc_map_load(&h->connects);
+            s->unjoined[idx] = (double)(int64_t)mc_map_load((const uint64_t *)&h->threads_unjoined);
         } else {
             s->work[idx] = c->external_work >= 0 ? c->external_work : 0;
         }
@@ -257,7 +270,7 @@ void mc_collector_tick(struct mc_collector *c, int final)
     double t = mc_now() - c->t0;
     scan_maps(c);
     if (!final) scan_tree(c);
-    double rss = 0, heap = 0, count = 0, afree = 0, aheld = 0, work = 0, conns = 0;
+    double rss = 0, heap = 0, count = 0, afree = 0, aheld = 0, work = 0, conns = 0, unj = 0;
     struct mc_proc_res res = {0};
     for (size_t i = 0; i < c->nprocs; i++) {
         struct mc_proc *p = c->procs[i];
@@ -278,10 +291,11 @@ void mc_collector_tick(struct mc_collector *c, int final)
         res.time_wait += p->last_res.time_wait;
         res.threads += p->last_res.threads;
         conns += p->pts.connects[n - 1];
+        unj += p->pts.unjoined[n - 1];
         if (c->external_work < 0) work += p->pts.work[n - 1];
     }
     int halved;
-    int idx = mc_clock_next(&c->tree.clk, final, &halved);
+    int idx = c->frozen ? -1 : mc_clock_next(&c->tree.clk, final, &halved);
     if (idx < 0) return;
     if (halved) halve_points(&c->tree, MC_SERIES_MAX);
     c->tree.t[idx] = t;
@@ -292,6 +306,7 @@ void mc_collector_tick(struct mc_collector *c, int final)
     c->tree.alloc_held[idx] = aheld;
     put_res(&c->tree, idx, &res);
     c->tree.connects[idx] = conns;
+    c->tree.unjoined[idx] = unj;
     c->tree.work[idx] = c->external_work >= 0 ? c->external_work : work;
 }
 
@@ -301,6 +316,11 @@ void mc_collector_root_ended(struct mc_collector *c, enum mc_end how, int status
     c->root_how = how;
     c->root_status = status;
     c->root_sig = sig;
+}
+
+void mc_collector_freeze(struct mc_collector *c)
+{
+    c->frozen = 1;
 }
 
 void mc_collector_close(struct mc_collector *c)

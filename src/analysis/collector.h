@@ -25,6 +25,7 @@ enum mc_end {
 struct mc_stack_series {
     int64_t bytes[MC_SERIES_MAX];
     int64_t count[MC_SERIES_MAX];
+    int64_t fds[MC_SERIES_MAX]; /* open descriptors it opened (preload view) */
 };
 
 struct mc_points {
@@ -43,6 +44,7 @@ struct mc_points {
     double time_wait[MC_SERIES_MAX]; /* TIME_WAIT on its ports / to its peers */
     double threads[MC_SERIES_MAX];
     double connects[MC_SERIES_MAX]; /* TCP connections started so far */
+    double unjoined[MC_SERIES_MAX]; /* threads that ended, never joined */
 };
 
 struct mc_proc {
@@ -89,6 +91,7 @@ struct mc_collector {
      * the target marked. */
     double external_work;
     double t0_series; /* seconds after launch when the series (re)started */
+    int frozen;       /* no more points: what follows is not the workload */
 };
 
 /* Starts collecting for the tree rooted at root, whose mappings appear in
@@ -104,6 +107,10 @@ void mc_collector_root_ended(struct mc_collector *c, enum mc_end how, int status
 /* Forgets every series point taken so far (the start-up and warm-up of a
  * service are not what is measured); processes and stacks stay known. */
 void mc_collector_restart(struct mc_collector *c);
+/* Keeps every point taken so far as the last: later ticks only record how
+ * processes end. Used before memcreep itself disturbs the target (the
+ * malloc_trim probe), so that the series end where the workload ended. */
+void mc_collector_freeze(struct mc_collector *c);
 /* Marks processes still running as MC_END_STOPPED (end of watching). */
 void mc_collector_close(struct mc_collector *c);
 /* The root's entry (preloaded image if any), or NULL. */

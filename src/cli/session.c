@@ -490,7 +490,8 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_fa
     if (o->tty) fputs("\r\033[K", stderr);
 
     if (!s.ended) {
-        mc_collector_tick(&s.col, 0);
+        mc_collector_tick(&s.col, 1);
+        mc_collector_freeze(&s.col);
         if (s.ld) s.load_summary = mc_load_summary_json(mc_load_stats(s.ld));
         trim_probe(&s);
         mc_child_stop(s.pid, o->grace, &s.signaled, &s.status, &s.sig);

@@ -18,6 +18,8 @@
  *   modules           module_cap x struct mc_shm_module, append-only
  *   threads           thread_cap x struct mc_shm_thread: per-thread counter
  *                     deltas (see below)
+ *   stack_ext         stack_cap x struct mc_shm_stack_ext: what a stack holds
+ *                     besides bytes (descriptors, unjoined threads), same slot
  *
  * Versioning: readers accept MC_SHM_VERSION exactly; any change to a field's
  * meaning or position bumps it. docs/shm-format.md describes the same layout.
@@ -28,7 +30,7 @@
 #include <stdint.h>
 
 #define MC_SHM_MAGIC   0x3130504545524b4dULL /* "MKREEP01" little-endian */
-#define MC_SHM_VERSION 1
+#define MC_SHM_VERSION 2
 
 /* Process states as published by the target itself. The reader combines this
  * with what the kernel says (waitpid, /proc) to tell how a process ended. */
@@ -36,6 +38,19 @@ enum mc_proc_state {
     MC_PROC_RUNNING = 1,
     MC_PROC_EXITED = 2, /* ran its exit path (atexit / destructor) */
     MC_PROC_EXECED = 3, /* replaced by exec; the new image has its own file */
+};
+
+/* Kinds of descriptors, as the descriptor hooks classify them. */
+enum mc_fd_kind {
+    MC_FD_TCP = 0,
+    MC_FD_UDP,
+    MC_FD_UNIX,
+    MC_FD_SOCKET, /* other socket families (netlink, packet...) */
+    MC_FD_FILE,   /* open/openat/creat/fopen/opendir/memfd */
+    MC_FD_PIPE,   /* pipe, pipe2, FIFOs */
+    MC_FD_EVENT,  /* epoll, eventfd, timerfd, signalfd */
+    MC_FD_OTHER,  /* anything else (devices seen through dup or SCM_RIGHTS) */
+    MC_FD_KINDS
 };
 
 /* Stack slot 0 is reserved: it collects everything whose stack could not be
@@ -98,8 +113,18 @@ struct mc_shm_header {
     uint64_t connects;         /* TCP connect() calls that started a connection */
     uint64_t threads_created;  /* pthread_create calls that succeeded */
 
+    /* Descriptors as the descriptor hooks see them (fd_table.c). fd_live
+     * counts open descriptors by kind, those inherited at start included
+     * (they have no stack). */
+    int64_t fd_live[MC_FD_KINDS];
+    uint64_t fd_opened;       /* descriptors opened since start, cumulative */
+    uint64_t fd_inherited;    /* open when the image started (exec, 0-2) */
+    uint64_t fd_lost;         /* beyond the descriptor table: not tracked */
+    int64_t threads_unjoined; /* exited, never joined nor detached */
+    uint64_t off_stack_ext;
+
     char exe[MC_PATH_MAX];
-    char reserved[216];
+    char reserved[176];
 };
 
 /* live_count and allocs count blocks in units of 1/MC_COUNT_SCALE: with
@@ -120,6 +145,16 @@ struct mc_shm_stack {
     uint32_t ready;       /* 1 once hash, frames and depth are valid */
     uint32_t threads;     /* threads this stack created, cumulative */
     uint64_t connects;    /* TCP connections this stack started, cumulative */
+};
+
+/* What a stack holds besides bytes, in its own array (same slot as the
+ * stack) so the hot counters keep their single cache line. Updated with
+ * atomic operations: these are system-call-rate events. */
+struct mc_shm_stack_ext {
+    int32_t fd_live[MC_FD_KINDS]; /* open descriptors this stack opened */
+    uint32_t fd_opened;           /* descriptors it opened, cumulative */
+    int32_t threads_unjoined;     /* its threads that exited unjoined */
+    uint64_t reserved[3];
 };
 
 /* One loaded object: where it sits and how to find its file again. */

@@ -48,7 +48,11 @@ int mc_map_open(const char *path, struct mc_map *m)
         !in_bounds(h->off_frames, h->frame_cap * sizeof(uint64_t), size) ||
         !in_bounds(h->off_modules, (uint64_t)h->module_cap * sizeof(struct mc_shm_module), size) ||
         !in_bounds(h->off_threads, (uint64_t)h->thread_cap * sizeof(struct mc_shm_thread), size) ||
-        (h->off_stacks | h->off_frames | h->off_stack_list | h->off_modules | h->off_threads) % 8 !=
+        !in_bounds(h->off_stack_ext, (uint64_t)h->stack_cap * sizeof(struct mc_shm_stack_ext),
+                   size) ||
+        (h->off_stacks | h->off_frames | h->off_stack_list | h->off_modules | h->off_threads |
+         h->off_stack_ext) %
+                8 !=
             0) {
         mc_map_close(m);
         rc = -EPROTO;
@@ -88,6 +92,12 @@ const struct mc_shm_stack *mc_map_stack(const struct mc_map *m, uint32_t slot)
 {
     if (slot >= m->h->stack_cap) return NULL;
     return (const struct mc_shm_stack *)(m->base + m->h->off_stacks) + slot;
+}
+
+const struct mc_shm_stack_ext *mc_map_stack_ext(const struct mc_map *m, uint32_t slot)
+{
+    if (slot >= m->h->stack_cap) return NULL;
+    return (const struct mc_shm_stack_ext *)(m->base + m->h->off_stack_ext) + slot;
 }
 
 uint32_t mc_map_frames(const struct mc_map *m, const struct mc_shm_stack *st,

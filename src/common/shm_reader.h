@@ -27,6 +27,8 @@ uint64_t mc_map_stack_count(const struct mc_map *m);
 int64_t mc_map_stack_slot(const struct mc_map *m, uint64_t i);
 /* The stack record in a slot (slot < stack_cap), NULL otherwise. */
 const struct mc_shm_stack *mc_map_stack(const struct mc_map *m, uint32_t slot);
+/* What the stack in a slot holds besides bytes, NULL past the table. */
+const struct mc_shm_stack_ext *mc_map_stack_ext(const struct mc_map *m, uint32_t slot);
 /* The frames of a ready stack; returns the depth (0 for none or invalid). */
 uint32_t mc_map_frames(const struct mc_map *m, const struct mc_shm_stack *st,
                        const uint64_t **frames);

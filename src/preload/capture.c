@@ -83,11 +83,13 @@ int mc_capture(uint64_t *ips, int max)
     int skip = 0;
     while (skip < n && is_own((uint64_t)(uintptr_t)buf[skip]))
         skip++;
-    int depth = n - skip;
-    if (depth > max) depth = max;
-    for (int i = 0; i < depth; i++)
-        ips[i] = (uint64_t)(uintptr_t)buf[skip + i];
-    return depth < 0 ? 0 : depth;
+    /* Further down, the only frame of this library is the trampoline that
+     * starts joinable threads (thread_hooks.c): left out too, so a thread's
+     * stacks look the same with and without memcreep. */
+    int depth = 0;
+    for (int i = skip; i < n && depth < max; i++)
+        if (!is_own((uint64_t)(uintptr_t)buf[i])) ips[depth++] = (uint64_t)(uintptr_t)buf[i];
+    return depth;
 }
 
 int mc_capture_known(uint64_t addr)

@@ -141,19 +141,20 @@ void mc_stack_free(uint32_t slot, size_t bytes, int64_t count)
     __atomic_fetch_sub(&st->live_count, count, __ATOMIC_RELAXED);
 }
 
-void mc_count_event(enum mc_event e)
+void mc_count_connect(void)
 {
     if (mc_publish_own() != 0) return;
     uint64_t ips[MC_MAX_DEPTH];
     int d = mc_capture(ips, MC_DEFAULT_DEPTH);
     struct mc_shm_stack *st = stack_at(mc_shm, mc_stack_intern(ips, d));
-    if (e == MC_EV_CONNECT) {
-        __atomic_fetch_add(&st->connects, 1, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&mc_shm->connects, 1, __ATOMIC_RELAXED);
-    } else {
-        __atomic_fetch_add(&st->threads, 1, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&mc_shm->threads_created, 1, __ATOMIC_RELAXED);
-    }
+    __atomic_fetch_add(&st->connects, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&mc_shm->connects, 1, __ATOMIC_RELAXED);
+}
+
+void mc_count_thread(uint32_t slot)
+{
+    __atomic_fetch_add(&stack_at(mc_shm, slot)->threads, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&mc_shm->threads_created, 1, __ATOMIC_RELAXED);
 }
 
 void mc_counters_init(void)

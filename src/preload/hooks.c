@@ -341,6 +341,8 @@ __attribute__((constructor(101))) static void mc_init(void)
     depth = (int)mc_env_u64("MEMCREEP_DEPTH", MC_DEFAULT_DEPTH);
     if (depth < 1) depth = 1;
     if (depth > MC_MAX_DEPTH) depth = MC_MAX_DEPTH;
+    const char *dir = getenv("MEMCREEP_DIR");
+    if (dir && *dir) mc_fd_scan();
     mc_capture_init();
     mc_publish_start();
     in_hook = 0;

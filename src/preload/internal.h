@@ -25,6 +25,9 @@ extern int mc_active;
 /* Makes sure the mapping belongs to this process (a forked child first gets
  * its own copy). Returns 0 when recording may go on, -1 when it may not. */
 int mc_publish_own(void);
+/* Non-zero in the process that owns the mapping; 0 in a vfork child, which
+ * shares the parent's memory until it calls exec. */
+int mc_publish_owner(void);
 /* Refreshes the published allocator statistics if they are stale. */
 void mc_publish_mallinfo(void);
 /* Runs malloc_trim(0) if memcreep asked for it since the last time. */
@@ -63,11 +66,11 @@ uint32_t mc_stack_intern(const uint64_t *ips, int depth);
 void mc_stack_alloc(uint32_t slot, size_t bytes, int64_t count);
 /* Takes an allocation off a stack's counters (same units). */
 void mc_stack_free(uint32_t slot, size_t bytes, int64_t count);
-/* Events counted by the stack that caused them (not memory). */
-enum mc_event { MC_EV_CONNECT, MC_EV_THREAD };
-/* Counts one event at the caller's stack and in the header. The caller
- * holds the reentrancy guard. */
-void mc_count_event(enum mc_event e);
+/* Counts one TCP connection at the caller's stack and in the header. The
+ * caller holds the reentrancy guard. */
+void mc_count_connect(void);
+/* Counts one thread created by the stack in slot. */
+void mc_count_thread(uint32_t slot);
 /* Registers the thread-exit hook. Called once at start. */
 void mc_counters_init(void);
 /* Adds every slab's deltas to the counters of the mapping at h and frees
@@ -75,6 +78,35 @@ void mc_counters_init(void);
 void mc_counters_fold(struct mc_shm_header *h);
 /* Forgets this thread's slab (the child of a fork claims a new one). */
 void mc_counters_forget_thread(void);
+
+/* ---- fd_table.c: open descriptors by opening stack ---- */
+
+/* Sets up the descriptor table with what this image inherited. Called
+ * first thing in the constructor, when started by memcreep. */
+void mc_fd_scan(void);
+/* Counts the inherited descriptors in the new mapping. */
+void mc_fd_start(void);
+/* A new descriptor fd of the given kind (enum mc_fd_kind) opened by the
+ * caller's stack. The caller holds the reentrancy guard. */
+void mc_fd_opened(int fd, int kind);
+/* newfd became a copy of oldfd (dup*, F_DUPFD): same kind, the caller's
+ * stack. */
+void mc_fd_duped(int oldfd, int newfd);
+/* fd is about to be closed (or was replaced). */
+void mc_fd_closed(int fd);
+/* Every recorded descriptor in [first, last] is about to be closed. */
+void mc_fd_closed_range(unsigned first, unsigned last);
+/* Kind of an open descriptor, asked of the kernel (fstat, getsockopt). */
+int mc_fd_kind_of(int fd);
+/* Kind of a socket from socket()'s arguments. */
+int mc_fd_socket_kind(int domain, int type);
+
+/* ---- thread_hooks.c: threads by creating stack ---- */
+
+/* Creates the key whose destructor sees threads exit. Called once. */
+void mc_thread_start(void);
+/* Resets what a thread of the parent may have held at fork. */
+void mc_thread_after_fork(void);
 
 /* ---- ptr_table.c: live pointer -> (stack, size), private memory ---- */
 

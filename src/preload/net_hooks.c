@@ -34,7 +34,7 @@ __attribute__((visibility("default"))) int connect(int fd, const struct sockaddr
     if ((rc != 0 && errno != EINPROGRESS) || !mc_active || mc_in_hook()) return rc;
     int saved = errno;
     mc_set_in_hook(1);
-    if (is_tcp(fd, a)) mc_count_event(MC_EV_CONNECT);
+    if (is_tcp(fd, a)) mc_count_connect();
     mc_set_in_hook(0);
     errno = saved;
     return rc;

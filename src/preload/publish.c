@@ -30,6 +30,10 @@ static size_t map_size;
 /* 0: the mapping is ours; 1: forked, copy pending; 2: copy in progress. */
 static int fork_state;
 static int modules_busy;
+/* The process the mapping and the descriptor table describe. A child made
+ * by vfork shares both with its parent but is another process: its
+ * descriptor calls between vfork and exec must not count. */
+static pid_t owner_pid;
 static int mallinfo_busy;
 
 /* Sizes of the parts of the mapping, each rounded to 64 bytes. */
@@ -212,7 +216,9 @@ static void at_fork_parent(void)
  * fork-then-exec pays nothing. */
 static void at_fork_child(void)
 {
+    owner_pid = getpid();
     if (!mc_active) return;
+    mc_thread_after_fork();
     mc_ptr_unlock_all();
     __atomic_store_n(&fork_state, 1, __ATOMIC_RELEASE);
 }
@@ -244,11 +250,15 @@ static int remap_for_child(void)
     const uint32_t *list = (const uint32_t *)(src + h->off_stack_list);
     const struct mc_shm_stack *st = (const struct mc_shm_stack *)(src + h->off_stacks);
     struct mc_shm_stack *dst_st = (struct mc_shm_stack *)(dst + h->off_stacks);
+    const struct mc_shm_stack_ext *ext = (const struct mc_shm_stack_ext *)(src + h->off_stack_ext);
+    struct mc_shm_stack_ext *dst_ext = (struct mc_shm_stack_ext *)(dst + h->off_stack_ext);
     dst_st[MC_STACK_OVERFLOW] = st[MC_STACK_OVERFLOW];
+    dst_ext[MC_STACK_OVERFLOW] = ext[MC_STACK_OVERFLOW];
     for (uint64_t i = 0; i < count; i++) {
         uint32_t s = list[i];
         if (s == 0 || s > h->stack_cap || !st[s - 1].ready) continue;
         dst_st[s - 1] = st[s - 1];
+        dst_ext[s - 1] = ext[s - 1];
     }
     memcpy(dst + h->off_stack_list, list, count * sizeof(uint32_t));
     uint64_t frames = h->frames_used < h->frame_cap ? h->frames_used : h->frame_cap;
@@ -266,6 +276,11 @@ static int remap_for_child(void)
     close(fd);
     mc_counters_forget_thread();
     return m == MAP_FAILED ? -1 : 0;
+}
+
+int mc_publish_owner(void)
+{
+    return getpid() == owner_pid;
 }
 
 int mc_publish_own(void)
@@ -312,11 +327,13 @@ void mc_publish_start(void)
     uint64_t off_frames = ALIGN64(off_list + cap * sizeof(uint32_t));
     uint64_t off_modules = ALIGN64(off_frames + frame_cap * sizeof(uint64_t));
     uint64_t off_threads = ALIGN64(off_modules + module_cap * sizeof(struct mc_shm_module));
-    uint64_t size = ALIGN64(off_threads + thread_cap * sizeof(struct mc_shm_thread));
+    uint64_t off_ext = ALIGN64(off_threads + thread_cap * sizeof(struct mc_shm_thread));
+    uint64_t size = ALIGN64(off_ext + cap * sizeof(struct mc_shm_stack_ext));
     long page = sysconf(_SC_PAGESIZE);
     size = (size + (uint64_t)page - 1) & ~((uint64_t)page - 1);
 
     pid_t pid = getpid();
+    owner_pid = pid;
     supersede_old_images(pid);
     int fd = create_map_file(pid, size);
     if (fd < 0) {
@@ -347,6 +364,7 @@ void mc_publish_start(void)
     h->off_modules = off_modules;
     h->off_threads = off_threads;
     h->thread_cap = (uint32_t)thread_cap;
+    h->off_stack_ext = off_ext;
     h->sample_bytes = mc_env_u64("MEMCREEP_SAMPLE_BYTES", 0);
     ssize_t l = readlink("/proc/self/exe", h->exe, sizeof(h->exe) - 1);
     h->exe[l > 0 ? l : 0] = 0;
@@ -361,6 +379,8 @@ void mc_publish_start(void)
     __atomic_store_n(&h->magic, MC_SHM_MAGIC, __ATOMIC_RELEASE);
     pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
     mc_counters_init();
+    mc_fd_start();
+    mc_thread_start();
     mc_active = 1;
 }
 

@@ -265,6 +265,7 @@ static json_t *points_json(const struct mc_points *s)
     json_object_set_new(o, "time_wait", farray(s->time_wait, n));
     json_object_set_new(o, "threads", farray(s->threads, n));
     json_object_set_new(o, "connects", farray(s->connects, n));
+    json_object_set_new(o, "threads_unjoined", farray(s->unjoined, n));
     return o;
 }
 
@@ -293,10 +294,20 @@ static json_t *metrics_json(const struct mc_points *s, double min_growth, int ma
     json_object_set_new(m, "time_wait", count_metric(s, s->time_wait, work));
     json_object_set_new(m, "threads", count_metric(s, s->threads, work));
     json_object_set_new(m, "connects", count_metric(s, s->connects, work));
+    if (mapped) json_object_set_new(m, "threads_unjoined", count_metric(s, s->unjoined, work));
     return m;
 }
 
-static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, int threads);
+/* What the stacks under a finding are ranked by. */
+enum top_by {
+    TOP_CONNECTS, /* TCP connections started, cumulative */
+    TOP_THREADS,  /* threads started, cumulative */
+    TOP_UNJOINED, /* threads ended and not joined, now */
+    TOP_FDS,      /* growth of the descriptors it opened that are open */
+    TOP_SOCKETS,  /* the same, stacks that opened sockets only */
+};
+
+static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, enum top_by by);
 
 /* Resource findings of a process: FD, SOCKET and THREAD CREEP. */
 static void resource_findings(json_t *findings, json_t *proc, json_t *m, struct mc_proc *p,
@@ -307,7 +318,8 @@ static void resource_findings(json_t *findings, json_t *proc, json_t *m, struct 
     } kinds[] = {{"fds", "FD CREEP"},
                  {"sockets", "SOCKET CREEP"},
                  {"tcp_close_wait", "SOCKET CREEP (CLOSE_WAIT: peers closed, we did not)"},
-                 {"threads", "THREAD CREEP"}};
+                 {"threads", "THREAD CREEP"},
+                 {"threads_unjoined", "THREAD CREEP (ended, never joined nor detached)"}};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         json_t *x = json_object_get(m, kinds[i].metric);
         if (strcmp(json_string_value(json_object_get(x, "verdict")) ?: "", "CREEP")) continue;
@@ -316,27 +328,68 @@ static void resource_findings(json_t *findings, json_t *proc, json_t *m, struct 
         json_object_set_new(f, "metric", json_string(kinds[i].metric));
         json_object_set(f, "pid", json_object_get(proc, "pid"));
         json_object_set(f, "evidence", x);
-        /* Threads: the code that creates them, counted by the preload. */
-        if (!strcmp(kinds[i].metric, "threads") && p->has_map)
-            json_object_set_new(f, "stacks", top_stacks(p, sym, 1));
+        /* The code responsible, as the preload counted it: the stacks that
+         * start the threads, or that opened the descriptors still open. */
+        static const enum top_by by[] = {TOP_FDS, TOP_SOCKETS, TOP_SOCKETS, TOP_THREADS,
+                                         TOP_UNJOINED};
+        if (p->has_map) json_object_set_new(f, "stacks", top_stacks(p, sym, by[i]));
         json_array_append_new(findings, f);
     }
 }
 
-/* The three stacks that started the most connections (threads = 0) or
- * threads (threads = 1), from their cumulative counts, with their frames
- * and the count under "count". */
-static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, int threads)
+static const char *fd_kind_names[MC_FD_KINDS] = {"tcp",  "udp",  "unix",  "socket",
+                                                 "file", "pipe", "event", "other"};
+
+/* Open descriptors by kind, as counted in an array of MC_FD_KINDS. */
+static json_t *fd_kinds_json(const int64_t *live)
 {
-    uint64_t best[3] = {0, 0, 0};
+    json_t *o = json_object();
+    for (int k = 0; k < MC_FD_KINDS; k++)
+        if (live[k]) json_object_set_new(o, fd_kind_names[k], json_integer(live[k]));
+    return o;
+}
+
+/* A stack's value for ranking under by; 0 leaves it out. */
+static int64_t top_value(struct mc_proc *p, uint32_t slot, enum top_by by)
+{
+    const struct mc_shm_stack *st = mc_map_stack(&p->map, slot);
+    const struct mc_shm_stack_ext *x = mc_map_stack_ext(&p->map, slot);
+    const struct mc_stack_series *ss = slot < p->stk_cap ? p->stk[slot] : NULL;
+    uint32_t n = p->pts.clk.n;
+    switch (by) {
+    case TOP_CONNECTS:
+        return (int64_t)__atomic_load_n(&st->connects, __ATOMIC_RELAXED);
+    case TOP_THREADS:
+        return __atomic_load_n(&st->threads, __ATOMIC_RELAXED);
+    case TOP_UNJOINED:
+        return __atomic_load_n(&x->threads_unjoined, __ATOMIC_RELAXED);
+    case TOP_SOCKETS:
+        if (!x->fd_live[MC_FD_TCP] && !x->fd_live[MC_FD_UDP] && !x->fd_live[MC_FD_UNIX] &&
+            !x->fd_live[MC_FD_SOCKET])
+            return 0;
+        /* fall through */
+    case TOP_FDS:
+        return ss && n ? ss->fds[n - 1] - ss->fds[0] : 0;
+    }
+    return 0;
+}
+
+static const char *top_what[] = {"connections started", "threads started",
+                                 "threads ended, not joined", "descriptors opened, still open",
+                                 "sockets opened, still open"};
+
+/* The three stacks that rank highest by the given measure, with their
+ * frames and the value under "count"; for descriptors also their rate and
+ * kinds. */
+static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, enum top_by by)
+{
+    int64_t best[3] = {0, 0, 0};
     uint32_t slot[3] = {0, 0, 0};
     uint64_t listed = mc_map_stack_count(&p->map);
     for (uint64_t i = 0; i < listed; i++) {
         int64_t s = mc_map_stack_slot(&p->map, i);
-        const struct mc_shm_stack *st = s >= 0 ? mc_map_stack(&p->map, (uint32_t)s) : NULL;
-        if (!st) continue;
-        uint64_t c = threads ? __atomic_load_n(&st->threads, __ATOMIC_RELAXED)
-                             : __atomic_load_n(&st->connects, __ATOMIC_RELAXED);
+        if (s < 0 || !mc_map_stack(&p->map, (uint32_t)s)) continue;
+        int64_t c = top_value(p, (uint32_t)s, by);
         for (int k = 0; k < 3; k++)
             if (c > best[k]) {
                 for (int j = 2; j > k; j--) {
@@ -349,10 +402,28 @@ static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, int thre
             }
     }
     json_t *stacks = json_array();
-    for (int k = 0; k < 3 && best[k]; k++) {
+    int work = has_work(&p->pts);
+    for (int k = 0; k < 3 && best[k] > 0; k++) {
         int site;
         json_t *e = json_object();
         json_object_set_new(e, "count", json_integer((json_int_t)best[k]));
+        json_object_set_new(e, "what", json_string(top_what[by]));
+        if (by == TOP_FDS || by == TOP_SOCKETS) {
+            const struct mc_stack_series *ss = p->stk[slot[k]];
+            const struct mc_shm_stack_ext *x = mc_map_stack_ext(&p->map, slot[k]);
+            double xm[MC_SERIES_MAX], y[MC_SERIES_MAX];
+            uint32_t n = p->pts.clk.n;
+            int64_t live[MC_FD_KINDS];
+            to_minutes(&p->pts, xm);
+            for (uint32_t i = 0; i < n; i++)
+                y[i] = (double)ss->fds[i];
+            for (int i = 0; i < MC_FD_KINDS; i++)
+                live[i] = __atomic_load_n(&x->fd_live[i], __ATOMIC_RELAXED);
+            json_object_set_new(e, "open", json_integer(ss->fds[n - 1]));
+            json_object_set_new(e, "per_min", json_real(slope_of(xm, y, n)));
+            if (work) json_object_set_new(e, "per_unit", json_real(slope_of(p->pts.work, y, n)));
+            json_object_set_new(e, "kinds", fd_kinds_json(live));
+        }
         json_object_set_new(e, "frames", frames_json(p, slot[k], sym, &site));
         json_object_set_new(e, "site", json_integer(site));
         json_array_append_new(stacks, e);
@@ -370,7 +441,7 @@ static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symb
     json_t *m = json_object_get(json_object_get(o, "metrics"), "connects");
     json_t *pu = json_object_get(m, "per_unit");
     if (!p->has_map || !pu || json_number_value(pu) < CHURN_MIN) return;
-    json_t *stacks = top_stacks(p, sym, 0);
+    json_t *stacks = top_stacks(p, sym, TOP_CONNECTS);
     json_t *f = json_object();
     json_object_set_new(f, "kind", json_string("CONNECTION CHURN"));
     json_object_set_new(f, "metric", json_string("connects"));
@@ -404,6 +475,23 @@ static void retention(json_t *findings, json_t *o, const struct mc_proc *p)
     json_object_set_new(f, "pid", json_integer(p->pid));
     json_object_set(f, "evidence", t);
     json_array_append_new(findings, f);
+}
+
+/* What the descriptor hooks counted for a process, at the end. */
+static json_t *descriptors_json(const struct mc_shm_header *h)
+{
+    int64_t live[MC_FD_KINDS];
+    for (int k = 0; k < MC_FD_KINDS; k++)
+        live[k] = (int64_t)mc_map_load((const uint64_t *)&h->fd_live[k]);
+    json_t *o = json_object();
+    json_object_set_new(o, "open", fd_kinds_json(live));
+    json_object_set_new(o, "opened", json_integer((json_int_t)mc_map_load(&h->fd_opened)));
+    json_object_set_new(o, "inherited", json_integer((json_int_t)mc_map_load(&h->fd_inherited)));
+    json_object_set_new(o, "untracked", json_integer((json_int_t)mc_map_load(&h->fd_lost)));
+    json_object_set_new(
+        o, "threads_unjoined",
+        json_integer((json_int_t)mc_map_load((const uint64_t *)&h->threads_unjoined)));
+    return o;
 }
 
 static const char *verdict_max(const char *a, const char *b)
@@ -451,6 +539,7 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
         json_object_set_new(o, "exe", json_string(p->exe));
         json_object_set_new(o, "root", json_boolean(p->pid == c->root));
         json_object_set_new(o, "preloaded", json_boolean(p->has_map));
+        if (p->has_map) json_object_set_new(o, "descriptors", descriptors_json(p->map.h));
         json_t *end = json_object();
         json_object_set_new(end, "how", json_string(end_names[p->end]));
         if (p->end == MC_END_EXITED && p->pid == c->root)

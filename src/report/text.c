@@ -316,8 +316,21 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
                                         (size_t)json_integer_value(json_object_get(st, "site")));
             char where[600];
             frame_text(fr, where, sizeof(where));
-            fprintf(out, "\n  %.0f %s from %s", num(st, "count"),
-                    strcmp(str(f, "metric"), "threads") ? "connections" : "threads started", where);
+            if (json_object_get(st, "open")) {
+                /* Descriptors: the opening stack's rate, then what is open. */
+                fprintf(out, "\n  %+.0f open (", num(st, "count"));
+                if (json_object_get(st, "per_unit"))
+                    fprintf(out, "%+.2f per 1000 units", num(st, "per_unit") * 1000);
+                else
+                    fprintf(out, "%+.1f per minute", num(st, "per_min"));
+                const char *kn;
+                json_t *kv;
+                json_object_foreach (json_object_get(st, "kinds"), kn, kv)
+                    fprintf(out, ", %lld %s", (long long)json_integer_value(kv), kn);
+                fprintf(out, ") opened by %s", where);
+            } else {
+                fprintf(out, "\n  %.0f %s from %s", num(st, "count"), str(st, "what"), where);
+            }
         }
     }
     if (json_array_size(json_object_get(sum, "findings"))) fputc('\n', out);

@@ -337,6 +337,88 @@ def case_run_clean():
         check(doc["load"]["throughput"]["verdict"] != "FALLING", f"{proto}: throughput falls")
 
 
+def finding(doc, kind):
+    """The finding of that kind, or a Failure listing what there is."""
+    f = [f for f in doc["summary"]["findings"] if f["kind"] == kind]
+    check(f, f"no {kind} in {[f['kind'] for f in doc['summary']['findings']]}")
+    return f[0]
+
+
+def stack_functions(st, n=4):
+    """The functions of a finding's stack from its site on."""
+    return [fr["function"] for fr in st["frames"][st["site"]:st["site"] + n]]
+
+
+def case_fd_error_path():
+    """A client that keeps one socket per 4 requests on its 503 path (the
+    server answers 503 to every 4th): SOCKET CREEP at the line that opened
+    the socket, in CLOSE_WAIT, 0.25 per request. The same client closing
+    properly is CONNECTION CHURN only; with a pool, nothing."""
+    with Server("--misbehave", "503", "--body", "100") as srv:
+        client = [os.path.join(ARGS.fixtures, "http_client"), "3000", "1000"]
+        doc, _, err = test_run.run_target(client + ["leak-on-503", str(srv.port)],
+                                          ["--fail-on-creep"], expect_rc=1)
+        p = test_run.root_proc(doc)
+        for metric in ("sockets", "tcp_close_wait"):
+            m = p["metrics"][metric]
+            rate = m["per_unit"] * 1000
+            check(m["verdict"] == "CREEP" and abs(rate - 250) <= 25,
+                  f"{metric}: {m['verdict']}, {rate:.0f} per 1000 requests, want 250")
+        f = finding(doc, "SOCKET CREEP (CLOSE_WAIT: peers closed, we did not)")
+        st = f["stacks"][0]
+        check("fetch_once" in stack_functions(st) and st["kinds"].get("tcp", 0) >= 700,
+              f"opening stack {stack_functions(st)}, kinds {st['kinds']}")
+        check(abs(st["per_unit"] * 1000 - 250) <= 25, f"stack rate {st['per_unit'] * 1000:.0f}/1000")
+        check(len(f["stacks"]) == 1, f"more than the leaking stack: {f['stacks']}")
+        check("tcp) opened by" in err, "the report does not name the opening stack")
+        check(p["descriptors"]["open"].get("tcp", 0) >= 700, f"descriptors {p['descriptors']}")
+        check(not test_run.creeping(p), f"memory creeps at {test_run.creeping(p)}")
+
+        doc, rc, err = test_run.run_target(client + ["churn", str(srv.port)], ["--fail-on-creep"])
+        check(rc == 0, f"churn: exit {rc}: {err}")
+        f = finding(doc, "CONNECTION CHURN")
+        check(abs(f["evidence"]["per_unit"] - 1) <= 0.1, f"churn rate {f['evidence']}")
+        check("fetch_once" in stack_functions(f["stacks"][0]), f"churn at {f['stacks'][0]}")
+        kinds = [f["kind"] for f in doc["summary"]["findings"]]
+        check(kinds == ["CONNECTION CHURN"], f"churn: findings {kinds}")
+
+        doc, rc, _ = test_run.run_target(client + ["pooled", str(srv.port)], ["--fail-on-creep"])
+        kinds = [f["kind"] for f in doc["summary"]["findings"]]
+        check(rc == 0 and not kinds, f"pooled: exit {rc}, findings {kinds}")
+
+
+def case_run_unjoined_threads():
+    """A server starting a thread per connection and never joining it:
+    /proc shows no thread growth (each thread ends), but every one keeps
+    its stack; THREAD CREEP names the code that starts them, one per
+    request. Detaching them is clean."""
+    for detach in (False, True):
+        port = free_port()
+        target = [os.path.join(ARGS.fixtures, "thread_server"), str(port)]
+        target += ["--detach"] if detach else []
+        out = tempfile.mkdtemp(prefix="mc-scenario-")
+        rc, _, err = test_run.memcreep(["run", "-i", "0.05", "-o", out, "--url",
+                                        f"http://127.0.0.1:{port}/", "--new-conn", "-c", "2",
+                                        "--rounds", "6", "--round-requests", "300",
+                                        "--fail-on-creep", "--"] + target, timeout=120)
+        doc = load_doc(os.path.join(out, "result.json"))
+        p = test_run.root_proc(doc)
+        m = p["metrics"]["threads_unjoined"]
+        if detach:
+            check(rc == 0 and m["end"] == 0 and m["verdict"] != "CREEP",
+                  f"detached: exit {rc}, unjoined {m}: {err}")
+            continue
+        check(rc == 1, f"exit {rc}, expected 1: {err}")
+        check(abs(m["per_unit"] - 1) <= 0.1 and m["verdict"] == "CREEP",
+              f"unjoined per request {m}")
+        f = finding(doc, "THREAD CREEP (ended, never joined nor detached)")
+        st = f["stacks"][0]
+        check(st["frames"][st["site"]]["function"] == "start_handler" and st["count"] >= 1800,
+              f"creator {stack_functions(st)}, {st['count']} threads")
+        check(p["metrics"]["threads"]["verdict"] != "CREEP", "threads seen in /proc")
+        check("threads ended, not joined from start_handler" in err, "report lacks the creator")
+
+
 def case_run_throughput_falls():
     """Seed 002: throughput that rots under load is reported as such."""
     out, rc, err = run_url(["--degrade"], ["--rounds", "12", "--round-requests", "200", "-c", "4"])

@@ -246,6 +246,14 @@ def case_resources():
         check(kind in kinds, f"{mode}: findings {kinds}")
         if mode != "threads":  # a thread's stack and TLS are memory that grows too
             check(not creeping(p), f"{mode}: memory creeps at {creeping(p)}")
+            # The descriptor hooks name the opening line and the kind.
+            f = [f for f in doc["summary"]["findings"] if f["kind"] == kind][0]
+            st = f["stacks"][0]
+            want = {"fds": ("keep_fd", "file"), "close-wait": ("keep_close_wait", "tcp")}[mode]
+            check(site(st)["function"] == want[0] and st["kinds"].get(want[1], 0) >= 480,
+                  f"{mode}: opened by {site(st)['function']}, kinds {st['kinds']}")
+            check(abs(st["per_unit"] * 1000 - per_k) <= 0.1 * per_k,
+                  f"{mode}: stack rate {st['per_unit'] * 1000:.0f} per 1000")
         else:
             f = [f for f in doc["summary"]["findings"] if f["kind"] == kind][0]
             st = f["stacks"][0]
@@ -255,6 +263,41 @@ def case_resources():
                            expect_rc=0)
     check(doc["summary"]["verdict"] == "STEADY" and not doc["summary"]["findings"],
           f"clean: {doc['summary']}")
+
+
+def case_fd_behaviour():
+    """The descriptor calls behave the same under the preload (errno, bad
+    closes, modes, SCM_RIGHTS, fork, vfork), and what is open is counted by
+    kind: a forked child's close is its own, a vfork child's close is not
+    the parent's, and after exec only what lacked O_CLOEXEC is inherited."""
+    argv = [fixture("fd_behaviour")]
+    plain = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    doc, rc, err = run_target(argv)
+    out = subprocess.run([ARGS.memcreep, "run", "-q", "--"] + argv, capture_output=True,
+                         text=True, timeout=60).stdout
+
+    def checks(text):
+        return [line for line in text.splitlines() if not line.startswith("inherited")]
+    check(plain.returncode == 0 and "FAIL" not in plain.stdout, f"plain run: {plain.stdout}")
+    check(checks(out) == checks(plain.stdout), f"output differs under memcreep:\n{out}")
+    check(rc == 0, f"exit {rc}: {err}")
+    procs = doc["processes"]
+    first = [p for p in procs if p["root"] and p["end"]["how"] == "exec"]
+    check(first, f"no image replaced by exec: {[(p['pid'], p['end']) for p in procs]}")
+    d1 = first[0]["descriptors"]
+    o = d1["open"]
+    check(o.get("tcp") == 1 and o.get("unix") == 2 and o.get("event") == 1 and
+          o.get("pipe", 0) >= 3 and o.get("file", 0) >= 1 and d1["opened"] == 12,
+          f"first image: {d1}")
+    d2 = root_proc(doc)["descriptors"]
+    # Stage 2 opened (and closed) one directory to count its descriptors.
+    check(d2["inherited"] == d1["inherited"] + 1 and d2["opened"] == 1 and
+          sum(d2["open"].values()) == d2["inherited"],
+          f"after exec: {d2}, expected {d1['inherited'] + 1} inherited")
+    kids = [p for p in procs if not p["root"] and p["preloaded"]]
+    check(len(kids) == 1, f"children: {[(p['pid'], p['end']) for p in kids]}")
+    dk = kids[0]["descriptors"]["open"]
+    check("event" not in dk and dk.get("tcp") == 1, f"forked child: {dk}")
 
 
 def case_churn():
@@ -269,7 +312,7 @@ def case_churn():
     st = f[0]["stacks"][0]
     check(st["frames"][st["site"]]["function"] == "connect_per_request",
           f"connecting site {st['frames'][st['site']]}")
-    check("connections from connect_per_request" in err, "the report does not name the site")
+    check("connections started from connect_per_request" in err, "the report does not name the site")
     doc, rc, _ = run_target([fixture("fd_leak"), "2000", "1000", "pooled"], ["--fail-on-creep"])
     kinds = [f["kind"] for f in doc["summary"]["findings"]]
     check(rc == 0 and not kinds, f"pooled: exit {rc}, findings {kinds}")

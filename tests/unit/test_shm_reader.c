@@ -72,10 +72,14 @@ static void refuses_corrupt_mappings(void **state)
     write_file(h, size);
     assert_int_equal(mc_map_open(path, &m), -EPROTO);
     h->magic = MC_SHM_MAGIC;
-    h->version = 2;
+    h->version = MC_SHM_VERSION + 1;
     write_file(h, size);
     assert_int_equal(mc_map_open(path, &m), -EPROTO);
     h->version = MC_SHM_VERSION;
+    h->off_stack_ext = size - 64; /* descriptor records past the end */
+    write_file(h, size);
+    assert_int_equal(mc_map_open(path, &m), -EPROTO);
+    h->off_stack_ext = A64(h->off_threads + 8 * sizeof(struct mc_shm_thread));
     h->off_frames = size - 8; /* frame pool past the end */
     write_file(h, size);
     assert_int_equal(mc_map_open(path, &m), -EPROTO);
