@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (bench/README.md): installs the peers if missing,
 # builds in Release, prints the tables for docs/benchmarks.md.
-# usage: bench/run.sh [overhead|load|fdhooks|all] [--markdown]
+# usage: bench/run.sh [overhead|load|fdhooks|python|all] [--markdown]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -13,6 +13,10 @@ if [ "$which" = overhead ] || [ "$which" = all ]; then
   echo "== allocation-heavy workload: plain vs memcreep vs heaptrack (median of ${REPS:-5})"
   /usr/bin/python3 bench/run_overhead.py --memcreep build/bench/src/memcreep \
     --workload build/bench/bench/alloc_workload --reps "${REPS:-5}" "$@"
+fi
+if [ "$which" = python ] || [ "$which" = all ]; then
+  echo "== Python workload: plain vs memcreep vs tracemalloc vs heaptrack (median of ${REPS:-3})"
+  /usr/bin/python3 bench/run_python.py --memcreep build/bench/src/memcreep --reps "${REPS:-3}" "$@"
 fi
 if [ "$which" = fdhooks ] || [ "$which" = all ]; then
   echo "== descriptor hooks: nginx plain vs under memcreep, a connection per request (median of ${REPS:-3})"

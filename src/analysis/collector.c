@@ -17,6 +17,7 @@ int mc_collector_init(struct mc_collector *c, const char *dir, pid_t root, doubl
     c->root = root;
     c->t0 = t0;
     c->external_work = -1;
+    c->py_wait = 2.0;
     return 0;
 }
 
@@ -26,6 +27,9 @@ static void proc_free(struct mc_proc *p)
     for (uint32_t i = 0; i < p->stk_cap; i++)
         free(p->stk[i]);
     free(p->stk);
+    for (uint32_t i = 0; i < p->py_cap; i++)
+        free(p->py[i]);
+    free(p->py);
     free(p->vals);
     free(p);
 }
@@ -126,6 +130,9 @@ static void scan_maps(struct mc_collector *c)
         p->stk = calloc(p->stk_cap, sizeof(*p->stk));
         p->vals = calloc(p->stk_cap, sizeof(*p->vals));
         if (!p->stk || !p->vals) p->stk_cap = 0;
+        p->py_cap = m.h->py_cap;
+        p->py = calloc(p->py_cap ? p->py_cap : 1, sizeof(*p->py));
+        if (!p->py) p->py_cap = 0;
     }
     closedir(d);
 }
@@ -159,6 +166,7 @@ static void halve_points(struct mc_points *s, uint32_t n)
     mc_series_halve_f64(s->threads, n);
     mc_series_halve_f64(s->connects, n);
     mc_series_halve_f64(s->unjoined, n);
+    mc_series_halve_f64(s->py_fresh, n);
 }
 
 static void put_res(struct mc_points *s, int i, const struct mc_proc_res *r)
@@ -196,6 +204,76 @@ static void sample_stack(struct mc_proc *p, uint32_t slot, int idx, int halved, 
     ss->bytes[idx] = b;
     ss->count[idx] = k;
     ss->fds[idx] = f;
+}
+
+/* Appends the Python type table to the per-type series. */
+static void sample_python(struct mc_proc *p, int idx, int halved)
+{
+    uint64_t n;
+    const struct mc_shm_pytype *ty = mc_map_pytypes(&p->map, &n);
+    for (uint32_t i = 0; i < p->py_cap; i++) {
+        struct mc_py_series *ps = p->py[i];
+        if (!ps && i < n) ps = p->py[i] = calloc(1, sizeof(*ps)); /* earlier points: 0 */
+        if (!ps) continue;
+        if (halved) {
+            mc_series_halve_i64(ps->live, MC_SERIES_MAX);
+            mc_series_halve_i64(ps->garbage, MC_SERIES_MAX);
+        }
+        if (i >= n) continue;
+        ps->live[idx] = __atomic_load_n(&ty[i].live, __ATOMIC_RELAXED);
+        ps->garbage[idx] = (int64_t)__atomic_load_n(&ty[i].garbage, __ATOMIC_RELAXED);
+    }
+}
+
+/* Asks every Python process for a snapshot and waits (at most py_wait)
+ * until they are done, so that the sample that follows sees the heap
+ * right after a full collection.
+ *
+ * A snapshot holds the GIL for a full collection and a walk over every
+ * object, so it is not taken at every tick: samples that are kept for sure
+ * (final: the end of a load part, of the warm-up, of the run) always get
+ * one; other ticks only when PY_MIN_GAP has passed and at least PY_DUTY
+ * times as long as the last snapshot took, which bounds the time the
+ * target spends in them to about 1/PY_DUTY (10%). */
+#define PY_MIN_GAP 0.5
+#define PY_DUTY    10.0
+
+static void python_snapshots(struct mc_collector *c, int final)
+{
+    int pending = 0;
+    double now = mc_now();
+    for (size_t i = 0; i < c->nprocs; i++) {
+        struct mc_proc *p = c->procs[i];
+        if (p->end != MC_END_RUNNING || !p->has_map ||
+            __atomic_load_n(&p->map.h->py_state, __ATOMIC_ACQUIRE) != MC_PY_ACTIVE)
+            continue;
+        double took = (double)p->map.h->py_snap_ns / 1e9;
+        double gap = took * PY_DUTY > PY_MIN_GAP ? took * PY_DUTY : PY_MIN_GAP;
+        if (p->py_ticket <= 0 && (final || now - p->py_asked >= gap)) {
+            p->py_ticket = mc_map_request_py(p->map_path, &p->map);
+            p->py_asked = now;
+        }
+        pending += p->py_ticket > 0;
+    }
+    double until = mc_now() + c->py_wait;
+    while (pending && mc_now() < until) {
+        mc_sleep(0.005);
+        pending = 0;
+        for (size_t i = 0; i < c->nprocs; i++) {
+            struct mc_proc *p = c->procs[i];
+            if (p->py_ticket <= 0) continue;
+            if (mc_map_load(&p->map.h->py_done) >= (uint64_t)p->py_ticket) {
+                p->py_ticket = 0;
+                p->py_fresh = 1;
+            } else if (p->map.h->py_state != MC_PY_ACTIVE || !mc_proc_alive(p->pid)) {
+                p->py_ticket = 0;
+            } else
+                pending++;
+        }
+    }
+    /* What is still pending is late: served before a later sample, or not. */
+    for (size_t i = 0; i < c->nprocs; i++)
+        if (c->procs[i]->py_ticket > 0) c->procs[i]->py_late++;
 }
 
 static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int final)
@@ -247,6 +325,9 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
             s->alloc_held[idx] = (double)(h->mi_arena + h->mi_hblkhd);
             s->connects[idx] = (double)mc_map_load(&h->connects);
             s->unjoined[idx] = (double)(int64_t)mc_map_load((const uint64_t *)&h->threads_unjoined);
+            if (p->py_cap) sample_python(p, idx, halved);
+            s->py_fresh[idx] = p->py_fresh;
+            p->py_fresh = 0;
         } else {
             s->work[idx] = c->external_work >= 0 ? c->external_work : 0;
         }
@@ -267,9 +348,10 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
 
 void mc_collector_tick(struct mc_collector *c, int final)
 {
-    double t = mc_now() - c->t0;
     scan_maps(c);
     if (!final) scan_tree(c);
+    if (!c->frozen) python_snapshots(c, final);
+    double t = mc_now() - c->t0;
     double rss = 0, heap = 0, count = 0, afree = 0, aheld = 0, work = 0, conns = 0, unj = 0;
     struct mc_proc_res res = {0};
     for (size_t i = 0; i < c->nprocs; i++) {
@@ -359,6 +441,10 @@ void mc_collector_restart(struct mc_collector *c)
         for (uint32_t k = 0; k < p->stk_cap; k++) {
             free(p->stk[k]);
             p->stk[k] = NULL;
+        }
+        for (uint32_t k = 0; k < p->py_cap; k++) {
+            free(p->py[k]);
+            p->py[k] = NULL;
         }
     }
     c->t0_series = mc_now() - c->t0;

@@ -28,6 +28,13 @@ struct mc_stack_series {
     int64_t fds[MC_SERIES_MAX]; /* open descriptors it opened (preload view) */
 };
 
+/* A Python type's series: live objects after each snapshot, and the cycle
+ * garbage of that type found so far (cumulative). */
+struct mc_py_series {
+    int64_t live[MC_SERIES_MAX];
+    int64_t garbage[MC_SERIES_MAX];
+};
+
 struct mc_points {
     struct mc_clock clk;
     double t[MC_SERIES_MAX];    /* seconds since the run started */
@@ -45,6 +52,7 @@ struct mc_points {
     double threads[MC_SERIES_MAX];
     double connects[MC_SERIES_MAX]; /* TCP connections started so far */
     double unjoined[MC_SERIES_MAX]; /* threads that ended, never joined */
+    double py_fresh[MC_SERIES_MAX]; /* 1 where a Python snapshot was just taken */
 };
 
 struct mc_proc {
@@ -63,6 +71,13 @@ struct mc_proc {
     struct mc_stack_value *vals;  /* every stack's value at the last sample */
     uint32_t stk_cap;
     uint64_t torn;
+    /* Python snapshots (preload/python.c): one asked before each sample. */
+    struct mc_py_series **py; /* indexed like the mapping's type table */
+    uint32_t py_cap;
+    int64_t py_ticket; /* request outstanding, 0 = none */
+    double py_asked;   /* mc_now() of the last request */
+    int py_fresh;      /* a snapshot completed during this tick */
+    uint64_t py_late;  /* samples taken without a fresh snapshot */
     /* The malloc_trim probe at the end of the run (see session.c). */
     int trim_asked, trim_served;
     int64_t trim_ticket;
@@ -92,6 +107,7 @@ struct mc_collector {
     double external_work;
     double t0_series; /* seconds after launch when the series (re)started */
     int frozen;       /* no more points: what follows is not the workload */
+    double py_wait;   /* longest wait for Python snapshots per sample, s */
 };
 
 /* Starts collecting for the tree rooted at root, whose mappings appear in

@@ -178,6 +178,8 @@ struct tcp_entry {
     int state;
     unsigned long lport, rport;
     unsigned long peer;
+    int family; /* AF_INET or AF_INET6 */
+    unsigned char raddr[16];
 };
 
 /* FNV-1a over bytes: peers are compared as 64-bit keys, so that matching
@@ -193,12 +195,52 @@ static unsigned long hash_bytes(const void *p, size_t n, uint64_t h)
 
 #define FNV_SEED 1469598103934665603ull
 
+static int cmp_ulong(const void *a, const void *b)
+{
+    unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+    return (x > y) - (x < y);
+}
+
+/* Where the machine's TCP table goes while it is read: the process's own
+ * sockets (inode in its sorted set) in full, TIME_WAIT entries (owned by
+ * nobody, possibly a hundred thousand) as local port and peer key only;
+ * everything else is dropped as it comes. */
+struct tcp_sink {
+    const unsigned long *inodes;
+    int ni;
+    struct tcp_entry *own;
+    int nown, max;
+    unsigned long *tw_port, *tw_peer;
+    int ntw, twcap;
+};
+
+static void sink_add(struct tcp_sink *s, const struct tcp_entry *t)
+{
+    if (t->inode && bsearch(&t->inode, s->inodes, (size_t)s->ni, sizeof(s->inodes[0]), cmp_ulong)) {
+        if (s->nown < s->max) s->own[s->nown++] = *t;
+        return;
+    }
+    if (t->state != 0x06) return;
+    if (s->ntw == s->twcap) {
+        int cap = s->twcap ? s->twcap * 2 : 4096;
+        unsigned long *a = realloc(s->tw_port, (size_t)cap * sizeof(*a));
+        if (!a) return;
+        s->tw_port = a;
+        unsigned long *b = realloc(s->tw_peer, (size_t)cap * sizeof(*b));
+        if (!b) return;
+        s->tw_peer = b;
+        s->twcap = cap;
+    }
+    s->tw_port[s->ntw] = t->lport;
+    s->tw_peer[s->ntw++] = t->peer;
+}
+
 /* Reads every TCP socket of the caller's network namespace through
  * NETLINK_SOCK_DIAG. Preferred to /proc/net/tcp: the kernel formats no
  * text and a busy machine's table (tens of thousands of TIME_WAITs) comes
  * in a few milliseconds instead of a good part of a second. Returns the
  * count, or -1 when netlink is not available. */
-static int read_tcp_diag(struct tcp_entry *e, int max)
+static int read_tcp_diag(struct tcp_sink *sk)
 {
     int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (fd < 0) return -1;
@@ -227,15 +269,19 @@ static int read_tcp_diag(struct tcp_entry *e, int max)
                 }
                 if (h->nlmsg_type == NLMSG_ERROR) goto out;
                 const struct inet_diag_msg *m = NLMSG_DATA(h);
-                if (n >= max) continue;
-                struct tcp_entry *t = &e[n++];
+                struct tcp_entry te, *t = &te;
+                n++;
                 t->inode = m->idiag_inode;
                 t->state = m->idiag_state;
                 t->lport = ntohs(m->id.idiag_sport);
                 t->rport = ntohs(m->id.idiag_dport);
+                t->family = m->idiag_family;
+                memset(t->raddr, 0, sizeof(t->raddr));
+                memcpy(t->raddr, m->id.idiag_dst, fam ? 16 : 4);
                 uint64_t k = hash_bytes(&m->idiag_family, 1, FNV_SEED);
                 k = hash_bytes(m->id.idiag_dst, fam ? 16 : 4, k);
                 t->peer = hash_bytes(&m->id.idiag_dport, 2, k);
+                sink_add(sk, t);
             }
         }
     }
@@ -246,7 +292,7 @@ out:
 }
 
 /* The same from /proc/PID/net/tcp and tcp6, when netlink is refused. */
-static int read_tcp_proc(pid_t pid, struct tcp_entry *e, int max)
+static int read_tcp_proc(pid_t pid, struct tcp_sink *sk)
 {
     int n = 0;
     const char *files[] = {"net/tcp", "net/tcp6"};
@@ -259,8 +305,8 @@ static int read_tcp_proc(pid_t pid, struct tcp_entry *e, int max)
             fclose(fp);
             continue;
         }
-        while (n < max && fgets(line, sizeof(line), fp)) {
-            struct tcp_entry *t = &e[n];
+        while (fgets(line, sizeof(line), fp)) {
+            struct tcp_entry te, *t = &te;
             unsigned st;
             /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
             if (sscanf(line, " %*d: %47s %47s %x %*s %*s %*s %*d %*d %lu", local, remote, &st,
@@ -271,7 +317,17 @@ static int read_tcp_proc(pid_t pid, struct tcp_entry *e, int max)
             t->lport = c ? strtoul(c + 1, NULL, 16) : 0;
             c = strrchr(remote, ':');
             t->rport = c ? strtoul(c + 1, NULL, 16) : 0;
+            /* The address is printed as 32-bit words in host order. */
+            t->family = f ? AF_INET6 : AF_INET;
+            memset(t->raddr, 0, sizeof(t->raddr));
+            for (int w = 0; w < (f ? 4 : 1); w++) {
+                char word[9] = {0};
+                memcpy(word, remote + 8 * w, 8);
+                uint32_t v = (uint32_t)strtoul(word, NULL, 16);
+                memcpy(t->raddr + 4 * w, &v, 4);
+            }
             t->peer = hash_bytes(remote, strlen(remote), FNV_SEED);
+            sink_add(sk, t);
             n++;
         }
         fclose(fp);
@@ -297,14 +353,64 @@ static int ephemeral(unsigned long port)
     return port >= lo && port <= hi;
 }
 
-static int cmp_ulong(const void *a, const void *b)
+static const char *tcp_state_name(int st)
 {
-    unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
-    return (x > y) - (x < y);
+    static const char *names[] = {"?",          "ESTABLISHED", "SYN_SENT",  "SYN_RECV",
+                                  "FIN_WAIT1",  "FIN_WAIT2",   "TIME_WAIT", "CLOSE",
+                                  "CLOSE_WAIT", "LAST_ACK",    "LISTEN",    "CLOSING"};
+    return st > 0 && st < (int)(sizeof(names) / sizeof(names[0])) ? names[st] : "?";
+}
+
+/* A socket's group: peer address, peer port unless ephemeral, state. */
+struct peer_ref {
+    unsigned long key;
+    int idx;
+};
+
+static int cmp_peer_ref(const void *a, const void *b)
+{
+    const struct peer_ref *x = a, *y = b;
+    return (x->key > y->key) - (x->key < y->key);
+}
+
+/* Fills r->peers with the largest groups among the sockets in refs. */
+static void top_peers(struct mc_proc_res *r, struct peer_ref *refs, int n,
+                      const struct tcp_entry *tcp)
+{
+    qsort(refs, (size_t)n, sizeof(refs[0]), cmp_peer_ref);
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j < n && refs[j].key == refs[i].key)
+            j++;
+        int count = j - i, at = r->npeers;
+        if (at == MC_PEERS && count <= r->peers[MC_PEERS - 1].count) {
+            i = j;
+            continue;
+        }
+        if (at == MC_PEERS) at = MC_PEERS - 1;
+        while (at > 0 && r->peers[at - 1].count < count) {
+            if (at < MC_PEERS) r->peers[at] = r->peers[at - 1];
+            at--;
+        }
+        const struct tcp_entry *t = &tcp[refs[i].idx];
+        char a[INET6_ADDRSTRLEN] = "?";
+        inet_ntop(t->family, t->raddr, a, sizeof(a));
+        struct mc_peer *p = &r->peers[at];
+        if (ephemeral(t->rport))
+            snprintf(p->addr, sizeof(p->addr), t->family == AF_INET6 ? "[%s]:*" : "%s:*", a);
+        else
+            snprintf(p->addr, sizeof(p->addr), t->family == AF_INET6 ? "[%s]:%lu" : "%s:%lu", a,
+                     t->rport);
+        snprintf(p->state, sizeof(p->state), "%s", tcp_state_name(t->state));
+        p->count = count;
+        if (r->npeers < MC_PEERS) r->npeers++;
+        i = j;
+    }
 }
 
 int mc_proc_resources(pid_t pid, struct mc_proc_res *r)
 {
+    static struct peer_ref refs[MAX_SOCK];
     static unsigned long inodes[MAX_SOCK], ports[MAX_SOCK], peers[MAX_SOCK];
     static struct tcp_entry tcp[MAX_SOCK];
     char path[64];
@@ -336,14 +442,21 @@ int mc_proc_resources(pid_t pid, struct mc_proc_res *r)
     }
     if (!ni) return 0;
     qsort(inodes, (size_t)ni, sizeof(inodes[0]), cmp_ulong);
-    int nt = read_tcp_diag(tcp, MAX_SOCK);
-    if (nt < 0) nt = read_tcp_proc(pid, tcp, MAX_SOCK);
+    /* The TIME_WAIT lists are kept between calls (grown as needed). */
+    static struct tcp_sink sk;
+    sk.inodes = inodes;
+    sk.ni = ni;
+    sk.own = tcp;
+    sk.max = MAX_SOCK;
+    sk.nown = sk.ntw = 0;
+    if (read_tcp_diag(&sk) < 0) {
+        sk.nown = sk.ntw = 0;
+        read_tcp_proc(pid, &sk);
+    }
+    int nt = sk.nown;
     /* Listening ports and peers of this process, to find its TIME_WAITs. */
-    int np = 0, nr = 0;
+    int np = 0, nr = 0, nref = 0;
     for (int i = 0; i < nt; i++) {
-        if (!tcp[i].inode ||
-            !bsearch(&tcp[i].inode, inodes, (size_t)ni, sizeof(inodes[0]), cmp_ulong))
-            continue;
         switch (tcp[i].state) {
         case 0x01:
             r->tcp_est++;
@@ -359,14 +472,17 @@ int mc_proc_resources(pid_t pid, struct mc_proc_res *r)
             r->tcp_other++;
         }
         if (!ephemeral(tcp[i].rport)) peers[nr++] = tcp[i].peer;
+        uint64_t k = hash_bytes(tcp[i].raddr, 16, FNV_SEED);
+        unsigned long port = ephemeral(tcp[i].rport) ? 0 : tcp[i].rport;
+        k = hash_bytes(&port, sizeof(port), k);
+        refs[nref].key = hash_bytes(&tcp[i].state, sizeof(int), k);
+        refs[nref++].idx = i;
     }
+    top_peers(r, refs, nref, tcp);
     qsort(ports, (size_t)np, sizeof(ports[0]), cmp_ulong);
     qsort(peers, (size_t)nr, sizeof(peers[0]), cmp_ulong);
-    for (int i = 0; i < nt; i++) {
-        if (tcp[i].state != 0x06) continue;
-        unsigned long port = tcp[i].lport, peer = tcp[i].peer;
-        r->time_wait += bsearch(&port, ports, (size_t)np, sizeof(ports[0]), cmp_ulong) ||
-                        bsearch(&peer, peers, (size_t)nr, sizeof(peers[0]), cmp_ulong);
-    }
+    for (int i = 0; i < sk.ntw; i++)
+        r->time_wait += bsearch(&sk.tw_port[i], ports, (size_t)np, sizeof(ports[0]), cmp_ulong) ||
+                        bsearch(&sk.tw_peer[i], peers, (size_t)nr, sizeof(peers[0]), cmp_ulong);
     return 0;
 }

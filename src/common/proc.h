@@ -24,6 +24,8 @@ void mc_proc_comm(pid_t pid, char *buf, size_t len);
 
 /* What a process holds besides memory, from /proc: descriptors, sockets
  * and their TCP states, threads. */
+#define MC_PEERS 3
+
 struct mc_proc_res {
     int fds;            /* open descriptors */
     int sockets;        /* of which sockets (any family) */
@@ -34,6 +36,14 @@ struct mc_proc_res {
     int time_wait; /* TIME_WAIT sockets (owned by no process) on this
                       process's listening ports or towards its peers */
     int threads;
+    /* The peers holding most of its TCP sockets (not listening), by
+     * address, port (or "*" for clients' ephemeral ports) and state. */
+    struct mc_peer {
+        char addr[64];
+        char state[12];
+        int count;
+    } peers[MC_PEERS];
+    int npeers;
 };
 
 /* Fills *r for pid. Returns 0, or -1 when the process is gone or not

@@ -20,6 +20,8 @@
  *                     deltas (see below)
  *   stack_ext         stack_cap x struct mc_shm_stack_ext: what a stack holds
  *                     besides bytes (descriptors, unjoined threads), same slot
+ *   py_types          py_cap x struct mc_shm_pytype: Python object counts by
+ *                     type, from the last snapshot (python.c)
  *
  * Versioning: readers accept MC_SHM_VERSION exactly; any change to a field's
  * meaning or position bumps it. docs/shm-format.md describes the same layout.
@@ -30,7 +32,7 @@
 #include <stdint.h>
 
 #define MC_SHM_MAGIC   0x3130504545524b4dULL /* "MKREEP01" little-endian */
-#define MC_SHM_VERSION 2
+#define MC_SHM_VERSION 3
 
 /* Process states as published by the target itself. The reader combines this
  * with what the kernel says (waitpid, /proc) to tell how a process ended. */
@@ -123,8 +125,22 @@ struct mc_shm_header {
     int64_t threads_unjoined; /* exited, never joined nor detached */
     uint64_t off_stack_ext;
 
+    /* Python snapshots (python.c). memcreep asks for one by incrementing
+     * py_request (pwrite); the library's own thread takes the GIL, runs a
+     * full collection, counts GC-tracked objects and cycle garbage by type
+     * into py_types, and sets py_done to the request it served. */
+    uint32_t py_state; /* enum mc_py_state */
+    uint32_t py_cap;
+    uint64_t off_py_types;
+    uint64_t py_types_used; /* entries published, append-only by name */
+    uint64_t py_request;
+    uint64_t py_done;
+    uint64_t py_skipped; /* requests not served: finalizing, error */
+    uint64_t py_snap_ns; /* how long the last snapshot took */
+    uint64_t py_garbage; /* cycle garbage found, objects, cumulative */
+
     char exe[MC_PATH_MAX];
-    char reserved[176];
+    char reserved[112];
 };
 
 /* live_count and allocs count blocks in units of 1/MC_COUNT_SCALE: with
@@ -155,6 +171,23 @@ struct mc_shm_stack_ext {
     uint32_t fd_opened;           /* descriptors it opened, cumulative */
     int32_t threads_unjoined;     /* its threads that exited unjoined */
     uint64_t reserved[3];
+};
+
+enum mc_py_state {
+    MC_PY_NONE = 0,   /* not a Python process (as far as seen) */
+    MC_PY_ACTIVE = 1, /* snapshots are served */
+    MC_PY_OFF = 2,    /* stopped: the interpreter finalizes, or failed */
+};
+
+#define MC_PY_NAME 48
+
+/* One Python type: its GC-tracked objects alive after the snapshot's full
+ * collection, and how many of its objects only the cycle collector freed
+ * (cumulative since the first snapshot). */
+struct mc_shm_pytype {
+    char name[MC_PY_NAME]; /* module.qualname, builtins without module */
+    int64_t live;
+    uint64_t garbage;
 };
 
 /* One loaded object: where it sits and how to find its file again. */

@@ -50,6 +50,7 @@ int mc_map_open(const char *path, struct mc_map *m)
         !in_bounds(h->off_threads, (uint64_t)h->thread_cap * sizeof(struct mc_shm_thread), size) ||
         !in_bounds(h->off_stack_ext, (uint64_t)h->stack_cap * sizeof(struct mc_shm_stack_ext),
                    size) ||
+        !in_bounds(h->off_py_types, (uint64_t)h->py_cap * sizeof(struct mc_shm_pytype), size) ||
         (h->off_stacks | h->off_frames | h->off_stack_list | h->off_modules | h->off_threads |
          h->off_stack_ext) %
                 8 !=
@@ -92,6 +93,33 @@ const struct mc_shm_stack *mc_map_stack(const struct mc_map *m, uint32_t slot)
 {
     if (slot >= m->h->stack_cap) return NULL;
     return (const struct mc_shm_stack *)(m->base + m->h->off_stacks) + slot;
+}
+
+const struct mc_shm_pytype *mc_map_pytypes(const struct mc_map *m, uint64_t *count)
+{
+    uint64_t n = mc_map_load(&m->h->py_types_used);
+    *count = n < m->h->py_cap ? n : m->h->py_cap;
+    return (const struct mc_shm_pytype *)(m->base + m->h->off_py_types);
+}
+
+/* Increments a request counter of the header. The reader maps read-only;
+ * the request goes through the file, whose page the target sees through
+ * its own shared mapping. Returns the new value (the ticket) or -errno. */
+static int64_t bump_request(const char *path, const uint64_t *field, size_t off)
+{
+    uint64_t want = mc_map_load(field) + 1;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    ssize_t w = pwrite(fd, &want, sizeof(want), (off_t)off);
+    int e = errno;
+    close(fd);
+    if (w != (ssize_t)sizeof(want)) return -(w < 0 ? e : EIO);
+    return (int64_t)want;
+}
+
+int64_t mc_map_request_py(const char *path, const struct mc_map *m)
+{
+    return bump_request(path, &m->h->py_request, offsetof(struct mc_shm_header, py_request));
 }
 
 const struct mc_shm_stack_ext *mc_map_stack_ext(const struct mc_map *m, uint32_t slot)
@@ -205,16 +233,7 @@ int mc_map_snapshot(const struct mc_map *m, struct mc_stack_value *vals, uint64_
 
 int64_t mc_map_request_trim(const char *path, const struct mc_map *m)
 {
-    /* The reader maps read-only; the request goes through the file, whose
-     * page the target sees through its own shared mapping. */
-    uint64_t want = mc_map_load(&m->h->trim_request) + 1;
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    ssize_t w = pwrite(fd, &want, sizeof(want), offsetof(struct mc_shm_header, trim_request));
-    int e = errno;
-    close(fd);
-    if (w != (ssize_t)sizeof(want)) return -(w < 0 ? e : EIO);
-    return (int64_t)want;
+    return bump_request(path, &m->h->trim_request, offsetof(struct mc_shm_header, trim_request));
 }
 
 int mc_map_trim_done(const struct mc_map *m, int64_t ticket)

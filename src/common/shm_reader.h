@@ -27,6 +27,11 @@ uint64_t mc_map_stack_count(const struct mc_map *m);
 int64_t mc_map_stack_slot(const struct mc_map *m, uint64_t i);
 /* The stack record in a slot (slot < stack_cap), NULL otherwise. */
 const struct mc_shm_stack *mc_map_stack(const struct mc_map *m, uint32_t slot);
+/* The Python type table of the last snapshot and its entry count. */
+const struct mc_shm_pytype *mc_map_pytypes(const struct mc_map *m, uint64_t *count);
+/* Asks the process behind the mapping file for a Python snapshot. Returns
+ * the request's ticket (> 0; served once py_done reaches it), or -errno. */
+int64_t mc_map_request_py(const char *path, const struct mc_map *m);
 /* What the stack in a slot holds besides bytes, NULL past the table. */
 const struct mc_shm_stack_ext *mc_map_stack_ext(const struct mc_map *m, uint32_t slot);
 /* The frames of a ready stack; returns the depth (0 for none or invalid). */

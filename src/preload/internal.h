@@ -108,6 +108,14 @@ void mc_thread_start(void);
 /* Resets what a thread of the parent may have held at fork. */
 void mc_thread_after_fork(void);
 
+/* ---- python.c: object counts and cycle garbage from CPython ---- */
+
+/* Starts the snapshot thread when the program exports CPython's API.
+ * Called once at start, after recording began. */
+void mc_python_start(void);
+/* Starts the thread again in a forked child (from its mapping copy). */
+void mc_python_after_fork(void);
+
 /* ---- ptr_table.c: live pointer -> (stack, size), private memory ---- */
 
 /* Records a live block. Returns 0, or -1 when the table cannot grow. */

@@ -25,7 +25,9 @@
 struct mc_shm_header *mc_shm;
 int mc_active;
 
-static const char *run_dir;
+/* A copy, not getenv's pointer: programs that set their process title
+ * (nginx, postgres) write over the original environment strings. */
+static char run_dir[4096];
 static size_t map_size;
 /* 0: the mapping is ours; 1: forked, copy pending; 2: copy in progress. */
 static int fork_state;
@@ -265,6 +267,8 @@ static int remap_for_child(void)
     memcpy(dst + h->off_frames, src + h->off_frames, frames * sizeof(uint64_t));
     memcpy(dst + h->off_modules, src + h->off_modules,
            h->module_count * sizeof(struct mc_shm_module));
+    uint64_t pyn = h->py_types_used < h->py_cap ? h->py_types_used : h->py_cap;
+    memcpy(dst + h->off_py_types, src + h->off_py_types, pyn * sizeof(struct mc_shm_pytype));
     /* The parent's threads are not in the child: what their slabs held
      * becomes part of the counters, and every slab is free again. */
     uint32_t used = h->threads_used < h->thread_cap ? h->threads_used : h->thread_cap;
@@ -275,7 +279,9 @@ static int remap_for_child(void)
     void *m = mmap(mc_shm, map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
     close(fd);
     mc_counters_forget_thread();
-    return m == MAP_FAILED ? -1 : 0;
+    if (m == MAP_FAILED) return -1;
+    mc_python_after_fork();
+    return 0;
 }
 
 int mc_publish_owner(void)
@@ -309,8 +315,9 @@ int mc_publish_own(void)
 void mc_publish_start(void);
 void mc_publish_start(void)
 {
-    run_dir = getenv("MEMCREEP_DIR");
-    if (!run_dir || !*run_dir) return;
+    const char *dir = getenv("MEMCREEP_DIR");
+    if (!dir || !*dir || strlen(dir) >= sizeof(run_dir)) return;
+    memcpy(run_dir, dir, strlen(dir) + 1);
 
     uint64_t depth = mc_env_u64("MEMCREEP_DEPTH", MC_DEFAULT_DEPTH);
     if (depth < 1) depth = 1;
@@ -328,7 +335,9 @@ void mc_publish_start(void)
     uint64_t off_modules = ALIGN64(off_frames + frame_cap * sizeof(uint64_t));
     uint64_t off_threads = ALIGN64(off_modules + module_cap * sizeof(struct mc_shm_module));
     uint64_t off_ext = ALIGN64(off_threads + thread_cap * sizeof(struct mc_shm_thread));
-    uint64_t size = ALIGN64(off_ext + cap * sizeof(struct mc_shm_stack_ext));
+    uint64_t py_cap = 1024;
+    uint64_t off_py = ALIGN64(off_ext + cap * sizeof(struct mc_shm_stack_ext));
+    uint64_t size = ALIGN64(off_py + py_cap * sizeof(struct mc_shm_pytype));
     long page = sysconf(_SC_PAGESIZE);
     size = (size + (uint64_t)page - 1) & ~((uint64_t)page - 1);
 
@@ -365,6 +374,8 @@ void mc_publish_start(void)
     h->off_threads = off_threads;
     h->thread_cap = (uint32_t)thread_cap;
     h->off_stack_ext = off_ext;
+    h->off_py_types = off_py;
+    h->py_cap = (uint32_t)py_cap;
     h->sample_bytes = mc_env_u64("MEMCREEP_SAMPLE_BYTES", 0);
     ssize_t l = readlink("/proc/self/exe", h->exe, sizeof(h->exe) - 1);
     h->exe[l > 0 ? l : 0] = 0;
@@ -382,6 +393,7 @@ void mc_publish_start(void)
     mc_fd_start();
     mc_thread_start();
     mc_active = 1;
+    mc_python_start();
 }
 
 /* Called from the library destructor: publishes the final allocator

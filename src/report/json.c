@@ -298,6 +298,18 @@ static json_t *metrics_json(const struct mc_points *s, double min_growth, int ma
     return m;
 }
 
+/* Appends a finding {kind, metric, pid} to findings and returns it (owned
+ * by findings) for the caller to add its evidence. */
+static json_t *add_finding(json_t *findings, const char *kind, const char *metric, pid_t pid)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "kind", json_string(kind));
+    json_object_set_new(f, "metric", json_string(metric));
+    json_object_set_new(f, "pid", json_integer(pid));
+    json_array_append_new(findings, f);
+    return f;
+}
+
 /* What the stacks under a finding are ranked by. */
 enum top_by {
     TOP_CONNECTS, /* TCP connections started, cumulative */
@@ -323,16 +335,15 @@ static void resource_findings(json_t *findings, json_t *proc, json_t *m, struct 
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         json_t *x = json_object_get(m, kinds[i].metric);
         if (strcmp(json_string_value(json_object_get(x, "verdict")) ?: "", "CREEP")) continue;
-        json_t *f = json_object();
-        json_object_set_new(f, "kind", json_string(kinds[i].what));
-        json_object_set_new(f, "metric", json_string(kinds[i].metric));
-        json_object_set(f, "pid", json_object_get(proc, "pid"));
+        json_t *f = add_finding(findings, kinds[i].what, kinds[i].metric, p->pid);
         json_object_set(f, "evidence", x);
         /* The code responsible, as the preload counted it: the stacks that
          * start the threads, or that opened the descriptors still open. */
         static const enum top_by by[] = {TOP_FDS, TOP_SOCKETS, TOP_SOCKETS, TOP_THREADS,
                                          TOP_UNJOINED};
         if (p->has_map) json_object_set_new(f, "stacks", top_stacks(p, sym, by[i]));
+        /* Sockets: which peers and in which state they pile up. */
+        if (by[i] == TOP_SOCKETS) json_object_set(f, "peers", json_object_get(proc, "tcp_peers"));
         json_array_append_new(findings, f);
     }
 }
@@ -403,7 +414,8 @@ static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, enum top
     }
     json_t *stacks = json_array();
     int work = has_work(&p->pts);
-    for (int k = 0; k < 3 && best[k] > 0; k++) {
+    /* A stack far below the first (under 5% of it) is not what grows. */
+    for (int k = 0; k < 3 && best[k] > 0 && best[k] * 20 >= best[0]; k++) {
         int site;
         json_t *e = json_object();
         json_object_set_new(e, "count", json_integer((json_int_t)best[k]));
@@ -441,14 +453,9 @@ static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symb
     json_t *m = json_object_get(json_object_get(o, "metrics"), "connects");
     json_t *pu = json_object_get(m, "per_unit");
     if (!p->has_map || !pu || json_number_value(pu) < CHURN_MIN) return;
-    json_t *stacks = top_stacks(p, sym, TOP_CONNECTS);
-    json_t *f = json_object();
-    json_object_set_new(f, "kind", json_string("CONNECTION CHURN"));
-    json_object_set_new(f, "metric", json_string("connects"));
-    json_object_set_new(f, "pid", json_integer(p->pid));
+    json_t *f = add_finding(findings, "CONNECTION CHURN", "connects", p->pid);
     json_object_set(f, "evidence", m);
-    json_object_set_new(f, "stacks", stacks);
-    json_array_append_new(findings, f);
+    json_object_set_new(f, "stacks", top_stacks(p, sym, TOP_CONNECTS));
 }
 
 /* ALLOCATOR RETENTION: the allocator holds much more free memory than the
@@ -469,12 +476,22 @@ static void retention(json_t *findings, json_t *o, const struct mc_proc *p)
     json_object_set_new(t, "live_heap", json_real(p->trim_heap));
     json_object_set_new(o, "malloc_trim", t);
     if (p->trim_free_before < RETENTION_MIN || p->trim_free_before < p->trim_heap) return;
-    json_t *f = json_object();
-    json_object_set_new(f, "kind", json_string("ALLOCATOR RETENTION"));
-    json_object_set_new(f, "metric", json_string("allocator_free"));
-    json_object_set_new(f, "pid", json_integer(p->pid));
-    json_object_set(f, "evidence", t);
-    json_array_append_new(findings, f);
+    json_object_set(add_finding(findings, "ALLOCATOR RETENTION", "allocator_free", p->pid),
+                    "evidence", t);
+}
+
+/* The peers holding most of a process's TCP sockets at its last reading. */
+static json_t *peers_json(const struct mc_proc_res *r)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < r->npeers; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "peer", json_string(r->peers[i].addr));
+        json_object_set_new(o, "state", json_string(r->peers[i].state));
+        json_object_set_new(o, "count", json_integer(r->peers[i].count));
+        json_array_append_new(a, o);
+    }
+    return a;
 }
 
 /* What the descriptor hooks counted for a process, at the end. */
@@ -492,6 +509,135 @@ static json_t *descriptors_json(const struct mc_shm_header *h)
         o, "threads_unjoined",
         json_integer((json_int_t)mc_map_load((const uint64_t *)&h->threads_unjoined)));
     return o;
+}
+
+/* ---- Python (preload/python.c) ---- */
+
+#define PY_MIN_GROWTH  50.0  /* objects: a type must grow by this much to creep */
+#define PY_GARBAGE_MIN 100.0 /* cycle garbage worth reporting, objects */
+#define PY_TOP         40
+
+struct py_rank {
+    uint32_t i;
+    double key;
+    struct mc_trend tr;
+};
+
+static int by_key(const void *a, const void *b)
+{
+    const struct py_rank *x = a, *y = b;
+    if (x->tr.verdict != y->tr.verdict) return (int)y->tr.verdict - (int)x->tr.verdict;
+    return (x->key < y->key) - (x->key > y->key);
+}
+
+/* The Python section of a process: types whose live objects grow (with a
+ * verdict each), and cycle garbage by type; adds PYTHON OBJECTS CREEP
+ * (creep) and CYCLE GARBAGE (not creep) findings. Returns the number of
+ * creeping types. */
+static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
+{
+    const struct mc_shm_header *h = p->map.h;
+    uint64_t nt;
+    const struct mc_shm_pytype *ty = mc_map_pytypes(&p->map, &nt);
+    if (!p->py_cap || (!nt && h->py_state == MC_PY_NONE)) return 0;
+    const struct mc_points *s = &p->pts;
+    int work = has_work(s);
+    /* Only the points where a snapshot was just taken: in between, the
+     * table holds the last snapshot's counts while the work goes on. */
+    double xm[MC_SERIES_MAX], xw[MC_SERIES_MAX], y[MC_SERIES_MAX], all[MC_SERIES_MAX];
+    uint32_t fi[MC_SERIES_MAX], n = 0;
+    to_minutes(s, all);
+    for (uint32_t k = 0; k < s->clk.n; k++) {
+        if (!s->py_fresh[k]) continue;
+        xm[n] = all[k];
+        xw[n] = s->work[k];
+        fi[n++] = k;
+    }
+    struct py_rank *live = calloc(nt ? nt : 1, sizeof(*live));
+    struct py_rank *garb = calloc(nt ? nt : 1, sizeof(*garb));
+    json_t *py = json_object();
+    int creeping = 0;
+    size_t nl = 0, ng = 0;
+    for (uint32_t i = 0; live && garb && i < nt && i < p->py_cap; i++) {
+        const struct mc_py_series *ps = p->py[i];
+        if (!ps || !n) continue;
+        for (uint32_t k = 0; k < n; k++)
+            y[k] = (double)ps->live[fi[k]];
+        struct py_rank *r = &live[nl++];
+        r->i = i;
+        struct mc_trend_opts to = {PY_MIN_GROWTH, 0.01};
+        double net = mc_trend_net(y, n);
+        if (net >= PY_MIN_GROWTH) { /* only those pay for the O(n^2) tests */
+            mc_trend_classify(work ? xw : xm, y, n, &to, &r->tr);
+        } else {
+            r->tr.verdict = n >= MC_MIN_POINTS ? MC_V_STEADY : MC_V_UNKNOWN;
+            r->tr.net = net;
+            r->tr.p = 1;
+        }
+        r->key = r->tr.net;
+        creeping += r->tr.verdict == MC_V_CREEP;
+        double g = (double)(ps->garbage[fi[n - 1]] - ps->garbage[fi[0]]);
+        if (g > 0) {
+            garb[ng].i = i;
+            garb[ng++].key = g;
+        }
+    }
+    json_object_set_new(py, "snapshots", json_integer((json_int_t)mc_map_load(&h->py_done)));
+    json_object_set_new(py, "skipped", json_integer((json_int_t)mc_map_load(&h->py_skipped)));
+    json_object_set_new(py, "late", json_integer((json_int_t)p->py_late));
+    json_object_set_new(py, "snapshot_ms", json_real((double)h->py_snap_ns / 1e6));
+    json_object_set_new(py, "finalized", json_boolean(h->py_state == MC_PY_OFF));
+    qsort(live, nl, sizeof(*live), by_key);
+    json_t *types = json_array(), *creep = json_array();
+    for (size_t k = 0; k < nl && k < PY_TOP; k++) {
+        const struct mc_py_series *ps = p->py[live[k].i];
+        int64_t v[MC_SERIES_MAX];
+        for (uint32_t j = 0; j < n; j++)
+            y[j] = (double)(v[j] = ps->live[fi[j]]);
+        json_t *e = json_object();
+        json_object_set_new(e, "type", json_string(ty[live[k].i].name));
+        json_object_set_new(e, "verdict", json_string(mc_verdict_name(live[k].tr.verdict)));
+        json_object_set_new(e, "start", json_integer(v[0]));
+        json_object_set_new(e, "end", json_integer(v[n - 1]));
+        json_object_set_new(e, "per_min", json_real(slope_of(xm, y, n)));
+        if (work) json_object_set_new(e, "per_unit", json_real(live[k].tr.slope));
+        json_object_set_new(e, "p_value", json_real(live[k].tr.p));
+        json_object_set_new(e, "series", iarray(v, n));
+        if (live[k].tr.verdict == MC_V_CREEP) json_array_append(creep, e);
+        json_array_append_new(types, e);
+    }
+    json_object_set_new(py, "types", types);
+    qsort(garb, ng, sizeof(*garb), by_key);
+    json_t *cg = json_array();
+    double total = 0;
+    for (size_t k = 0; k < ng; k++)
+        total += garb[k].key;
+    for (size_t k = 0; k < ng && k < PY_TOP; k++) {
+        const struct mc_py_series *ps = p->py[garb[k].i];
+        for (uint32_t j = 0; j < n; j++)
+            y[j] = (double)ps->garbage[fi[j]];
+        json_t *e = json_object();
+        json_object_set_new(e, "type", json_string(ty[garb[k].i].name));
+        json_object_set_new(e, "total", json_integer((json_int_t)garb[k].key));
+        json_object_set_new(e, "per_min", json_real(slope_of(xm, y, n)));
+        if (work) json_object_set_new(e, "per_unit", json_real(slope_of(xw, y, n)));
+        json_array_append_new(cg, e);
+    }
+    json_object_set_new(py, "cycle_garbage_total", json_integer((json_int_t)total));
+    json_object_set_new(py, "cycle_garbage", cg);
+    json_object_set_new(o, "python", py);
+    if (json_array_size(creep))
+        json_object_set(add_finding(findings, "PYTHON OBJECTS CREEP", "python.types", p->pid),
+                        "types", creep);
+    json_decref(creep);
+    if (total >= PY_GARBAGE_MIN) {
+        json_t *f = add_finding(findings, "CYCLE GARBAGE", "python.cycle_garbage", p->pid);
+        json_object_set_new(f, "total", json_integer((json_int_t)total));
+        json_object_set(f, "types", cg);
+    }
+    free(live);
+    free(garb);
+    return creeping;
 }
 
 static const char *verdict_max(const char *a, const char *b)
@@ -540,6 +686,7 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
         json_object_set_new(o, "root", json_boolean(p->pid == c->root));
         json_object_set_new(o, "preloaded", json_boolean(p->has_map));
         if (p->has_map) json_object_set_new(o, "descriptors", descriptors_json(p->map.h));
+        json_object_set_new(o, "tcp_peers", peers_json(&p->last_res));
         json_t *end = json_object();
         json_object_set_new(end, "how", json_string(end_names[p->end]));
         if (p->end == MC_END_EXITED && p->pid == c->root)
@@ -554,6 +701,7 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
         size_t before = json_array_size(findings);
         resource_findings(findings, o, m, p, sym);
         if (json_array_size(findings) > before) overall = "CREEP";
+        if (p->has_map && python_json(findings, o, p)) overall = "CREEP";
         retention(findings, o, p);  /* not creep: memory kept, not leaked */
         churn(findings, o, p, sym); /* not creep either: a cost, not a leak */
         int work = has_work(&p->pts);

@@ -160,6 +160,44 @@ static void load_section(json_t *doc, FILE *out, int colour)
                 num(tp, "last"));
 }
 
+/* The Python section of a process: object types that grow, then cycle
+ * garbage by type (at most PY_ROWS of each). */
+#define PY_ROWS 8
+
+static void python_rows(FILE *out, json_t *py, int per_unit, int colour)
+{
+    fprintf(out, "\n  python: %.0f snapshots after a full collection (%.0f skipped, %.0f late)",
+            num(py, "snapshots"), num(py, "skipped"), num(py, "late"));
+    fprintf(out, ", the last took %.1f ms%s\n", num(py, "snapshot_ms"),
+            json_is_true(json_object_get(py, "finalized")) ? ", interpreter finalized" : "");
+    json_t *e;
+    size_t i;
+    int shown = 0;
+    json_array_foreach (json_object_get(py, "types"), i, e) {
+        if (shown >= PY_ROWS || (num(e, "end") == num(e, "start") && i > 2)) break;
+        if (!shown++)
+            fprintf(out, "  %-44s %9s %9s %10s %10s  %s\n", "object type", "start", "end",
+                    "per min", per_unit ? "per unit" : "", "verdict");
+        const char *v = str(e, "verdict");
+        char pu[32] = "";
+        if (per_unit) snprintf(pu, sizeof(pu), "%+.2f", num(e, "per_unit"));
+        fprintf(out, "  %-44.44s %9.0f %9.0f %+10.1f %10s  %s%s%s\n", str(e, "type"),
+                num(e, "start"), num(e, "end"), num(e, "per_min"), pu, colour_of(v, colour), v,
+                colour ? "\033[0m" : "");
+    }
+    shown = 0;
+    json_array_foreach (json_object_get(py, "cycle_garbage"), i, e) {
+        if (shown >= PY_ROWS) break;
+        if (!shown++)
+            fprintf(out, "  %-44s %9s %10s %10s\n", "cycle garbage (freed only by the collector)",
+                    "objects", "per min", per_unit ? "per unit" : "");
+        char pu[32] = "";
+        if (per_unit) snprintf(pu, sizeof(pu), "%+.2f", num(e, "per_unit"));
+        fprintf(out, "  %-44.44s %9.0f %+10.1f %10s\n", str(e, "type"), num(e, "total"),
+                num(e, "per_min"), pu);
+    }
+}
+
 /* The creeping stack with the largest per-unit growth in a document. */
 static json_t *top_creep(json_t *doc, json_t **proc_out)
 {
@@ -252,7 +290,8 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
                                        {"tcp_established", "TCP established"},
                                        {"tcp_close_wait", "TCP CLOSE_WAIT"},
                                        {"time_wait", "TCP TIME_WAIT"},
-                                       {"threads", "threads"}};
+                                       {"threads", "threads"},
+                                       {"threads_unjoined", "threads unjoined"}};
         for (size_t k = 0; k < sizeof(res) / sizeof(res[0]); k++) {
             json_t *x = json_object_get(m, res[k][0]);
             if (x && (num(x, "start") != num(x, "end") || strcmp(str(x, "verdict"), "STEADY")) &&
@@ -269,6 +308,8 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
             fprintf(out, "\n");
             stack_rows(out, stacks, per_unit, colour, top);
         }
+        json_t *py = json_object_get(p, "python");
+        if (py) python_rows(out, py, per_unit, colour);
     }
     load_section(doc, out, colour);
     if (json_array_size(procs) > 1) {
@@ -303,6 +344,29 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
                 fprintf(out, "malloc_trim(0) was asked but the target did not allocate to run it");
             continue;
         }
+        int objs = !strcmp(str(f, "kind"), "PYTHON OBJECTS CREEP");
+        if (objs || !strcmp(str(f, "kind"), "CYCLE GARBAGE")) {
+            fprintf(out, "\n%s%s%s in process %lld", objs && colour ? "\033[1;31m" : "",
+                    str(f, "kind"), colour && objs ? "\033[0m" : "",
+                    (long long)json_integer_value(json_object_get(f, "pid")));
+            if (!objs)
+                fprintf(out, ": %.0f objects freed only by the cycle collector", num(f, "total"));
+            json_t *ty;
+            size_t k;
+            json_array_foreach (json_object_get(f, "types"), k, ty) {
+                if (k == 3) break;
+                fprintf(out, "\n  %s ", str(ty, "type"));
+                if (objs)
+                    fprintf(out, "%.0f -> %.0f", num(ty, "start"), num(ty, "end"));
+                else
+                    fprintf(out, "%.0f", num(ty, "total"));
+                if (json_object_get(ty, "per_unit"))
+                    fprintf(out, ", %+.2f per unit", num(ty, "per_unit"));
+                else
+                    fprintf(out, ", %+.1f per minute", num(ty, "per_min"));
+            }
+            continue;
+        }
         fprintf(out, "\n%s%s%s in process %lld: %.0f -> %.0f, %+.1f per minute",
                 colour ? "\033[1;31m" : "", str(f, "kind"), colour ? "\033[0m" : "",
                 (long long)json_integer_value(json_object_get(f, "pid")), num(ev, "start"),
@@ -332,6 +396,10 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
                 fprintf(out, "\n  %.0f %s from %s", num(st, "count"), str(st, "what"), where);
             }
         }
+        json_t *peer;
+        json_array_foreach (json_object_get(f, "peers"), k, peer)
+            fprintf(out, "%s%s %s x%.0f", k ? ", " : "\n  peers: ", str(peer, "peer"),
+                    str(peer, "state"), num(peer, "count"));
     }
     if (json_array_size(json_object_get(sum, "findings"))) fputc('\n', out);
     const char *v = str(sum, "verdict");

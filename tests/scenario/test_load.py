@@ -370,6 +370,9 @@ def case_fd_error_path():
               f"opening stack {stack_functions(st)}, kinds {st['kinds']}")
         check(abs(st["per_unit"] * 1000 - 250) <= 25, f"stack rate {st['per_unit'] * 1000:.0f}/1000")
         check(len(f["stacks"]) == 1, f"more than the leaking stack: {f['stacks']}")
+        peer = f["peers"][0]
+        check(peer["peer"] == f"127.0.0.1:{srv.port}" and peer["state"] == "CLOSE_WAIT" and
+              peer["count"] >= 600, f"peers {f['peers']}")
         check("tcp) opened by" in err, "the report does not name the opening stack")
         check(p["descriptors"]["open"].get("tcp", 0) >= 700, f"descriptors {p['descriptors']}")
         check(not test_run.creeping(p), f"memory creeps at {test_run.creeping(p)}")

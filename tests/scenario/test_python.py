@@ -1,0 +1,143 @@
+"""Python services under memcreep run: object types that grow and cycle
+garbage by type, from outside, with Debian's /usr/bin/python3 (pymalloc on)
+and nothing installed into the target. Each case starts what it needs.
+usage: test_python.py --memcreep PATH --fixtures DIR CASE"""
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_load  # noqa: E402  (Server, free_port)
+import test_run  # noqa: E402  (shared helpers)
+from test_run import check  # noqa: E402
+
+ARGS = None
+PYTHON = "/usr/bin/python3"
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYFIX = os.path.join(HERE, "..", "fixtures", "python")
+RATE_TOL = 0.15
+
+
+def brief(t):
+    """A type's entry without its series, for messages."""
+    return {k: v for k, v in (t or {}).items() if k != "series"}
+
+
+def python_of(doc):
+    p = test_run.root_proc(doc)
+    check("python" in p, f"no python section for {p['exe']}")
+    return p, p["python"]
+
+
+def finding(doc, kind):
+    return [f for f in doc["summary"]["findings"] if f["kind"] == kind]
+
+
+def run_service(mode):
+    """memcreep run --url on the stdlib HTTP service in the given mode."""
+    port = test_load.free_port()
+    out = tempfile.mkdtemp(prefix="mc-scenario-")
+    rc, _, err = test_run.memcreep(
+        ["run", "-i", "0.05", "-o", out, "--url", f"http://127.0.0.1:{port}/", "-c", "4",
+         "--rounds", "6", "--round-requests", "300", "--fail-on-creep", "--",
+         PYTHON, os.path.join(PYFIX, "py_service.py"), str(port), mode], timeout=180)
+    return test_load.load_doc(os.path.join(out, "result.json")), rc, err
+
+
+def case_service():
+    """Cycle garbage per request by type (not creep); a list that keeps one
+    object per request: PYTHON OBJECTS CREEP at that type, 1 per request;
+    the clean service: neither."""
+    doc, rc, err = run_service("cycles")
+    check(rc == 0, f"cycles: exit {rc}: {err}")
+    f = finding(doc, "CYCLE GARBAGE")
+    check(f, f"cycles: findings {[x['kind'] for x in doc['summary']['findings']]}")
+    types = {t["type"]: t for t in f[0]["types"]}
+    for name in ("__main__.Response", "__main__.BoundStream"):
+        check(name in types and abs(types[name]["per_unit"] - 1) <= RATE_TOL,
+              f"cycles: {name} per request: {brief(types.get(name))}")
+    check("CYCLE GARBAGE" in err and "__main__.Response" in err, "report lacks cycle garbage")
+    _, py = python_of(doc)
+    # One per load part (24), less the first while the interpreter starts.
+    check(py["snapshots"] >= 12 and py["skipped"] == 0,
+          f"snapshots {py['snapshots']}, skipped {py['skipped']}")
+
+    doc, rc, err = run_service("keep")
+    check(rc == 1, f"keep: exit {rc}, expected 1: {err}")
+    f = finding(doc, "PYTHON OBJECTS CREEP")
+    check(f, f"keep: findings {[x['kind'] for x in doc['summary']['findings']]}")
+    t = f[0]["types"][0]
+    check(t["type"] == "__main__.Record" and abs(t["per_unit"] - 1) <= RATE_TOL,
+          f"keep: creeping type {brief(t)}")
+    check(not finding(doc, "CYCLE GARBAGE"), "keep: cycle garbage reported")
+
+    doc, rc, err = run_service("clean")
+    check(rc == 0, f"clean: exit {rc}: {err}")
+    _, py = python_of(doc)
+    kinds = [x["kind"] for x in doc["summary"]["findings"]]
+    check(not kinds and py["cycle_garbage_total"] < 100,
+          f"clean: findings {kinds}, cycle garbage {py['cycle_garbage_total']}")
+
+
+def run_worker(srv, mode, expect_rc):
+    argv = [PYTHON, os.path.join(PYFIX, "httpx_worker.py"), srv.url(), "4000", mode, "3"]
+    doc, rc, err = test_run.run_target(argv, ["--fail-on-creep"])
+    check(rc == expect_rc, f"{mode}: exit {rc}, expected {expect_rc}: {err}")
+    return doc
+
+
+def case_httpx():
+    """Seed 000 with Debian's python3-httpx: a worker polling with a shared
+    httpx.Client leaves cycle garbage per request, httpx types named; the
+    same worker keeping every response creeps at httpx.Response; closing
+    the response and breaking its cycle leaves neither."""
+    test_load.ARGS = ARGS  # the fixture server lives in the fixtures directory
+    with test_load.Server("--body", "1000") as srv:
+        doc = run_worker(srv, "shared", 0)
+        f = finding(doc, "CYCLE GARBAGE")
+        check(f, f"shared: findings {[x['kind'] for x in doc['summary']['findings']]}")
+        types = {t["type"]: t for t in f[0]["types"]}
+        for name in ("httpx.Response", "httpx._client.BoundSyncStream"):
+            t = types.get(name)
+            check(t and abs(t["per_unit"] - 1) <= RATE_TOL, f"shared: {name} {brief(t)}")
+
+        doc = run_worker(srv, "keep", 1)
+        f = finding(doc, "PYTHON OBJECTS CREEP")
+        names = {t["type"]: t for t in f[0]["types"]} if f else {}
+        r = names.get("httpx.Response")
+        check(r and abs(r["per_unit"] - 1) <= RATE_TOL,
+              f"keep: httpx.Response {brief(r)}, creeping: {sorted(names)}")
+
+        doc = run_worker(srv, "fixed", 0)
+        _, py = python_of(doc)
+        kinds = [x["kind"] for x in doc["summary"]["findings"]]
+        check("CYCLE GARBAGE" not in kinds and "PYTHON OBJECTS CREEP" not in kinds and
+              py["cycle_garbage_total"] < 100, f"fixed: findings {kinds}, {py['cycle_garbage_total']}")
+
+
+def case_multiprocessing():
+    """A pool of 4 fork workers where one kind of task (1 in 4) keeps its
+    result: each worker is tracked on its own, each creeps at the kept
+    type, and together they hold one object per leaking task; the parent
+    does not creep."""
+    tasks = 12000
+    doc, rc, err = test_run.run_target([PYTHON, os.path.join(PYFIX, "mp_pool.py"), str(tasks)],
+                                       ["--fail-on-creep"])
+    check(rc == 1, f"exit {rc}, expected 1: {err}")
+    workers = [p for p in doc["processes"] if not p["root"] and p["preloaded"]]
+    check(len(workers) == 4, f"{len(workers)} workers tracked, expected 4")
+    kept = 0
+    for w in workers:
+        t = [x for x in w.get("python", {}).get("types", []) if x["type"] == "__main__.Report"]
+        check(t and t[0]["verdict"] == "CREEP", f"worker {w['pid']}: Report {brief(t[0] if t else None)}")
+        kept += t[0]["end"]
+    check(abs(kept - tasks / 4) <= 0.1 * tasks / 4, f"workers keep {kept} Reports, expected {tasks // 4}")
+    root = test_run.root_proc(doc)
+    t = [x for x in root.get("python", {}).get("types", []) if x["type"] == "__main__.Report"]
+    check(not t or t[0]["verdict"] != "CREEP", "the parent creeps at Report")
+    kinds = [f["pid"] for f in doc["summary"]["findings"] if f["kind"] == "PYTHON OBJECTS CREEP"]
+    check(sorted(kinds) == sorted(w["pid"] for w in workers), f"findings for {kinds}")
+
+
+if __name__ == "__main__":
+    sys.exit(test_run.run_case(globals()))
