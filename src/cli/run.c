@@ -45,6 +45,8 @@ static void usage(FILE *f)
           "      --sample-bytes S record one allocation per S bytes on average (Poisson\n"
           "                       sampling, unbiased estimates) instead of every one\n"
           "      --top N          stacks shown per process (default 10, 0 = all)\n"
+          "      --python-malloc  run Python with PYTHONMALLOC=malloc: every object\n"
+          "                       through malloc, so native stacks show each one\n"
           "      --fail-on-creep  exit with status 1 when creep is found\n"
           "      --color WHEN     auto (default), always, never\n"
           "  -q, --quiet          no progress line and no report on stderr\n"
@@ -82,6 +84,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {"sample-bytes", required_argument, 0, 'B'},
+                                         {"python-malloc", no_argument, 0, 2010},
                                          {"warmup", required_argument, 0, 2001},
                                          {"rounds", required_argument, 0, 2002},
                                          {"round-requests", required_argument, 0, 2003},
@@ -160,6 +163,9 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
             break;
         case 'q':
             o->s.quiet = 1;
+            break;
+        case 2010:
+            o->s.python_malloc = 1;
             break;
         case 'h':
             usage(stdout);

@@ -406,8 +406,8 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_fa
 {
     struct session s;
     char rundir[PATH_MAX] = "", lib[PATH_MAX], exe[PATH_MAX];
-    char env_buf[5][PATH_MAX + 64];
-    char *env[6] = {0};
+    char env_buf[6][PATH_MAX + 64];
+    char *env[7] = {0};
     int rc = MC_SESSION_OK, have_col = 0;
     struct mc_symbolizer *sym = NULL;
     memset(&s, 0, sizeof(s));
@@ -446,7 +446,8 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_fa
     snprintf(env_buf[3], sizeof(env_buf[3]), "MEMCREEP_STACKS=%llu", (unsigned long long)o->stacks);
     snprintf(env_buf[4], sizeof(env_buf[4]), "MEMCREEP_SAMPLE_BYTES=%llu",
              (unsigned long long)o->sample_bytes);
-    for (int i = 0; i < 5; i++)
+    snprintf(env_buf[5], sizeof(env_buf[5]), "PYTHONMALLOC=malloc");
+    for (int i = 0; i < 5 + !!o->python_malloc; i++)
         env[i] = env_buf[i];
 
     struct sigaction sa;

@@ -15,6 +15,7 @@ struct mc_session_opts {
     double interval, grace, listen_timeout;
     uint64_t depth, stacks, min_growth, sample_bytes;
     int quiet, tty;
+    int python_malloc; /* PYTHONMALLOC=malloc in the target's environment */
     /* load driven by memcreep (urls set) */
     struct mc_load_cli *load; /* NULL: no load */
     enum mc_proto proto;

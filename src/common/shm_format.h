@@ -180,14 +180,17 @@ enum mc_py_state {
 };
 
 #define MC_PY_NAME 48
+#define MC_PY_HELD 64
 
 /* One Python type: its GC-tracked objects alive after the snapshot's full
- * collection, and how many of its objects only the cycle collector freed
- * (cumulative since the first snapshot). */
+ * collection, how many of its objects only the cycle collector freed
+ * (cumulative since the first snapshot), and, for a type that keeps
+ * growing, what holds a recent one ("Poller.seen (list)"). */
 struct mc_shm_pytype {
     char name[MC_PY_NAME]; /* module.qualname, builtins without module */
     int64_t live;
     uint64_t garbage;
+    char held[MC_PY_HELD]; /* "" until found */
 };
 
 /* One loaded object: where it sits and how to find its file again. */

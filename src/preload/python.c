@@ -64,30 +64,106 @@ static struct {
 #define POLL_NS        10000000L      /* the thread looks for requests every 10 ms */
 #define CHILD_DELAY_NS 200000000ull   /* a forked child's first snapshot waits */
 
-/* Returns (rows, garbage found) where rows are (type, live, garbage) for
- * the types worth following: the most numerous, those with garbage, and
- * every type reported once (so that each keeps a series). */
+/* Returns (rows, garbage found) where rows are (type, live, garbage,
+ * held by) for the types worth following: the most numerous, those with
+ * garbage, and every type reported once (so that each keeps a series).
+ * "held by" names what holds a recent object of a type that grew at three
+ * snapshots running: the chain of referrers from the outermost one found
+ * (a module global, or an object only a running function holds) down to
+ * it, containers and attributes on the way, found with gc.get_referrers
+ * in at most eight steps, frames left out: "__main__.Poller.seen > list". */
 static const char SNAPSHOT_SRC[] =
-    "import gc as _gc, os as _os\n"
+    "import gc as _gc, os as _os, sys as _sys\n"
     "_seen = set()\n"
-    "_st = {'ours': False}\n"
+    "_st = {'ours': False, 'n': 0}\n"
+    "_prev = {}\n"
+    "_streak = {}\n"
+    "_looked = {}\n"
+    "_held = {}\n"
+    "_want = {}\n"
+    "\n"
     "def _name(t):\n"
     "    m = getattr(t, '__module__', None)\n"
     "    q = getattr(t, '__qualname__', None) or getattr(t, '__name__', '?')\n"
     "    return q if not m or m == 'builtins' else m + '.' + q\n"
+    "\n"
     "def _release():\n"
     "    if _st['ours']:\n"
     "        _st['ours'] = False\n"
     "        _gc.set_debug(_gc.get_debug() & ~_gc.DEBUG_SAVEALL)\n"
     "        del _gc.garbage[:]\n"
     "        _gc.collect()\n"
+    "\n"
     "def _child():\n"
     "    if _st['ours']:\n"
     "        _st['ours'] = False\n"
     "        _gc.set_debug(_gc.get_debug() & ~_gc.DEBUG_SAVEALL)\n"
     "        del _gc.garbage[:]\n"
+    "\n"
     "_os.register_at_fork(after_in_child=_child)\n"
+    "\n"
+    "def _attr_of(owner, item):\n"
+    "    try:\n"
+    "        for k, v in vars(owner).items():\n"
+    "            if v is item:\n"
+    "                return k\n"
+    "    except TypeError:\n"
+    "        pass\n"
+    "    return None\n"
+    "\n"
+    "def _dict_owner(d, mine):\n"
+    "    for m in list(_sys.modules.values()):\n"
+    "        if getattr(m, '__dict__', None) is d:\n"
+    "            return m.__name__, None\n"
+    "    for r in _gc.get_referrers(d):\n"
+    "        if id(r) not in mine and getattr(r, '__dict__', None) is d:\n"
+    "            return _name(type(r)), r\n"
+    "    return None, None\n"
+    "\n"
+    "_CONTAINERS = (list, tuple, set, frozenset, dict)\n"
+    "\n"
+    "def _is_container(r):\n"
+    "    return isinstance(r, _CONTAINERS) or type(r).__name__ == 'deque'\n"
+    "\n"
+    "def _held_by(obj, mine):\n"
+    "    steps = []\n"
+    "    seen = {id(obj)}\n"
+    "    cur = obj\n"
+    "    for _ in range(8):\n"
+    "        refs = [r for r in _gc.get_referrers(cur) if id(r) not in mine and\n"
+    "                id(r) not in seen and type(r).__name__ not in ('frame', 'cell')]\n"
+    "        if not refs:\n"
+    "            break\n"
+    "        refs.sort(key=lambda r: 0 if _is_container(r) else 1)\n"
+    "        r = refs[0]\n"
+    "        refs = None\n"
+    "        seen.add(id(r))\n"
+    "        if isinstance(r, dict):\n"
+    "            k = None\n"
+    "            for key, v in r.items():\n"
+    "                if v is cur:\n"
+    "                    k = key\n"
+    "                    break\n"
+    "            key = v = None\n"
+    "            owner, inst = _dict_owner(r, mine)\n"
+    "            if owner and isinstance(k, str):\n"
+    "                steps.append(owner + '.' + k)\n"
+    "                if inst is None:\n"
+    "                    break\n"
+    "                seen.add(id(inst))\n"
+    "                r = inst\n"
+    "            else:\n"
+    "                steps.append('dict')\n"
+    "        elif _is_container(r):\n"
+    "            steps.append(type(r).__name__)\n"
+    "        else:\n"
+    "            k = _attr_of(r, cur)\n"
+    "            steps.append(_name(type(r)) + ('.' + k if k else ''))\n"
+    "        cur = r\n"
+    "    return ' > '.join(reversed(steps))\n"
+    "\n"
     "def _snapshot(keep=200, cap=1000):\n"
+    "    _st['n'] += 1\n"
     "    found = {}\n"
     "    dbg = _gc.get_debug()\n"
     "    if _st['ours'] or not dbg & _gc.DEBUG_SAVEALL:\n"
@@ -108,20 +184,46 @@ static const char SNAPSHOT_SRC[] =
     "        ng = 0\n"
     "        _gc.collect()\n"
     "    by_type = {}\n"
+    "    sample = {}\n"
     "    for o in _gc.get_objects():\n"
     "        t = type(o)\n"
     "        by_type[t] = by_type.get(t, 0) + 1\n"
+    "        if t in _want:\n"
+    "            sample[t] = o\n"
     "    o = t = None\n"
     "    live = {}\n"
+    "    names = {}\n"
     "    for t, c in by_type.items():\n"
     "        n = _name(t)\n"
     "        live[n] = live.get(n, 0) + c\n"
+    "        names[n] = t\n"
     "    by_type = t = None\n"
+    "    # A type that grew at three snapshots running is looked at: what holds\n"
+    "    # a recent one of them (one type per snapshot, each again after ten).\n"
+    "    while sample:\n"
+    "        t, obj = sample.popitem()\n"
+    "        n = _want[t]\n"
+    "        _held[n] = _held_by(obj, {id(sample), id(_want), id(live), id(names)})[:63]\n"
+    "        _looked[n] = _st['n']\n"
+    "    sample = obj = None\n"
+    "    _want.clear()\n"
+    "    best = None\n"
+    "    for n, c in live.items():\n"
+    "        s = _streak.get(n, 0) + 1 if c > _prev.get(n, c) else 0\n"
+    "        _streak[n] = s\n"
+    "        if s >= 3 and c >= 50 and _st['n'] - _looked.get(n, -99) >= 10:\n"
+    "            rank = (names[n].__module__ != 'builtins', c - _prev.get(n, 0))\n"
+    "            if best is None or rank > best[0]:\n"
+    "                best = (rank, n)\n"
+    "    if best:\n"
+    "        _want[names[best[1]]] = best[1]\n"
+    "    _prev.clear()\n"
+    "    _prev.update(live)\n"
     "    top = sorted(live, key=live.get, reverse=True)[:keep]\n"
     "    for n in list(top) + list(found):\n"
     "        if len(_seen) < cap:\n"
     "            _seen.add(n)\n"
-    "    return [(n, live.get(n, 0), found.get(n, 0)) for n in _seen], ng\n";
+    "    return [(n, live.get(n, 0), found.get(n, 0), _held.get(n, '')) for n in _seen], ng\n";
 
 static PyObject *globals;
 static PyObject *fn_snapshot, *fn_release;
@@ -218,6 +320,13 @@ static void publish(PyObject *res)
         __atomic_store_n(&e->live, api.LongAsLongLong(api.TupleGetItem(row, 1)), __ATOMIC_RELAXED);
         long long g = api.LongAsLongLong(api.TupleGetItem(row, 2));
         if (g > 0) __atomic_fetch_add(&e->garbage, (uint64_t)g, __ATOMIC_RELAXED);
+        PyObject *held = api.TupleGetItem(row, 3);
+        const char *h = held ? api.UnicodeAsUTF8(held) : NULL;
+        if (h && *h && strncmp(e->held, h, MC_PY_HELD - 1)) {
+            size_t l = strnlen(h, MC_PY_HELD - 1);
+            memcpy(e->held, h, l);
+            e->held[l] = 0;
+        }
     }
     long long total = ng ? api.LongAsLongLong(ng) : 0;
     if (total > 0) __atomic_fetch_add(&mc_shm->py_garbage, (uint64_t)total, __ATOMIC_RELAXED);

@@ -596,6 +596,10 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
             y[j] = (double)(v[j] = ps->live[fi[j]]);
         json_t *e = json_object();
         json_object_set_new(e, "type", json_string(ty[live[k].i].name));
+        char held[MC_PY_HELD];
+        memcpy(held, ty[live[k].i].held, sizeof(held));
+        held[sizeof(held) - 1] = 0;
+        if (held[0]) json_object_set_new(e, "held_by", json_string(held));
         json_object_set_new(e, "verdict", json_string(mc_verdict_name(live[k].tr.verdict)));
         json_object_set_new(e, "start", json_integer(v[0]));
         json_object_set_new(e, "end", json_integer(v[n - 1]));

@@ -364,6 +364,8 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
                     fprintf(out, ", %+.2f per unit", num(ty, "per_unit"));
                 else
                     fprintf(out, ", %+.1f per minute", num(ty, "per_min"));
+                if (json_object_get(ty, "held_by"))
+                    fprintf(out, ", held by %s", str(ty, "held_by"));
             }
             continue;
         }

@@ -70,6 +70,9 @@ def case_service():
     check(t["type"] == "__main__.Record" and abs(t["per_unit"] - 1) <= RATE_TOL,
           f"keep: creeping type {brief(t)}")
     check(not finding(doc, "CYCLE GARBAGE"), "keep: cycle garbage reported")
+    # What holds them: the module global and its list.
+    check(t.get("held_by") == "__main__.HISTORY > list", f"keep: held by {t.get('held_by')}")
+    check("held by __main__.HISTORY > list" in err, "the report does not say what holds them")
 
     doc, rc, err = run_service("clean")
     check(rc == 0, f"clean: exit {rc}: {err}")
@@ -107,6 +110,10 @@ def case_httpx():
         r = names.get("httpx.Response")
         check(r and abs(r["per_unit"] - 1) <= RATE_TOL,
               f"keep: httpx.Response {brief(r)}, creeping: {sorted(names)}")
+        # The write-only attribute that keeps them, from a type they hold.
+        q = names.get("httpx.Request", {})
+        check(q.get("held_by", "").startswith("__main__.Poller.seen > list"),
+              f"keep: httpx.Request held by {q.get('held_by')}")
 
         doc = run_worker(srv, "fixed", 0)
         _, py = python_of(doc)
