@@ -4,7 +4,11 @@ bridge), with byte sampling, under python3 -X tracemalloc=1, and under
 heaptrack (pymalloc on, and PYTHONMALLOC=malloc so that it sees the
 objects), each several times, interleaved; prints median wall time, peak
 RSS and the ratios to plain.
-usage: run_python.py --memcreep PATH [--reps N] [--markdown]"""
+With --long S, instead: the same program sized to run S seconds plain, run
+plain and under memcreep run with its defaults (Python lines traced 2 s
+every 60 s, the first window at 10 s): the cost of the tracing windows
+over a long run.
+usage: run_python.py --memcreep PATH [--reps N] [--markdown] [--long S]"""
 import argparse
 import os
 import shutil
@@ -21,8 +25,23 @@ def main():
     ap.add_argument("--memcreep", required=True)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--long", type=float, default=0)
     a = ap.parse_args()
     work = [PYTHON, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py_workload.py")]
+    if a.long:
+        # 300000 iterations take about 2 s plain here; scale to the length.
+        n = str(int(300000 * a.long / 2))
+        work.append(n)
+        runs = [("plain", work, None),
+                ("memcreep run (Python lines every 60 s)", [a.memcreep, "run", "-q", "--"] + work,
+                 None)]
+        res = {name: [measure(argv, env) for _ in range(a.reps)] for name, argv, env in runs}
+        base = statistics.median(w for w, _ in res["plain"])
+        for name, _, _ in runs:
+            t = statistics.median(w for w, _ in res[name])
+            print(f"| {name} | {t:.1f} | {t / base:.2f}× |" if a.markdown else
+                  f"{name:40} {t:7.1f} s {t / base:6.2f}x")
+        return
     tmp = tempfile.mkdtemp(prefix="mc-bench-py-")
     env_malloc = dict(os.environ, PYTHONMALLOC="malloc")
     runs = [("plain", work, None),

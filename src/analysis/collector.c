@@ -166,7 +166,6 @@ static void halve_points(struct mc_points *s, uint32_t n)
     mc_series_halve_f64(s->threads, n);
     mc_series_halve_f64(s->connects, n);
     mc_series_halve_f64(s->unjoined, n);
-    mc_series_halve_f64(s->py_fresh, n);
 }
 
 static void put_res(struct mc_points *s, int i, const struct mc_proc_res *r)
@@ -250,7 +249,7 @@ static void python_snapshots(struct mc_collector *c, int final)
         double took = (double)p->map.h->py_snap_ns / 1e9;
         double gap = took * PY_DUTY > PY_MIN_GAP ? took * PY_DUTY : PY_MIN_GAP;
         if (p->py_ticket <= 0 && (final || now - p->py_asked >= gap)) {
-            p->py_ticket = mc_map_request_py(p->map_path, &p->map);
+            p->py_ticket = mc_map_request_py(p->map_path, &p->map, c->external_work);
             p->py_asked = now;
         }
         pending += p->py_ticket > 0;
@@ -325,13 +324,29 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
             s->alloc_held[idx] = (double)(h->mi_arena + h->mi_hblkhd);
             s->connects[idx] = (double)mc_map_load(&h->connects);
             s->unjoined[idx] = (double)(int64_t)mc_map_load((const uint64_t *)&h->threads_unjoined);
-            if (p->py_cap) sample_python(p, idx, halved);
-            s->py_fresh[idx] = p->py_fresh;
-            p->py_fresh = 0;
         } else {
             s->work[idx] = c->external_work >= 0 ? c->external_work : 0;
         }
     }
+    /* A fresh Python snapshot is a point of the Python series, whether or
+     * not this sample is kept in the others (they are thinned on their own
+     * clock; snapshots are rarer and each one counts). */
+    if (h && p->py_fresh && p->py_cap) {
+        int ph;
+        int pi = mc_clock_next(&p->py_clk, 1, &ph);
+        if (pi >= 0) {
+            if (ph) {
+                mc_series_halve_f64(p->py_t, MC_SERIES_MAX);
+                mc_series_halve_f64(p->py_work, MC_SERIES_MAX);
+            }
+            p->py_t[pi] = t;
+            p->py_work[pi] = c->external_work >= 0
+                                 ? c->external_work
+                                 : (work_before + (double)mc_map_load(&h->work_units)) / 2;
+            sample_python(p, pi, ph);
+        }
+    }
+    p->py_fresh = 0;
     if (closing && p->end == MC_END_RUNNING) {
         p->t_end = t;
         if (execed)
@@ -446,6 +461,7 @@ void mc_collector_restart(struct mc_collector *c)
             free(p->py[k]);
             p->py[k] = NULL;
         }
+        memset(&p->py_clk, 0, sizeof(p->py_clk));
     }
     c->t0_series = mc_now() - c->t0;
 }

@@ -52,7 +52,6 @@ struct mc_points {
     double threads[MC_SERIES_MAX];
     double connects[MC_SERIES_MAX]; /* TCP connections started so far */
     double unjoined[MC_SERIES_MAX]; /* threads that ended, never joined */
-    double py_fresh[MC_SERIES_MAX]; /* 1 where a Python snapshot was just taken */
 };
 
 struct mc_proc {
@@ -77,7 +76,11 @@ struct mc_proc {
     int64_t py_ticket; /* request outstanding, 0 = none */
     double py_asked;   /* mc_now() of the last request */
     int py_fresh;      /* a snapshot completed during this tick */
-    uint64_t py_late;  /* samples taken without a fresh snapshot */
+    /* The Python series have a clock of their own: a point per snapshot. */
+    struct mc_clock py_clk;
+    double py_t[MC_SERIES_MAX];    /* seconds since the run started */
+    double py_work[MC_SERIES_MAX]; /* work done at the snapshot */
+    uint64_t py_late;              /* samples taken without a fresh snapshot */
     /* The malloc_trim probe at the end of the run (see session.c). */
     int trim_asked, trim_served;
     int64_t trim_ticket;

@@ -15,6 +15,7 @@ enum mc_exit {
 int mc_cmd_run(int argc, char **argv);
 int mc_cmd_report(int argc, char **argv);
 int mc_cmd_load(int argc, char **argv);
+int mc_cmd_diff(int argc, char **argv);
 
 /* Prints "memcreep: <msg>" as one line on stderr. */
 void mc_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

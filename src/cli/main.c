@@ -32,6 +32,8 @@ static void usage(FILE *f)
           "  load URL [options]                 send HTTP/1.1 or HTTP/2 load and summarise\n"
           "  report RUN [options]               show a finished run again (RUN: a run's\n"
           "                                     output directory or its result.json)\n"
+          "  diff RUN_A RUN_B                   two finished runs side by side (before and\n"
+          "                                     after a fix, h1 against h2)\n"
           "  help                               this text; 'memcreep run --help' for options\n"
           "  version                            print the version\n"
           "\n"
@@ -55,6 +57,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "run")) return mc_cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "report")) return mc_cmd_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "load")) return mc_cmd_load(argc - 1, argv + 1);
+    if (!strcmp(cmd, "diff")) return mc_cmd_diff(argc - 1, argv + 1);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
         return MC_EXIT_OK;

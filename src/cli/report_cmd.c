@@ -11,9 +11,10 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: memcreep report RUN [--format text|json] [--top N] [--color WHEN]\n"
+    fputs("usage: memcreep report RUN [--format text|json|folded] [--top N] [--color WHEN]\n"
           "  RUN            a run's output directory, or its result.json\n"
-          "  --format F     text (default) or json\n"
+          "  --format F     text (default), json, or folded (the stacks that grew, for\n"
+          "                 flamegraph.pl and speedscope)\n"
           "  --top N        stacks shown per process (default 10, 0 = all kept)\n"
           "  --color WHEN   auto (default), always, never\n",
           f);
@@ -54,8 +55,8 @@ int mc_cmd_report(int argc, char **argv)
             return MC_EXIT_USAGE;
         }
     }
-    if (strcmp(format, "text") && strcmp(format, "json")) {
-        mc_error("--format must be text or json, not '%s'", format);
+    if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "folded")) {
+        mc_error("--format must be text, json or folded, not '%s'", format);
         return MC_EXIT_USAGE;
     }
     if (strcmp(color, "auto") && strcmp(color, "always") && strcmp(color, "never")) {
@@ -100,11 +101,13 @@ int mc_cmd_report(int argc, char **argv)
         if (!strcmp(format, "json")) {
             json_dumpf(docs[i], stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
             fputc('\n', stdout);
+        } else if (!strcmp(format, "folded")) {
+            mc_report_folded(docs[i], stdout);
         } else {
             mc_report_text(docs[i], stdout, colour, (int)top);
         }
     }
-    if (n == 2 && strcmp(format, "json")) mc_report_compare(docs, 2, stdout, colour);
+    if (n == 2 && !strcmp(format, "text")) mc_report_compare(docs, 2, stdout, colour);
 out:
     for (int i = 0; i < 2; i++)
         if (docs[i]) json_decref(docs[i]);

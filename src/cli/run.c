@@ -36,7 +36,7 @@ static void usage(FILE *f)
           "\n"
           "  -d, --duration T     stop TARGET after T (SIGTERM, --grace, SIGKILL); e.g. 30s,\n"
           "                       5m, 1h. Default: wait until it exits\n"
-          "  -o, --output DIR     write result.json and report.txt into DIR\n"
+          "  -o, --output DIR     write result.json, report.txt and growth.folded into DIR\n"
           "  -i, --interval T     time between samples (default 0.25s)\n"
           "      --grace T        time between SIGTERM and SIGKILL (default 5s)\n"
           "      --depth N        frames kept per stack, 1-256 (default 64)\n"
@@ -45,6 +45,8 @@ static void usage(FILE *f)
           "      --sample-bytes S record one allocation per S bytes on average (Poisson\n"
           "                       sampling, unbiased estimates) instead of every one\n"
           "      --top N          stacks shown per process (default 10, 0 = all)\n"
+          "      --py-trace T     Python: trace allocations by line for 2 s every T\n"
+          "                       (default 60s; 0 = never)\n"
           "      --python-malloc  run Python with PYTHONMALLOC=malloc: every object\n"
           "                       through malloc, so native stacks show each one\n"
           "      --fail-on-creep  exit with status 1 when creep is found\n"
@@ -85,6 +87,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
                                          {"help", no_argument, 0, 'h'},
                                          {"sample-bytes", required_argument, 0, 'B'},
                                          {"python-malloc", no_argument, 0, 2010},
+                                         {"py-trace", required_argument, 0, 2011},
                                          {"warmup", required_argument, 0, 2001},
                                          {"rounds", required_argument, 0, 2002},
                                          {"round-requests", required_argument, 0, 2003},
@@ -167,6 +170,12 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
         case 2010:
             o->s.python_malloc = 1;
             break;
+        case 2011:
+            if (mc_parse_duration(optarg, &o->s.py_trace) || o->s.py_trace < 0) {
+                mc_error("%s takes a duration such as 30s, or 0, not '%s'", name, optarg);
+                return -1;
+            }
+            break;
         case 'h':
             usage(stdout);
             exit(MC_EXIT_OK);
@@ -231,6 +240,13 @@ static void save(json_t *doc, const char *dir, int top)
     }
     mc_report_text(doc, f, 0, top);
     fclose(f);
+    snprintf(path, sizeof(path), "%s/growth.folded", dir);
+    if (!(f = fopen(path, "w"))) {
+        mc_error("cannot write %s: %s", path, strerror(errno));
+        return;
+    }
+    mc_report_folded(doc, f);
+    fclose(f);
 }
 
 int mc_cmd_run(int argc, char **argv)
@@ -239,6 +255,7 @@ int mc_cmd_run(int argc, char **argv)
     int at, rc = MC_EXIT_OK;
     memset(&o, 0, sizeof(o));
     o.s.interval = 0.25;
+    o.s.py_trace = 60;
     o.s.grace = 5;
     o.s.depth = 64;
     o.s.stacks = 65536;

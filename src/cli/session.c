@@ -406,8 +406,8 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_fa
 {
     struct session s;
     char rundir[PATH_MAX] = "", lib[PATH_MAX], exe[PATH_MAX];
-    char env_buf[6][PATH_MAX + 64];
-    char *env[7] = {0};
+    char env_buf[8][PATH_MAX + 64];
+    char *env[9] = {0};
     int rc = MC_SESSION_OK, have_col = 0;
     struct mc_symbolizer *sym = NULL;
     memset(&s, 0, sizeof(s));
@@ -446,8 +446,13 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_fa
     snprintf(env_buf[3], sizeof(env_buf[3]), "MEMCREEP_STACKS=%llu", (unsigned long long)o->stacks);
     snprintf(env_buf[4], sizeof(env_buf[4]), "MEMCREEP_SAMPLE_BYTES=%llu",
              (unsigned long long)o->sample_bytes);
-    snprintf(env_buf[5], sizeof(env_buf[5]), "PYTHONMALLOC=malloc");
-    for (int i = 0; i < 5 + !!o->python_malloc; i++)
+    snprintf(env_buf[5], sizeof(env_buf[5]), "MEMCREEP_PY_TRACE_MS=%.0f", o->py_trace * 1000);
+    /* The first window after half a period, at most 10 s: start-up
+     * (imports) is not what grows. */
+    snprintf(env_buf[6], sizeof(env_buf[6]), "MEMCREEP_PY_FIRST_MS=%.0f",
+             (o->py_trace < 20 ? o->py_trace / 2 : 10) * 1000);
+    snprintf(env_buf[7], sizeof(env_buf[7]), "PYTHONMALLOC=malloc");
+    for (int i = 0; i < 7 + !!o->python_malloc; i++)
         env[i] = env_buf[i];
 
     struct sigaction sa;

@@ -16,6 +16,7 @@ struct mc_session_opts {
     uint64_t depth, stacks, min_growth, sample_bytes;
     int quiet, tty;
     int python_malloc; /* PYTHONMALLOC=malloc in the target's environment */
+    double py_trace;   /* seconds between Python line tracing windows, 0 = off */
     /* load driven by memcreep (urls set) */
     struct mc_load_cli *load; /* NULL: no load */
     enum mc_proto proto;

@@ -138,9 +138,22 @@ struct mc_shm_header {
     uint64_t py_skipped; /* requests not served: finalizing, error */
     uint64_t py_snap_ns; /* how long the last snapshot took */
     uint64_t py_garbage; /* cycle garbage found, objects, cumulative */
+    /* Growth by Python line, from tracemalloc windows (python_code.c):
+     * what each line grew, summed over the windows, and the work and time
+     * the windows covered. py_work_ext is 1 + the work done as memcreep
+     * counts it (requests it sent), written with each request; 0 = use
+     * work_units. */
+    uint64_t off_py_lines;
+    uint32_t py_lines_cap;
+    uint32_t py_lines_pad;
+    uint64_t py_lines_used;
+    uint64_t py_windows;
+    uint64_t py_trace_work;
+    uint64_t py_trace_ns;
+    uint64_t py_work_ext;
 
     char exe[MC_PATH_MAX];
-    char reserved[112];
+    char reserved[56];
 };
 
 /* live_count and allocs count blocks in units of 1/MC_COUNT_SCALE: with
@@ -191,6 +204,16 @@ struct mc_shm_pytype {
     int64_t live;
     uint64_t garbage;
     char held[MC_PY_HELD]; /* "" until found */
+};
+
+#define MC_PY_WHERE 112
+
+/* One Python line that grew while traced: bytes and objects, summed over
+ * the tracing windows. */
+struct mc_shm_pyline {
+    char where[MC_PY_WHERE]; /* file:line */
+    int64_t bytes;
+    int64_t count;
 };
 
 /* One loaded object: where it sits and how to find its file again. */

@@ -51,6 +51,8 @@ int mc_map_open(const char *path, struct mc_map *m)
         !in_bounds(h->off_stack_ext, (uint64_t)h->stack_cap * sizeof(struct mc_shm_stack_ext),
                    size) ||
         !in_bounds(h->off_py_types, (uint64_t)h->py_cap * sizeof(struct mc_shm_pytype), size) ||
+        !in_bounds(h->off_py_lines, (uint64_t)h->py_lines_cap * sizeof(struct mc_shm_pyline),
+                   size) ||
         (h->off_stacks | h->off_frames | h->off_stack_list | h->off_modules | h->off_threads |
          h->off_stack_ext) %
                 8 !=
@@ -117,8 +119,24 @@ static int64_t bump_request(const char *path, const uint64_t *field, size_t off)
     return (int64_t)want;
 }
 
-int64_t mc_map_request_py(const char *path, const struct mc_map *m)
+const struct mc_shm_pyline *mc_map_pylines(const struct mc_map *m, uint64_t *count)
 {
+    uint64_t n = mc_map_load(&m->h->py_lines_used);
+    *count = n < m->h->py_lines_cap ? n : m->h->py_lines_cap;
+    return (const struct mc_shm_pyline *)(m->base + m->h->off_py_lines);
+}
+
+int64_t mc_map_request_py(const char *path, const struct mc_map *m, double work)
+{
+    if (work >= 0) {
+        /* The work as memcreep counts it, for the tracing windows. */
+        uint64_t w = (uint64_t)work + 1;
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return -errno;
+        ssize_t r = pwrite(fd, &w, sizeof(w), (off_t)offsetof(struct mc_shm_header, py_work_ext));
+        close(fd);
+        if (r != (ssize_t)sizeof(w)) return -EIO;
+    }
     return bump_request(path, &m->h->py_request, offsetof(struct mc_shm_header, py_request));
 }
 

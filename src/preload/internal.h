@@ -110,6 +110,8 @@ void mc_thread_after_fork(void);
 
 /* ---- python.c: object counts and cycle garbage from CPython ---- */
 
+/* The Python code the snapshot thread runs (python_code.c). */
+extern const char mc_python_snapshot_src[];
 /* Starts the snapshot thread when the program exports CPython's API.
  * Called once at start, after recording began. */
 void mc_python_start(void);

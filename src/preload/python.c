@@ -2,7 +2,8 @@
  * type, taken from inside a Python process with nothing installed into it.
  *
  * When the program exports CPython's C API (the python3 executable does),
- * the library starts one thread of its own. It never runs Python inside an
+ * the library starts one thread of its own (python_code.c holds the Python
+ * code it runs). It never runs Python inside an
  * allocation hook: when memcreep asks for a snapshot (py_request in the
  * mapping), the thread takes the GIL with PyGILState_Ensure, like any
  * thread calling into Python, and runs a small function compiled once
@@ -19,7 +20,12 @@
  *     during RELEASE_NS (memcreep gone), the flag is cleared and they are
  *     freed at once; a forked child clears it too until its own thread
  *     asks again. A program that set DEBUG_SAVEALL itself is left alone;
- *   - counts GC-tracked objects by type (module.qualname).
+ *   - counts GC-tracked objects by type (module.qualname), and for a type
+ *     that keeps growing, names what holds a recent object of it;
+ *   - now and then (--py-trace), runs tracemalloc for two short phases and
+ *     adds up which Python lines grew from the first to the second: the
+ *     lines where what keeps growing is allocated. tracemalloc costs ~9x
+ *     while it runs, so it runs 2 s per period (60 s by default).
  * The results go to the mapping's type table; the API is looked up with
  * dlsym, so any CPython 3 with the stable C API works, with pymalloc on.
  *
@@ -50,11 +56,14 @@ static struct {
     PyObject *(*DictGetItemString)(PyObject *, const char *);
     PyObject *(*ImportModule)(const char *);
     PyObject *(*CallObject)(PyObject *, PyObject *);
+    PyObject *(*CallFunction)(PyObject *, const char *, ...);
+    PyObject *None;
     long (*ListSize)(PyObject *);
     PyObject *(*ListGetItem)(PyObject *, long);
     PyObject *(*TupleGetItem)(PyObject *, long);
     const char *(*UnicodeAsUTF8)(PyObject *);
     long long (*LongAsLongLong)(PyObject *);
+    double (*FloatAsDouble)(PyObject *);
     void (*DecRef)(PyObject *);
     void (*ErrClear)(void);
 } api;
@@ -63,167 +72,6 @@ static struct {
 #define RELEASE_NS     10000000000ull /* no request for 10 s: stop keeping garbage */
 #define POLL_NS        10000000L      /* the thread looks for requests every 10 ms */
 #define CHILD_DELAY_NS 200000000ull   /* a forked child's first snapshot waits */
-
-/* Returns (rows, garbage found) where rows are (type, live, garbage,
- * held by) for the types worth following: the most numerous, those with
- * garbage, and every type reported once (so that each keeps a series).
- * "held by" names what holds a recent object of a type that grew at three
- * snapshots running: the chain of referrers from the outermost one found
- * (a module global, or an object only a running function holds) down to
- * it, containers and attributes on the way, found with gc.get_referrers
- * in at most eight steps, frames left out: "__main__.Poller.seen > list". */
-static const char SNAPSHOT_SRC[] =
-    "import gc as _gc, os as _os, sys as _sys\n"
-    "_seen = set()\n"
-    "_st = {'ours': False, 'n': 0}\n"
-    "_prev = {}\n"
-    "_streak = {}\n"
-    "_looked = {}\n"
-    "_held = {}\n"
-    "_want = {}\n"
-    "\n"
-    "def _name(t):\n"
-    "    m = getattr(t, '__module__', None)\n"
-    "    q = getattr(t, '__qualname__', None) or getattr(t, '__name__', '?')\n"
-    "    return q if not m or m == 'builtins' else m + '.' + q\n"
-    "\n"
-    "def _release():\n"
-    "    if _st['ours']:\n"
-    "        _st['ours'] = False\n"
-    "        _gc.set_debug(_gc.get_debug() & ~_gc.DEBUG_SAVEALL)\n"
-    "        del _gc.garbage[:]\n"
-    "        _gc.collect()\n"
-    "\n"
-    "def _child():\n"
-    "    if _st['ours']:\n"
-    "        _st['ours'] = False\n"
-    "        _gc.set_debug(_gc.get_debug() & ~_gc.DEBUG_SAVEALL)\n"
-    "        del _gc.garbage[:]\n"
-    "\n"
-    "_os.register_at_fork(after_in_child=_child)\n"
-    "\n"
-    "def _attr_of(owner, item):\n"
-    "    try:\n"
-    "        for k, v in vars(owner).items():\n"
-    "            if v is item:\n"
-    "                return k\n"
-    "    except TypeError:\n"
-    "        pass\n"
-    "    return None\n"
-    "\n"
-    "def _dict_owner(d, mine):\n"
-    "    for m in list(_sys.modules.values()):\n"
-    "        if getattr(m, '__dict__', None) is d:\n"
-    "            return m.__name__, None\n"
-    "    for r in _gc.get_referrers(d):\n"
-    "        if id(r) not in mine and getattr(r, '__dict__', None) is d:\n"
-    "            return _name(type(r)), r\n"
-    "    return None, None\n"
-    "\n"
-    "_CONTAINERS = (list, tuple, set, frozenset, dict)\n"
-    "\n"
-    "def _is_container(r):\n"
-    "    return isinstance(r, _CONTAINERS) or type(r).__name__ == 'deque'\n"
-    "\n"
-    "def _held_by(obj, mine):\n"
-    "    steps = []\n"
-    "    seen = {id(obj)}\n"
-    "    cur = obj\n"
-    "    for _ in range(8):\n"
-    "        refs = [r for r in _gc.get_referrers(cur) if id(r) not in mine and\n"
-    "                id(r) not in seen and type(r).__name__ not in ('frame', 'cell')]\n"
-    "        if not refs:\n"
-    "            break\n"
-    "        refs.sort(key=lambda r: 0 if _is_container(r) else 1)\n"
-    "        r = refs[0]\n"
-    "        refs = None\n"
-    "        seen.add(id(r))\n"
-    "        if isinstance(r, dict):\n"
-    "            k = None\n"
-    "            for key, v in r.items():\n"
-    "                if v is cur:\n"
-    "                    k = key\n"
-    "                    break\n"
-    "            key = v = None\n"
-    "            owner, inst = _dict_owner(r, mine)\n"
-    "            if owner and isinstance(k, str):\n"
-    "                steps.append(owner + '.' + k)\n"
-    "                if inst is None:\n"
-    "                    break\n"
-    "                seen.add(id(inst))\n"
-    "                r = inst\n"
-    "            else:\n"
-    "                steps.append('dict')\n"
-    "        elif _is_container(r):\n"
-    "            steps.append(type(r).__name__)\n"
-    "        else:\n"
-    "            k = _attr_of(r, cur)\n"
-    "            steps.append(_name(type(r)) + ('.' + k if k else ''))\n"
-    "        cur = r\n"
-    "    return ' > '.join(reversed(steps))\n"
-    "\n"
-    "def _snapshot(keep=200, cap=1000):\n"
-    "    _st['n'] += 1\n"
-    "    found = {}\n"
-    "    dbg = _gc.get_debug()\n"
-    "    if _st['ours'] or not dbg & _gc.DEBUG_SAVEALL:\n"
-    "        _gc.set_debug(dbg | _gc.DEBUG_SAVEALL)\n"
-    "        _gc.collect()\n"
-    "        for o in _gc.garbage:\n"
-    "            n = _name(type(o))\n"
-    "            found[n] = found.get(n, 0) + 1\n"
-    "        ng = len(_gc.garbage)\n"
-    "        del _gc.garbage[:]\n"
-    "        o = None\n"
-    "        if ng:\n"
-    "            _gc.set_debug(dbg & ~_gc.DEBUG_SAVEALL)\n"
-    "            _gc.collect()\n"
-    "            _gc.set_debug(dbg | _gc.DEBUG_SAVEALL)\n"
-    "        _st['ours'] = True\n"
-    "    else:\n"
-    "        ng = 0\n"
-    "        _gc.collect()\n"
-    "    by_type = {}\n"
-    "    sample = {}\n"
-    "    for o in _gc.get_objects():\n"
-    "        t = type(o)\n"
-    "        by_type[t] = by_type.get(t, 0) + 1\n"
-    "        if t in _want:\n"
-    "            sample[t] = o\n"
-    "    o = t = None\n"
-    "    live = {}\n"
-    "    names = {}\n"
-    "    for t, c in by_type.items():\n"
-    "        n = _name(t)\n"
-    "        live[n] = live.get(n, 0) + c\n"
-    "        names[n] = t\n"
-    "    by_type = t = None\n"
-    "    # A type that grew at three snapshots running is looked at: what holds\n"
-    "    # a recent one of them (one type per snapshot, each again after ten).\n"
-    "    while sample:\n"
-    "        t, obj = sample.popitem()\n"
-    "        n = _want[t]\n"
-    "        _held[n] = _held_by(obj, {id(sample), id(_want), id(live), id(names)})[:63]\n"
-    "        _looked[n] = _st['n']\n"
-    "    sample = obj = None\n"
-    "    _want.clear()\n"
-    "    best = None\n"
-    "    for n, c in live.items():\n"
-    "        s = _streak.get(n, 0) + 1 if c > _prev.get(n, c) else 0\n"
-    "        _streak[n] = s\n"
-    "        if s >= 3 and c >= 50 and _st['n'] - _looked.get(n, -99) >= 10:\n"
-    "            rank = (names[n].__module__ != 'builtins', c - _prev.get(n, 0))\n"
-    "            if best is None or rank > best[0]:\n"
-    "                best = (rank, n)\n"
-    "    if best:\n"
-    "        _want[names[best[1]]] = best[1]\n"
-    "    _prev.clear()\n"
-    "    _prev.update(live)\n"
-    "    top = sorted(live, key=live.get, reverse=True)[:keep]\n"
-    "    for n in list(top) + list(found):\n"
-    "        if len(_seen) < cap:\n"
-    "            _seen.add(n)\n"
-    "    return [(n, live.get(n, 0), found.get(n, 0), _held.get(n, '')) for n in _seen], ng\n";
 
 static PyObject *globals;
 static PyObject *fn_snapshot, *fn_release;
@@ -244,11 +92,14 @@ static int load_api(void)
     LOAD(DictGetItemString, "PyDict_GetItemString");
     LOAD(ImportModule, "PyImport_ImportModule");
     LOAD(CallObject, "PyObject_CallObject");
+    LOAD(CallFunction, "PyObject_CallFunction");
+    LOAD(None, "_Py_NoneStruct");
     LOAD(ListSize, "PyList_Size");
     LOAD(ListGetItem, "PyList_GetItem");
     LOAD(TupleGetItem, "PyTuple_GetItem");
     LOAD(UnicodeAsUTF8, "PyUnicode_AsUTF8");
     LOAD(LongAsLongLong, "PyLong_AsLongLong");
+    LOAD(FloatAsDouble, "PyFloat_AsDouble");
     LOAD(DecRef, "Py_DecRef");
     LOAD(ErrClear, "PyErr_Clear");
 #undef LOAD
@@ -267,7 +118,7 @@ static int setup(void)
     if (!g || !b || api.DictSetItemString(g, "__builtins__", b) != 0) goto fail;
     api.DecRef(b);
     b = NULL;
-    PyObject *code = api.CompileString(SNAPSHOT_SRC, "<memcreep>", PY_FILE_INPUT);
+    PyObject *code = api.CompileString(mc_python_snapshot_src, "<memcreep>", PY_FILE_INPUT);
     if (!code) goto fail;
     PyObject *r = api.EvalCode(code, g, g);
     api.DecRef(code);
@@ -306,10 +157,45 @@ static struct mc_shm_pytype *entry_for(const char *name)
     return &t[n];
 }
 
-/* Copies the snapshot's rows into the table. GIL held. */
+/* Adds a tracing window's lines to the lines table. GIL held. */
+static void publish_lines(PyObject *w)
+{
+    PyObject *rows = api.TupleGetItem(w, 0);
+    long n = rows ? api.ListSize(rows) : -1;
+    struct mc_shm_pyline *t = (struct mc_shm_pyline *)((char *)mc_shm + mc_shm->off_py_lines);
+    for (long i = 0; i < n; i++) {
+        PyObject *row = api.ListGetItem(rows, i);
+        PyObject *where = row ? api.TupleGetItem(row, 0) : NULL;
+        const char *s = where ? api.UnicodeAsUTF8(where) : NULL;
+        if (!s) continue;
+        uint64_t used = mc_shm->py_lines_used, k = 0;
+        while (k < used && strncmp(t[k].where, s, MC_PY_WHERE - 1))
+            k++;
+        if (k == used) {
+            if (used >= mc_shm->py_lines_cap) continue;
+            strncpy(t[k].where, s, MC_PY_WHERE - 1);
+            t[k].where[MC_PY_WHERE - 1] = 0;
+            __atomic_store_n(&mc_shm->py_lines_used, used + 1, __ATOMIC_RELEASE);
+        }
+        __atomic_fetch_add(&t[k].bytes, api.LongAsLongLong(api.TupleGetItem(row, 1)),
+                           __ATOMIC_RELAXED);
+        __atomic_fetch_add(&t[k].count, api.LongAsLongLong(api.TupleGetItem(row, 2)),
+                           __ATOMIC_RELAXED);
+    }
+    long long work = api.LongAsLongLong(api.TupleGetItem(w, 1));
+    PyObject *secs = api.TupleGetItem(w, 2);
+    double s = secs ? api.FloatAsDouble(secs) : 0;
+    if (work > 0) __atomic_fetch_add(&mc_shm->py_trace_work, (uint64_t)work, __ATOMIC_RELAXED);
+    if (s > 0) __atomic_fetch_add(&mc_shm->py_trace_ns, (uint64_t)(s * 1e9), __ATOMIC_RELAXED);
+    __atomic_fetch_add(&mc_shm->py_windows, 1, __ATOMIC_RELEASE);
+}
+
+/* Copies the snapshot's results into the mapping. GIL held. */
 static void publish(PyObject *res)
 {
     PyObject *rows = api.TupleGetItem(res, 0), *ng = api.TupleGetItem(res, 1);
+    PyObject *lines = api.TupleGetItem(res, 2);
+    if (lines && lines != api.None) publish_lines(lines);
     long n = rows ? api.ListSize(rows) : -1;
     for (long i = 0; i < n; i++) {
         PyObject *row = api.ListGetItem(rows, i);
@@ -333,6 +219,19 @@ static void publish(PyObject *res)
     api.ErrClear();
 }
 
+/* Tracing windows: MEMCREEP_PY_TRACE_MS is the period (0: never),
+ * MEMCREEP_PY_PHASE_MS each of the two phases, the first window starts
+ * MEMCREEP_PY_FIRST_MS after the first snapshot. */
+static double trace_period = 60.0, trace_phase = 1.0, trace_first = 10.0;
+
+/* The work to credit to this snapshot: memcreep's count when it sent the
+ * load, else the units the program marked. */
+static unsigned long long work_now(void)
+{
+    uint64_t ext = __atomic_load_n(&mc_shm->py_work_ext, __ATOMIC_ACQUIRE);
+    return ext ? ext - 1 : __atomic_load_n(&mc_shm->work_units, __ATOMIC_RELAXED);
+}
+
 /* Calls fn (the snapshot or the release) with the GIL; 0 when it ran. */
 static int run(PyObject **which, int snapshot)
 {
@@ -340,7 +239,9 @@ static int run(PyObject **which, int snapshot)
     int g = api.GILState_Ensure();
     int rc = -1;
     if (setup() == 0 && *which) {
-        PyObject *res = api.CallObject(*which, NULL);
+        PyObject *res = snapshot ? api.CallFunction(*which, "Kddd", work_now(), trace_phase,
+                                                    trace_period, trace_first)
+                                 : api.CallObject(*which, NULL);
         if (res) {
             if (snapshot) publish(res);
             api.DecRef(res);
@@ -417,6 +318,9 @@ static void start_thread(void)
 void mc_python_start(void)
 {
     if (mc_env_u64("MEMCREEP_PYTHON", 1) == 0) return;
+    trace_period = (double)mc_env_u64("MEMCREEP_PY_TRACE_MS", 60000) / 1000;
+    trace_phase = (double)mc_env_u64("MEMCREEP_PY_PHASE_MS", 1000) / 1000;
+    trace_first = (double)mc_env_u64("MEMCREEP_PY_FIRST_MS", 10000) / 1000;
     have_api = load_api();
     if (have_api) start_thread();
 }

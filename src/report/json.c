@@ -530,6 +530,60 @@ static int by_key(const void *a, const void *b)
     return (x->key < y->key) - (x->key > y->key);
 }
 
+/* Growth by Python line from the tracing windows: bytes and objects per
+ * unit of work and per minute of traced time, largest first (at most
+ * PY_TOP). Adds "lines", "trace_windows", "traced_s" to py; returns the
+ * lines array (owned by py). */
+struct py_line {
+    const struct mc_shm_pyline *l;
+    int64_t bytes;
+};
+
+static int by_bytes(const void *a, const void *b)
+{
+    const struct py_line *x = a, *y = b;
+    return (x->bytes < y->bytes) - (x->bytes > y->bytes);
+}
+
+static json_t *python_lines(json_t *py, const struct mc_shm_header *h, const struct mc_map *m)
+{
+    uint64_t n;
+    const struct mc_shm_pyline *t = mc_map_pylines(m, &n);
+    double work = (double)mc_map_load(&h->py_trace_work);
+    double secs = (double)mc_map_load(&h->py_trace_ns) / 1e9;
+    json_t *a = json_array();
+    struct py_line *v = calloc(n ? n : 1, sizeof(*v));
+    for (uint64_t i = 0; v && i < n; i++) {
+        v[i].l = &t[i];
+        v[i].bytes = __atomic_load_n(&t[i].bytes, __ATOMIC_RELAXED);
+    }
+    if (v) qsort(v, n, sizeof(*v), by_bytes);
+    for (uint64_t i = 0; v && i < n && i < PY_TOP; i++) {
+        if (v[i].bytes <= 0) break;
+        char where[MC_PY_WHERE];
+        memcpy(where, v[i].l->where, sizeof(where));
+        where[sizeof(where) - 1] = 0;
+        double count = (double)__atomic_load_n(&v[i].l->count, __ATOMIC_RELAXED);
+        json_t *e = json_object();
+        json_object_set_new(e, "line", json_string(where));
+        json_object_set_new(e, "bytes", json_integer(v[i].bytes));
+        json_object_set_new(e, "objects", json_real(count));
+        if (work > 0) {
+            json_object_set_new(e, "bytes_per_unit", json_real((double)v[i].bytes / work));
+            json_object_set_new(e, "objects_per_unit", json_real(count / work));
+        }
+        if (secs > 0)
+            json_object_set_new(e, "bytes_per_min", json_real((double)v[i].bytes / secs * 60));
+        json_array_append_new(a, e);
+    }
+    free(v);
+    json_object_set_new(py, "trace_windows", json_integer((json_int_t)mc_map_load(&h->py_windows)));
+    json_object_set_new(py, "traced_s", json_real(secs));
+    json_object_set_new(py, "traced_work", json_real(work));
+    json_object_set_new(py, "lines", a);
+    return a;
+}
+
 /* The Python section of a process: types whose live objects grow (with a
  * verdict each), and cycle garbage by type; adds PYTHON OBJECTS CREEP
  * (creep) and CYCLE GARBAGE (not creep) findings. Returns the number of
@@ -540,18 +594,15 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
     uint64_t nt;
     const struct mc_shm_pytype *ty = mc_map_pytypes(&p->map, &nt);
     if (!p->py_cap || (!nt && h->py_state == MC_PY_NONE)) return 0;
-    const struct mc_points *s = &p->pts;
-    int work = has_work(s);
-    /* Only the points where a snapshot was just taken: in between, the
-     * table holds the last snapshot's counts while the work goes on. */
-    double xm[MC_SERIES_MAX], xw[MC_SERIES_MAX], y[MC_SERIES_MAX], all[MC_SERIES_MAX];
-    uint32_t fi[MC_SERIES_MAX], n = 0;
-    to_minutes(s, all);
-    for (uint32_t k = 0; k < s->clk.n; k++) {
-        if (!s->py_fresh[k]) continue;
-        xm[n] = all[k];
-        xw[n] = s->work[k];
-        fi[n++] = k;
+    /* One point per snapshot (the Python series have their own clock). */
+    uint32_t n = p->py_clk.n;
+    int work = n >= 2 && p->py_work[n - 1] > p->py_work[0];
+    double xm[MC_SERIES_MAX], y[MC_SERIES_MAX];
+    const double *xw = p->py_work;
+    uint32_t fi[MC_SERIES_MAX];
+    for (uint32_t k = 0; k < n; k++) {
+        xm[k] = p->py_t[k] / 60.0;
+        fi[k] = k;
     }
     struct py_rank *live = calloc(nt ? nt : 1, sizeof(*live));
     struct py_rank *garb = calloc(nt ? nt : 1, sizeof(*garb));
@@ -629,10 +680,17 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
     }
     json_object_set_new(py, "cycle_garbage_total", json_integer((json_int_t)total));
     json_object_set_new(py, "cycle_garbage", cg);
+    json_t *lines = python_lines(py, h, &p->map);
     json_object_set_new(o, "python", py);
-    if (json_array_size(creep))
-        json_object_set(add_finding(findings, "PYTHON OBJECTS CREEP", "python.types", p->pid),
-                        "types", creep);
+    if (json_array_size(creep)) {
+        json_t *f = add_finding(findings, "PYTHON OBJECTS CREEP", "python.types", p->pid);
+        json_object_set(f, "types", creep);
+        /* The lines that grew while traced: where the objects come from. */
+        json_t *top = json_array();
+        for (size_t k = 0; k < json_array_size(lines) && k < 3; k++)
+            json_array_append(top, json_array_get(lines, k));
+        json_object_set_new(f, "lines", top);
+    }
     json_decref(creep);
     if (total >= PY_GARBAGE_MIN) {
         json_t *f = add_finding(findings, "CYCLE GARBAGE", "python.cycle_garbage", p->pid);
@@ -760,43 +818,4 @@ int mc_result_save(json_t *doc, const char *path)
     }
     if (rename(tmp, path) != 0) return -errno;
     return 0;
-}
-
-json_t *mc_result_load(const char *path, char *err, size_t errlen)
-{
-    json_error_t je;
-    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!doc) {
-        snprintf(err, errlen, "%s: not a readable JSON file (%s, line %d)", path, je.text, je.line);
-        return NULL;
-    }
-    const char *schema = json_string_value(json_object_get(doc, "schema"));
-    json_t *ver = json_object_get(doc, "version");
-    if (!schema || strcmp(schema, MC_RESULT_SCHEMA) || !json_is_integer(ver)) {
-        snprintf(err, errlen, "%s: not a memcreep result (no schema \"%s\")", path,
-                 MC_RESULT_SCHEMA);
-        json_decref(doc);
-        return NULL;
-    }
-    if (json_integer_value(ver) > MC_RESULT_VERSION || json_integer_value(ver) < 1) {
-        snprintf(err, errlen, "%s: result version %lld is not supported (this memcreep reads %d)",
-                 path, (long long)json_integer_value(ver), MC_RESULT_VERSION);
-        json_decref(doc);
-        return NULL;
-    }
-    if (!json_is_array(json_object_get(doc, "processes")) ||
-        !json_is_object(json_object_get(doc, "summary")) ||
-        !json_is_object(json_object_get(doc, "run"))) {
-        snprintf(err, errlen, "%s: broken memcreep result (missing run, processes or summary)",
-                 path);
-        json_decref(doc);
-        return NULL;
-    }
-    return doc;
-}
-
-const char *mc_result_verdict(json_t *doc)
-{
-    const char *v = json_string_value(json_object_get(json_object_get(doc, "summary"), "verdict"));
-    return v ? v : "UNKNOWN";
 }

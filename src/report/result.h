@@ -35,6 +35,8 @@ int mc_result_save(json_t *doc, const char *path);
 /* Reads and validates a saved document. Returns a new reference, or NULL
  * with a one-line reason in err. */
 json_t *mc_result_load(const char *path, char *err, size_t errlen);
+/* The same from memory (name is used in messages). */
+json_t *mc_result_parse(const char *buf, size_t len, const char *name, char *err, size_t errlen);
 /* The overall verdict of a document: "CREEP", "PLATEAU", "STEADY" or
  * "UNKNOWN". */
 const char *mc_result_verdict(json_t *doc);
@@ -42,6 +44,13 @@ const char *mc_result_verdict(json_t *doc);
 /* Renders the terminal report (text.c). colour: ANSI colours. top: stacks
  * shown per process (0 = all kept). */
 void mc_report_text(json_t *doc, FILE *out, int colour, int top);
+/* Writes the stacks that grew as folded stacks (folded.c), the input of
+ * flamegraph.pl and speedscope. Returns the number of lines written. */
+int mc_report_folded(json_t *doc, FILE *out);
+/* Prints two runs side by side (diff.c): verdicts, the target's rates,
+ * processes matched by program, stacks matched by place in the code. na
+ * and nb name the runs in the heading. */
+void mc_report_diff(json_t *a, json_t *b, const char *na, const char *nb, FILE *out);
 /* Prints runs of the same target side by side (h1 against h2): throughput,
  * live heap per request and the top creeping site of each. */
 void mc_report_compare(json_t **docs, int n, FILE *out, int colour);

@@ -186,6 +186,21 @@ static void python_rows(FILE *out, json_t *py, int per_unit, int colour)
                 colour ? "\033[0m" : "");
     }
     shown = 0;
+    json_array_foreach (json_object_get(py, "lines"), i, e) {
+        if (shown >= PY_ROWS) break;
+        if (!shown++)
+            fprintf(out, "  %-44s %9s %10s %10s\n", "python line (growth while traced)", "objects",
+                    "per min", per_unit ? "per unit" : "");
+        char pm[32], pu[32] = "";
+        mc_fmt_bytes(pm, sizeof(pm), num(e, "bytes_per_min"), 1);
+        if (per_unit && json_object_get(e, "bytes_per_unit"))
+            mc_fmt_bytes(pu, sizeof(pu), num(e, "bytes_per_unit"), 1);
+        const char *where = str(e, "line");
+        size_t wl = strlen(where);
+        fprintf(out, "  %-44s %9.0f %10s %10s\n", wl > 44 ? where + wl - 44 : where,
+                num(e, "objects"), pm, pu);
+    }
+    shown = 0;
     json_array_foreach (json_object_get(py, "cycle_garbage"), i, e) {
         if (shown >= PY_ROWS) break;
         if (!shown++)
@@ -366,6 +381,15 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
                     fprintf(out, ", %+.1f per minute", num(ty, "per_min"));
                 if (json_object_get(ty, "held_by"))
                     fprintf(out, ", held by %s", str(ty, "held_by"));
+            }
+            json_array_foreach (json_object_get(f, "lines"), k, ty) {
+                char b[32];
+                mc_fmt_bytes(b, sizeof(b),
+                             num(ty, json_object_get(ty, "bytes_per_unit") ? "bytes_per_unit"
+                                                                           : "bytes_per_min"),
+                             1);
+                fprintf(out, "\n  grows at %s  %s per %s", str(ty, "line"), b,
+                        json_object_get(ty, "bytes_per_unit") ? "unit" : "minute");
             }
             continue;
         }

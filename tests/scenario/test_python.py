@@ -33,14 +33,19 @@ def finding(doc, kind):
     return [f for f in doc["summary"]["findings"] if f["kind"] == kind]
 
 
-def run_service(mode):
+ROUNDS = ["--rounds", "6", "--round-requests", "300"]
+# 8 s at 1000 requests/s, Python lines traced for 2 s every 2 s.
+TIMED = ["-d", "8s", "--rounds", "8", "--rate", "1000", "--py-trace", "2s"]
+
+
+def run_service(mode, load=ROUNDS):
     """memcreep run --url on the stdlib HTTP service in the given mode."""
     port = test_load.free_port()
     out = tempfile.mkdtemp(prefix="mc-scenario-")
     rc, _, err = test_run.memcreep(
-        ["run", "-i", "0.05", "-o", out, "--url", f"http://127.0.0.1:{port}/", "-c", "4",
-         "--rounds", "6", "--round-requests", "300", "--fail-on-creep", "--",
-         PYTHON, os.path.join(PYFIX, "py_service.py"), str(port), mode], timeout=180)
+        ["run", "-i", "0.05", "-o", out, "--url", f"http://127.0.0.1:{port}/", "-c", "4"] + load +
+        ["--fail-on-creep", "--", PYTHON, os.path.join(PYFIX, "py_service.py"), str(port), mode],
+        timeout=180)
     return test_load.load_doc(os.path.join(out, "result.json")), rc, err
 
 
@@ -62,7 +67,7 @@ def case_service():
     check(py["snapshots"] >= 12 and py["skipped"] == 0,
           f"snapshots {py['snapshots']}, skipped {py['skipped']}")
 
-    doc, rc, err = run_service("keep")
+    doc, rc, err = run_service("keep", TIMED)
     check(rc == 1, f"keep: exit {rc}, expected 1: {err}")
     f = finding(doc, "PYTHON OBJECTS CREEP")
     check(f, f"keep: findings {[x['kind'] for x in doc['summary']['findings']]}")
@@ -73,6 +78,14 @@ def case_service():
     # What holds them: the module global and its list.
     check(t.get("held_by") == "__main__.HISTORY > list", f"keep: held by {t.get('held_by')}")
     check("held by __main__.HISTORY > list" in err, "the report does not say what holds them")
+    # The Python line that allocates what is kept, with its bytes per
+    # request: the 1000-byte bytearray of each Record (sys.getsizeof 1057).
+    with open(os.path.join(PYFIX, "py_service.py")) as src:
+        line = [i for i, s in enumerate(src, 1) if "bytearray(1000)" in s][0]
+    top = f[0]["lines"][0] if f[0].get("lines") else {}
+    check(top.get("line", "").endswith(f"py_service.py:{line}") and
+          abs(top["bytes_per_unit"] - 1057) <= RATE_TOL * 1057, f"keep: top line {top}")
+    check(f"grows at {top['line']}" in err, "the report does not name the line")
 
     doc, rc, err = run_service("clean")
     check(rc == 0, f"clean: exit {rc}: {err}")
@@ -82,8 +95,10 @@ def case_service():
           f"clean: findings {kinds}, cycle garbage {py['cycle_garbage_total']}")
 
 
-def run_worker(srv, mode, expect_rc):
-    argv = [PYTHON, os.path.join(PYFIX, "httpx_worker.py"), srv.url(), "4000", mode, "3"]
+def run_worker(srv, mode, expect_rc, seconds):
+    """The worker for a time rather than a count: snapshots of a heap that
+    keeps growing take longer, and come less often, on a busy machine."""
+    argv = [PYTHON, os.path.join(PYFIX, "httpx_worker.py"), srv.url(), f"{seconds}s", mode, "3"]
     doc, rc, err = test_run.run_target(argv, ["--fail-on-creep"])
     check(rc == expect_rc, f"{mode}: exit {rc}, expected {expect_rc}: {err}")
     return doc
@@ -96,7 +111,7 @@ def case_httpx():
     the response and breaking its cycle leaves neither."""
     test_load.ARGS = ARGS  # the fixture server lives in the fixtures directory
     with test_load.Server("--body", "1000") as srv:
-        doc = run_worker(srv, "shared", 0)
+        doc = run_worker(srv, "shared", 0, 12)
         f = finding(doc, "CYCLE GARBAGE")
         check(f, f"shared: findings {[x['kind'] for x in doc['summary']['findings']]}")
         types = {t["type"]: t for t in f[0]["types"]}
@@ -104,7 +119,7 @@ def case_httpx():
             t = types.get(name)
             check(t and abs(t["per_unit"] - 1) <= RATE_TOL, f"shared: {name} {brief(t)}")
 
-        doc = run_worker(srv, "keep", 1)
+        doc = run_worker(srv, "keep", 1, 25)
         f = finding(doc, "PYTHON OBJECTS CREEP")
         names = {t["type"]: t for t in f[0]["types"]} if f else {}
         r = names.get("httpx.Response")
@@ -114,8 +129,12 @@ def case_httpx():
         q = names.get("httpx.Request", {})
         check(q.get("held_by", "").startswith("__main__.Poller.seen > list"),
               f"keep: httpx.Request held by {q.get('held_by')}")
+        # The lines that grow are httpx's own (what a kept response holds).
+        lines = f[0].get("lines", [])
+        check(lines and any(k in lines[0]["line"] for k in ("/httpx/", "/httpcore/", "/h11/")) and
+              lines[0]["bytes_per_unit"] > 50, f"keep: lines {lines}")
 
-        doc = run_worker(srv, "fixed", 0)
+        doc = run_worker(srv, "fixed", 0, 8)
         _, py = python_of(doc)
         kinds = [x["kind"] for x in doc["summary"]["findings"]]
         check("CYCLE GARBAGE" not in kinds and "PYTHON OBJECTS CREEP" not in kinds and

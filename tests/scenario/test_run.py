@@ -38,10 +38,14 @@ def memcreep(args, timeout=90, **kw):
     return p.returncode, p.stdout, p.stderr
 
 
+LAST_OUT = None  # the output directory of the last run_target
+
+
 def run_target(target, extra=(), expect_rc=None):
     """memcreep run on target with an output directory; returns (doc, rc,
     stderr)."""
-    out = tempfile.mkdtemp(prefix="mc-scenario-")
+    global LAST_OUT
+    out = LAST_OUT = tempfile.mkdtemp(prefix="mc-scenario-")
     rc, _, err = memcreep(["run", "-i", "0.05", "-o", out, "--top", "20"] + list(extra)
                           + ["--"] + target)
     if expect_rc is not None:
@@ -109,6 +113,18 @@ def case_linear():
     check(p["metrics"]["live_heap"]["verdict"] == "CREEP", "live heap verdict")
     check(p["end"]["how"] == "exited" and p["end"]["status"] == 0, f"end: {p['end']}")
     check(p["work_units"] == 2500, f"work units {p['work_units']}")
+    # growth.folded: the leak is the heaviest line, ending at its site, with
+    # the bytes it grew over the sampled work.
+    with open(os.path.join(LAST_OUT, "growth.folded")) as f:
+        lines = [ln.rsplit(" ", 1) for ln in f.read().splitlines()]
+    top = max(lines, key=lambda x: int(x[1]))
+    work = p["series"]["work"]
+    want = 256 * (work[-1] - work[0])
+    check(top[0].startswith("leak_linear (pid ") and top[0].endswith(";leaky_store") and
+          abs(int(top[1]) - want) <= 0.1 * want, f"folded top line {top}, want {want:.0f}")
+    rc, text, _ = memcreep(["report", LAST_OUT, "--format", "folded"])
+    check(rc == 0 and [ln.rsplit(" ", 1) for ln in text.splitlines()] == lines,
+          "report --format folded differs from growth.folded")
 
 
 def case_sampled():
@@ -450,6 +466,29 @@ def case_report_cmd():
         rc, _, err = memcreep(["report", bad])
         check(rc == 2 and err.startswith("memcreep: ") and len(err.splitlines()) == 1,
               f"bad file {content!r}: exit {rc}: {err!r}")
+
+
+def case_diff():
+    """memcreep diff: a leaking run against a clean one shows the leaking
+    stack gone with its rate; a run against itself changes nothing; bad
+    input is one line and exit 2."""
+    doc_a, _, _ = run_target([fixture("leak_linear"), "2500", "1000"])
+    a = LAST_OUT
+    run_target([fixture("clean_steady"), "2500", "1000"])
+    b = LAST_OUT
+    rc, text, err = memcreep(["diff", a, b])
+    check(rc == 0, f"diff: exit {rc}: {err}")
+    line = [ln for ln in text.splitlines() if "leaky_store" in ln]
+    check(line and line[0].rstrip().endswith("(gone)"), f"leaky_store line: {line}")
+    rate = float(line[0].split()[0].lstrip("+"))
+    check(line[0].split()[1] == "B" and abs(rate - 256) <= 25.6, f"rate in {line[0]!r}")
+    check("live heap per unit" in text and "clean_steady" in text, f"diff text:\n{text}")
+    rc, text, _ = memcreep(["diff", a, a])
+    check(rc == 0 and "(gone)" not in text and "(new)" not in text, "a run against itself")
+    for argv in (["diff", a], ["diff", a, "/nonexistent/run"], ["diff", "-x", a]):
+        rc, _, err = memcreep(argv)
+        check(rc == 2 and len(err.splitlines()) == 1 and err.startswith("memcreep: "),
+              f"{argv}: exit {rc}: {err!r}")
 
 
 def run_case(cases):

@@ -1,0 +1,66 @@
+/* load.c - reads a saved result document and checks it is one this
+ * memcreep can render: the schema, a version it knows, and the parts every
+ * renderer expects. Renderers then treat every other field as optional,
+ * so a hand-edited or truncated-but-valid file never crashes them (the
+ * reader and the renderers are fuzzed together: tests/fuzz). */
+#include <stdio.h>
+#include <string.h>
+
+#include "report/result.h"
+
+/* Checks a parsed document; on failure decrefs it, fills err (naming it
+ * by name) and returns NULL. */
+static json_t *check(json_t *doc, const char *name, char *err, size_t errlen)
+{
+    const char *schema = json_string_value(json_object_get(doc, "schema"));
+    json_t *ver = json_object_get(doc, "version");
+    if (!schema || strcmp(schema, MC_RESULT_SCHEMA) || !json_is_integer(ver)) {
+        snprintf(err, errlen, "%s: not a memcreep result (no schema \"%s\")", name,
+                 MC_RESULT_SCHEMA);
+        goto fail;
+    }
+    if (json_integer_value(ver) > MC_RESULT_VERSION || json_integer_value(ver) < 1) {
+        snprintf(err, errlen, "%s: result version %lld is not supported (this memcreep reads %d)",
+                 name, (long long)json_integer_value(ver), MC_RESULT_VERSION);
+        goto fail;
+    }
+    if (!json_is_array(json_object_get(doc, "processes")) ||
+        !json_is_object(json_object_get(doc, "summary")) ||
+        !json_is_object(json_object_get(doc, "run"))) {
+        snprintf(err, errlen, "%s: broken memcreep result (missing run, processes or summary)",
+                 name);
+        goto fail;
+    }
+    return doc;
+fail:
+    json_decref(doc);
+    return NULL;
+}
+
+json_t *mc_result_parse(const char *buf, size_t len, const char *name, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    if (!doc) {
+        snprintf(err, errlen, "%s: not valid JSON (%s, line %d)", name, je.text, je.line);
+        return NULL;
+    }
+    return check(doc, name, err, errlen);
+}
+
+json_t *mc_result_load(const char *path, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!doc) {
+        snprintf(err, errlen, "%s: not a readable JSON file (%s, line %d)", path, je.text, je.line);
+        return NULL;
+    }
+    return check(doc, path, err, errlen);
+}
+
+const char *mc_result_verdict(json_t *doc)
+{
+    const char *v = json_string_value(json_object_get(json_object_get(doc, "summary"), "verdict"));
+    return v ? v : "UNKNOWN";
+}
