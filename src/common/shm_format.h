@@ -22,6 +22,10 @@
  *                     besides bytes (descriptors, unjoined threads), same slot
  *   py_types          py_cap x struct mc_shm_pytype: Python object counts by
  *                     type, from the last snapshot (python.c)
+ *   py_lines          py_lines_cap x struct mc_shm_pyline: growth by Python
+ *                     line, from the tracing windows
+ *   py_socks          py_socks_cap x struct mc_shm_pyline: sockets by the
+ *                     Python line that made them, from the same windows
  *
  * Versioning: readers accept MC_SHM_VERSION exactly; any change to a field's
  * meaning or position bumps it. docs/shm-format.md describes the same layout.
@@ -145,7 +149,10 @@ struct mc_shm_header {
      * work_units. */
     uint64_t off_py_lines;
     uint32_t py_lines_cap;
-    uint32_t py_lines_pad;
+    uint32_t py_socks_cap;
+    uint64_t off_py_socks; /* open sockets made while traced, by the
+                              program's line (struct mc_shm_pyline, count) */
+    uint64_t py_socks_used;
     uint64_t py_lines_used;
     uint64_t py_windows;
     uint64_t py_trace_work;
@@ -153,7 +160,7 @@ struct mc_shm_header {
     uint64_t py_work_ext;
 
     char exe[MC_PATH_MAX];
-    char reserved[56];
+    char reserved[40];
 };
 
 /* live_count and allocs count blocks in units of 1/MC_COUNT_SCALE: with

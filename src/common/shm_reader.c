@@ -53,6 +53,8 @@ int mc_map_open(const char *path, struct mc_map *m)
         !in_bounds(h->off_py_types, (uint64_t)h->py_cap * sizeof(struct mc_shm_pytype), size) ||
         !in_bounds(h->off_py_lines, (uint64_t)h->py_lines_cap * sizeof(struct mc_shm_pyline),
                    size) ||
+        !in_bounds(h->off_py_socks, (uint64_t)h->py_socks_cap * sizeof(struct mc_shm_pyline),
+                   size) ||
         (h->off_stacks | h->off_frames | h->off_stack_list | h->off_modules | h->off_threads |
          h->off_stack_ext) %
                 8 !=
@@ -119,11 +121,13 @@ static int64_t bump_request(const char *path, const uint64_t *field, size_t off)
     return (int64_t)want;
 }
 
-const struct mc_shm_pyline *mc_map_pylines(const struct mc_map *m, uint64_t *count)
+const struct mc_shm_pyline *mc_map_pylines(const struct mc_map *m, int socks, uint64_t *count)
 {
-    uint64_t n = mc_map_load(&m->h->py_lines_used);
-    *count = n < m->h->py_lines_cap ? n : m->h->py_lines_cap;
-    return (const struct mc_shm_pyline *)(m->base + m->h->off_py_lines);
+    const struct mc_shm_header *h = m->h;
+    uint64_t n = mc_map_load(socks ? &h->py_socks_used : &h->py_lines_used);
+    uint64_t cap = socks ? h->py_socks_cap : h->py_lines_cap;
+    *count = n < cap ? n : cap;
+    return (const struct mc_shm_pyline *)(m->base + (socks ? h->off_py_socks : h->off_py_lines));
 }
 
 int64_t mc_map_request_py(const char *path, const struct mc_map *m, double work)

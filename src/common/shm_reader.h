@@ -29,8 +29,9 @@ int64_t mc_map_stack_slot(const struct mc_map *m, uint64_t i);
 const struct mc_shm_stack *mc_map_stack(const struct mc_map *m, uint32_t slot);
 /* The Python type table of the last snapshot and its entry count. */
 const struct mc_shm_pytype *mc_map_pytypes(const struct mc_map *m, uint64_t *count);
-/* The Python lines that grew while traced, and their count. */
-const struct mc_shm_pyline *mc_map_pylines(const struct mc_map *m, uint64_t *count);
+/* The Python lines that grew while traced (socks = 0), or that made the
+ * sockets still open (socks = 1), and their count. */
+const struct mc_shm_pyline *mc_map_pylines(const struct mc_map *m, int socks, uint64_t *count);
 /* Asks the process behind the mapping file for a Python snapshot; work
  * (>= 0) is the work done as memcreep counts it, or -1 for the target's
  * own units. Returns the request's ticket (> 0; served once py_done

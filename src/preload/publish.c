@@ -271,6 +271,8 @@ static int remap_for_child(void)
     memcpy(dst + h->off_py_types, src + h->off_py_types, pyn * sizeof(struct mc_shm_pytype));
     uint64_t pyl = h->py_lines_used < h->py_lines_cap ? h->py_lines_used : h->py_lines_cap;
     memcpy(dst + h->off_py_lines, src + h->off_py_lines, pyl * sizeof(struct mc_shm_pyline));
+    uint64_t pys = h->py_socks_used < h->py_socks_cap ? h->py_socks_used : h->py_socks_cap;
+    memcpy(dst + h->off_py_socks, src + h->off_py_socks, pys * sizeof(struct mc_shm_pyline));
     /* The parent's threads are not in the child: what their slabs held
      * becomes part of the counters, and every slab is free again. */
     uint32_t used = h->threads_used < h->thread_cap ? h->threads_used : h->thread_cap;
@@ -341,7 +343,9 @@ void mc_publish_start(void)
     uint64_t off_py = ALIGN64(off_ext + cap * sizeof(struct mc_shm_stack_ext));
     uint64_t py_lines_cap = 256;
     uint64_t off_pyl = ALIGN64(off_py + py_cap * sizeof(struct mc_shm_pytype));
-    uint64_t size = ALIGN64(off_pyl + py_lines_cap * sizeof(struct mc_shm_pyline));
+    uint64_t py_socks_cap = 64;
+    uint64_t off_pys = ALIGN64(off_pyl + py_lines_cap * sizeof(struct mc_shm_pyline));
+    uint64_t size = ALIGN64(off_pys + py_socks_cap * sizeof(struct mc_shm_pyline));
     long page = sysconf(_SC_PAGESIZE);
     size = (size + (uint64_t)page - 1) & ~((uint64_t)page - 1);
 
@@ -382,6 +386,8 @@ void mc_publish_start(void)
     h->py_cap = (uint32_t)py_cap;
     h->off_py_lines = off_pyl;
     h->py_lines_cap = (uint32_t)py_lines_cap;
+    h->off_py_socks = off_pys;
+    h->py_socks_cap = (uint32_t)py_socks_cap;
     h->sample_bytes = mc_env_u64("MEMCREEP_SAMPLE_BYTES", 0);
     ssize_t l = readlink("/proc/self/exe", h->exe, sizeof(h->exe) - 1);
     h->exe[l > 0 ? l : 0] = 0;

@@ -71,10 +71,11 @@ static struct {
 #define PY_FILE_INPUT  257            /* Py_file_input */
 #define RELEASE_NS     10000000000ull /* no request for 10 s: stop keeping garbage */
 #define POLL_NS        10000000L      /* the thread looks for requests every 10 ms */
+#define TICK_NS        250000000ull   /* line tracing looks at its clock 4 times a second */
 #define CHILD_DELAY_NS 200000000ull   /* a forked child's first snapshot waits */
 
 static PyObject *globals;
-static PyObject *fn_snapshot, *fn_release;
+static PyObject *fn_snapshot, *fn_release, *fn_tick;
 static int have_api;
 static uint64_t started_ns;
 
@@ -126,14 +127,15 @@ static int setup(void)
     api.DecRef(r);
     fn_snapshot = api.DictGetItemString(g, "_snapshot"); /* borrowed: g lives on */
     fn_release = api.DictGetItemString(g, "_release");
-    if (!fn_snapshot || !fn_release) goto fail;
+    fn_tick = api.DictGetItemString(g, "_trace_tick");
+    if (!fn_snapshot || !fn_release || !fn_tick) goto fail;
     globals = g;
     return 0;
 fail:
     api.ErrClear();
     if (b) api.DecRef(b);
     if (g) api.DecRef(g);
-    fn_snapshot = fn_release = NULL;
+    fn_snapshot = fn_release = fn_tick = NULL;
     return -1;
 }
 
@@ -157,31 +159,42 @@ static struct mc_shm_pytype *entry_for(const char *name)
     return &t[n];
 }
 
-/* Adds a tracing window's lines to the lines table. GIL held. */
-static void publish_lines(PyObject *w)
+/* Adds rows of (where, bytes, count) -- or (where, count) when !bytes --
+ * to a lines table, entries found or added by where. GIL held. */
+static void add_rows(PyObject *rows, struct mc_shm_pyline *t, uint64_t *used_p, uint64_t cap,
+                     int bytes)
 {
-    PyObject *rows = api.TupleGetItem(w, 0);
     long n = rows ? api.ListSize(rows) : -1;
-    struct mc_shm_pyline *t = (struct mc_shm_pyline *)((char *)mc_shm + mc_shm->off_py_lines);
     for (long i = 0; i < n; i++) {
         PyObject *row = api.ListGetItem(rows, i);
         PyObject *where = row ? api.TupleGetItem(row, 0) : NULL;
         const char *s = where ? api.UnicodeAsUTF8(where) : NULL;
         if (!s) continue;
-        uint64_t used = mc_shm->py_lines_used, k = 0;
+        uint64_t used = *used_p, k = 0;
         while (k < used && strncmp(t[k].where, s, MC_PY_WHERE - 1))
             k++;
         if (k == used) {
-            if (used >= mc_shm->py_lines_cap) continue;
+            if (used >= cap) continue;
             strncpy(t[k].where, s, MC_PY_WHERE - 1);
             t[k].where[MC_PY_WHERE - 1] = 0;
-            __atomic_store_n(&mc_shm->py_lines_used, used + 1, __ATOMIC_RELEASE);
+            __atomic_store_n(used_p, used + 1, __ATOMIC_RELEASE);
         }
-        __atomic_fetch_add(&t[k].bytes, api.LongAsLongLong(api.TupleGetItem(row, 1)),
-                           __ATOMIC_RELAXED);
-        __atomic_fetch_add(&t[k].count, api.LongAsLongLong(api.TupleGetItem(row, 2)),
+        if (bytes)
+            __atomic_fetch_add(&t[k].bytes, api.LongAsLongLong(api.TupleGetItem(row, 1)),
+                               __ATOMIC_RELAXED);
+        __atomic_fetch_add(&t[k].count, api.LongAsLongLong(api.TupleGetItem(row, bytes ? 2 : 1)),
                            __ATOMIC_RELAXED);
     }
+}
+
+/* Adds a tracing window's lines and sockets to their tables. GIL held. */
+static void publish_lines(PyObject *w)
+{
+    char *base = (char *)mc_shm;
+    add_rows(api.TupleGetItem(w, 0), (struct mc_shm_pyline *)(base + mc_shm->off_py_lines),
+             &mc_shm->py_lines_used, mc_shm->py_lines_cap, 1);
+    add_rows(api.TupleGetItem(w, 3), (struct mc_shm_pyline *)(base + mc_shm->off_py_socks),
+             &mc_shm->py_socks_used, mc_shm->py_socks_cap, 0);
     long long work = api.LongAsLongLong(api.TupleGetItem(w, 1));
     PyObject *secs = api.TupleGetItem(w, 2);
     double s = secs ? api.FloatAsDouble(secs) : 0;
@@ -194,8 +207,6 @@ static void publish_lines(PyObject *w)
 static void publish(PyObject *res)
 {
     PyObject *rows = api.TupleGetItem(res, 0), *ng = api.TupleGetItem(res, 1);
-    PyObject *lines = api.TupleGetItem(res, 2);
-    if (lines && lines != api.None) publish_lines(lines);
     long n = rows ? api.ListSize(rows) : -1;
     for (long i = 0; i < n; i++) {
         PyObject *row = api.ListGetItem(rows, i);
@@ -232,18 +243,27 @@ static unsigned long long work_now(void)
     return ext ? ext - 1 : __atomic_load_n(&mc_shm->work_units, __ATOMIC_RELAXED);
 }
 
-/* Calls fn (the snapshot or the release) with the GIL; 0 when it ran. */
-static int run(PyObject **which, int snapshot)
+enum call { CALL_SNAPSHOT, CALL_RELEASE, CALL_TICK };
+
+/* Runs one of the Python functions with the GIL and publishes what it
+ * returned. Returns 0 when it ran. */
+static int run(enum call what)
 {
     if (api.IsFinalizing && api.IsFinalizing()) return -1;
     int g = api.GILState_Ensure();
     int rc = -1;
-    if (setup() == 0 && *which) {
-        PyObject *res = snapshot ? api.CallFunction(*which, "Kddd", work_now(), trace_phase,
-                                                    trace_period, trace_first)
-                                 : api.CallObject(*which, NULL);
+    if (setup() == 0) {
+        PyObject *res = NULL;
+        if (what == CALL_SNAPSHOT)
+            res = api.CallObject(fn_snapshot, NULL);
+        else if (what == CALL_RELEASE)
+            res = api.CallObject(fn_release, NULL);
+        else
+            res = api.CallFunction(fn_tick, "Kddd", work_now(), trace_phase, trace_period,
+                                   trace_first);
         if (res) {
-            if (snapshot) publish(res);
+            if (what == CALL_SNAPSHOT) publish(res);
+            if (what == CALL_TICK && res != api.None) publish_lines(res);
             api.DecRef(res);
             rc = 0;
         }
@@ -256,7 +276,7 @@ static int run(PyObject **which, int snapshot)
 static void *py_thread(void *arg)
 {
     (void)arg;
-    uint64_t served = 0, last_request_ns = mc_now_ns(CLOCK_MONOTONIC);
+    uint64_t served = 0, last_request_ns = mc_now_ns(CLOCK_MONOTONIC), next_tick = 0;
     int keeping = 0; /* DEBUG_SAVEALL set by a snapshot and not released */
     const struct timespec poll = {0, POLL_NS};
     for (;;) {
@@ -272,17 +292,22 @@ static void *py_thread(void *arg)
             __atomic_store_n(&mc_shm->py_state, MC_PY_OFF, __ATOMIC_RELEASE);
             break;
         }
+        /* Line tracing keeps its own time, while memcreep is asking. */
+        if (trace_period > 0 && keeping && now >= next_tick) {
+            run(CALL_TICK);
+            next_tick = now + TICK_NS;
+        }
         uint64_t want = __atomic_load_n(&mc_shm->py_request, __ATOMIC_ACQUIRE);
         if (want == served || want == __atomic_load_n(&mc_shm->py_done, __ATOMIC_ACQUIRE)) {
             served = want;
             if (keeping && now - last_request_ns > RELEASE_NS) {
-                run(&fn_release, 0);
+                run(CALL_RELEASE);
                 keeping = 0;
             }
             continue;
         }
         last_request_ns = now;
-        if (run(&fn_snapshot, 1) == 0) {
+        if (run(CALL_SNAPSHOT) == 0) {
             keeping = 1;
         } else {
             __atomic_fetch_add(&mc_shm->py_skipped, 1, __ATOMIC_RELAXED);

@@ -1,8 +1,8 @@
 /* python_code.c - the Python code the bridge runs inside the target
- * (python.c compiles it once, into a private namespace, and calls
- * _snapshot with the GIL held). Kept apart from the C that drives it.
+ * (python.c compiles it once, into a private namespace, and calls its
+ * functions with the GIL held). Kept apart from the C that drives it.
  *
- * _snapshot(work, phase, period, first) returns (rows, garbage, lines):
+ * _snapshot() returns (rows, garbage, None):
  *   rows     (type, live, cycle garbage, held by) for the types worth
  *            following: the most numerous, those with garbage, and every
  *            type reported once (so that each keeps a series). "held by"
@@ -13,14 +13,23 @@
  *            most eight steps, frames left out: "__main__.Poller.seen > list".
  *   garbage  objects the cycle collector found since the last snapshot
  *            (gc.DEBUG_SAVEALL keeps them in gc.garbage until counted).
- *   lines    None, or at the end of a tracing window (file:line, bytes
- *            grown, objects grown) with the work and seconds it covered:
- *            tracemalloc with one frame runs for two phases of `phase`
- *            seconds every `period` seconds (the first after `first`), and
- *            the lines whose traced memory grew from the end of the first
- *            phase to the end of the second, both after a full collection,
- *            are what keeps growing. A program already using tracemalloc
- *            is left alone. */
+ *
+ * _trace_tick(work, phase, period, first) is called about four times a
+ * second while line tracing is on. tracemalloc (16 frames) runs for two
+ * phases of `phase` seconds every `period` seconds (the first window after
+ * `first`); at the end of a window it returns (lines, work, seconds,
+ * sockets), else None:
+ *   lines    (file:line, bytes grown, objects grown): the lines whose traced
+ *            memory grew from the end of the first phase to the end of the
+ *            second, both after a full collection -- what keeps growing;
+ *   work, seconds  what the second phase covered;
+ *   sockets  (file:line, count): the sockets still open that were made
+ *            during the window, by the program's own line that made them
+ *            (its most recent frame outside the standard library and
+ *            installed packages, not the outermost), or that made the
+ *            object holding them (a client whose connection an event loop
+ *            callback opened).
+ * A program already using tracemalloc or gc.DEBUG_SAVEALL is left alone. */
 #include "internal.h"
 
 const char mc_python_snapshot_src[] =
@@ -124,11 +133,93 @@ const char mc_python_snapshot_src[] =
     "        cur = r\n"
     "    return ' > '.join(reversed(steps))\n"
     "\n"
-    "def _trace(work, phase, period, first):\n"
-    "    # Growth by Python line: tracemalloc (one frame) runs for two phases of\n"
+    "_LIB = tuple(p.rstrip('/') + '/lib/python' for p in {_sys.prefix, _sys.base_prefix})\n"
+    "\n"
+    "def _user_line(tb):\n"
+    "    # The most recent frame in the program's own code (not the standard\n"
+    "    # library, not an installed package), but not the outermost frame (the\n"
+    "    # script's `main()` or `asyncio.run(...)` says nothing), or None.\n"
+    "    frames = list(tb)\n"
+    "    for i in range(len(frames) - 1, -1, -1):\n"
+    "        n = frames[i].filename\n"
+    "        if n.startswith(_LIB) or n.startswith('<') or '-packages/' in n:\n"
+    "            continue\n"
+    "        if i == 0 and len(frames) > 1:\n"
+    "            return None\n"
+    "        return n + ':' + str(frames[i].lineno)\n"
+    "    return None\n"
+    "\n"
+    "def _origin(tm, obj, mine):\n"
+    "    # Where the program made obj, or an object that holds it: a socket made\n"
+    "    # in an event loop callback (asyncio) has no program frame, but the\n"
+    "    # client holding it was made by a line of the program. Breadth first,\n"
+    "    # a level of referrers per gc.get_referrers call, at most 12 levels of\n"
+    "    # at most 200 objects; the outermost holder made by the program wins\n"
+    "    # (the client, rather than the request that filled it).\n"
+    "    tb = tm.get_object_traceback(obj)\n"
+    "    w = _user_line(tb) if tb is not None else None\n"
+    "    if w:\n"
+    "        return w\n"
+    "    level = [obj]\n"
+    "    seen = {id(obj)}\n"
+    "    mine.add(id(level))\n"
+    "    best = None\n"
+    "    for _ in range(12):\n"
+    "        for o in level:\n"
+    "            tb = tm.get_object_traceback(o)\n"
+    "            w = _user_line(tb) if tb is not None else None\n"
+    "            if w:\n"
+    "                best = w\n"
+    "                break\n"
+    "        nxt = []\n"
+    "        mine.add(id(nxt))\n"
+    "        for r in _gc.get_referrers(*level):\n"
+    "            if (id(r) in mine or id(r) in seen or\n"
+    "                    type(r).__name__ in ('frame', 'cell', 'module')):\n"
+    "                continue\n"
+    "            seen.add(id(r))\n"
+    "            nxt.append(r)\n"
+    "            if len(nxt) == 200:\n"
+    "                break\n"
+    "        r = o = None\n"
+    "        if not nxt:\n"
+    "            break\n"
+    "        level[:] = nxt\n"
+    "        nxt = None\n"
+    "    return best\n"
+    "\n"
+    "def _socket_lines(tm):\n"
+    "    # Open sockets created while traced, by the line of the program that\n"
+    "    # made them or the object holding them. Sockets are grouped by their\n"
+    "    # own traceback first, so the referrer walk runs once per group.\n"
+    "    import socket\n"
+    "    groups = {}\n"
+    "    for o in _gc.get_objects():\n"
+    "        if isinstance(o, socket.socket) and o.fileno() >= 0:\n"
+    "            tb = tm.get_object_traceback(o)\n"
+    "            if tb is not None:\n"
+    "                g = groups.setdefault(tb, [0, o])\n"
+    "                g[0] += 1\n"
+    "    o = None\n"
+    "    where = {}\n"
+    "    mine = {id(groups)}\n"
+    "    for tb, g in groups.items():\n"
+    "        mine.add(id(g))\n"
+    "        last = list(tb)[-1]\n"
+    "        w = _origin(tm, g[1], mine) or last.filename + ':' + str(last.lineno)\n"
+    "        where[w] = where.get(w, 0) + g[0]\n"
+    "    groups = g = None\n"
+    "    return sorted(where.items(), key=lambda kv: -kv[1])[:20]\n"
+    "\n"
+    "def _trace_tick(work, phase, period, first):\n"
+    "    # Called by the library's thread about four times a second while line\n"
+    "    # tracing is on, so that windows keep their length however long the\n"
+    "    # snapshots take. Phase ends run a full collection first.\n"
+    "    # Growth by Python line: tracemalloc (16 frames) runs for two phases of\n"
     "    # `phase` seconds every `period` seconds; the lines whose traced memory\n"
     "    # grew from the end of the first phase to the end of the second, after\n"
-    "    # full collections, are returned with the work done meanwhile.\n"
+    "    # full collections, are returned with the work done meanwhile, and the\n"
+    "    # sockets still open that were made meanwhile, by the program's line.\n"
     "    import tracemalloc as tm\n"
     "    now = _time.monotonic()\n"
     "    if _tw['next'] is None:\n"
@@ -136,7 +227,7 @@ const char mc_python_snapshot_src[] =
     "    if _tw['phase'] == 0:\n"
     "        if tm.is_tracing() or now < _tw['next']:\n"
     "            return None\n"
-    "        tm.start(1)\n"
+    "        tm.start(16)\n"
     "        _tw.update(phase=1, t0=now)\n"
     "        return None\n"
     "    if not tm.is_tracing():\n"
@@ -144,11 +235,14 @@ const char mc_python_snapshot_src[] =
     "        return None\n"
     "    if _tw['phase'] == 1:\n"
     "        if now - _tw['t0'] >= phase:\n"
+    "            _gc.collect()\n"
     "            _tw.update(phase=2, s1=tm.take_snapshot(), w1=work, t1=now)\n"
     "        return None\n"
     "    if now - _tw['t1'] < phase:\n"
     "        return None\n"
+    "    _gc.collect()\n"
     "    s2 = tm.take_snapshot()\n"
+    "    socks = _socket_lines(tm)\n"
     "    tm.stop()\n"
     "    skip = [tm.Filter(False, '<memcreep>'), tm.Filter(False, tm.__file__)]\n"
     "    stats = s2.filter_traces(skip).compare_to(_tw['s1'].filter_traces(skip), 'lineno')\n"
@@ -161,7 +255,7 @@ const char mc_python_snapshot_src[] =
     "        rows.append((f.filename + ':' + str(f.lineno), st.size_diff, st.count_diff))\n"
     "        if len(rows) == 50:\n"
     "            break\n"
-    "    return rows, work - _tw['w1'], now - _tw['t1']\n"
+    "    return rows, work - _tw['w1'], now - _tw['t1'], socks\n"
     "\n"
     "def _snapshot(work=0, phase=1.0, period=60.0, first=2.0, keep=200, cap=1000):\n"
     "    _st['n'] += 1\n"
@@ -184,7 +278,6 @@ const char mc_python_snapshot_src[] =
     "    else:\n"
     "        ng = 0\n"
     "        _gc.collect()\n"
-    "    lines = _trace(work, phase, period, first) if period > 0 else None\n"
     "    by_type = {}\n"
     "    sample = {}\n"
     "    for o in _gc.get_objects():\n"
@@ -226,4 +319,4 @@ const char mc_python_snapshot_src[] =
     "        if len(_seen) < cap:\n"
     "            _seen.add(n)\n"
     "    rows = [(n, live.get(n, 0), found.get(n, 0), _held.get(n, '')) for n in _seen]\n"
-    "    return rows, ng, lines\n";
+    "    return rows, ng, None\n";

@@ -548,7 +548,7 @@ static int by_bytes(const void *a, const void *b)
 static json_t *python_lines(json_t *py, const struct mc_shm_header *h, const struct mc_map *m)
 {
     uint64_t n;
-    const struct mc_shm_pyline *t = mc_map_pylines(m, &n);
+    const struct mc_shm_pyline *t = mc_map_pylines(m, 0, &n);
     double work = (double)mc_map_load(&h->py_trace_work);
     double secs = (double)mc_map_load(&h->py_trace_ns) / 1e9;
     json_t *a = json_array();
@@ -582,6 +582,45 @@ static json_t *python_lines(json_t *py, const struct mc_shm_header *h, const str
     json_object_set_new(py, "traced_work", json_real(work));
     json_object_set_new(py, "lines", a);
     return a;
+}
+
+/* Open sockets made while traced, by the Python line that made them, into
+ * py.sockets; the descriptor and socket findings of the process get the
+ * top three (where the sockets that pile up come from). */
+static void python_sockets(json_t *findings, json_t *py, const struct mc_map *m, pid_t pid)
+{
+    uint64_t n;
+    const struct mc_shm_pyline *t = mc_map_pylines(m, 1, &n);
+    struct py_line *v = calloc(n ? n : 1, sizeof(*v));
+    json_t *a = json_array();
+    for (uint64_t i = 0; v && i < n; i++) {
+        v[i].l = &t[i];
+        v[i].bytes = __atomic_load_n(&t[i].count, __ATOMIC_RELAXED); /* ranks by count */
+    }
+    if (v) qsort(v, n, sizeof(*v), by_bytes);
+    for (uint64_t i = 0; v && i < n && i < PY_TOP; i++) {
+        char where[MC_PY_WHERE];
+        memcpy(where, v[i].l->where, sizeof(where));
+        where[sizeof(where) - 1] = 0;
+        json_t *e = json_object();
+        json_object_set_new(e, "line", json_string(where));
+        json_object_set_new(e, "sockets", json_integer(v[i].bytes));
+        json_array_append_new(a, e);
+    }
+    free(v);
+    json_object_set_new(py, "sockets", a);
+    json_t *f;
+    size_t k;
+    json_array_foreach (findings, k, f) {
+        const char *kind = json_string_value(json_object_get(f, "kind"));
+        if (json_integer_value(json_object_get(f, "pid")) != pid || !kind ||
+            (strncmp(kind, "SOCKET CREEP", 12) && strcmp(kind, "FD CREEP")) || !json_array_size(a))
+            continue;
+        json_t *top = json_array();
+        for (size_t j = 0; j < json_array_size(a) && j < 3; j++)
+            json_array_append(top, json_array_get(a, j));
+        json_object_set_new(f, "python_lines", top);
+    }
 }
 
 /* The Python section of a process: types whose live objects grow (with a
@@ -681,6 +720,7 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
     json_object_set_new(py, "cycle_garbage_total", json_integer((json_int_t)total));
     json_object_set_new(py, "cycle_garbage", cg);
     json_t *lines = python_lines(py, h, &p->map);
+    python_sockets(findings, py, &p->map, p->pid);
     json_object_set_new(o, "python", py);
     if (json_array_size(creep)) {
         json_t *f = add_finding(findings, "PYTHON OBJECTS CREEP", "python.types", p->pid);

@@ -422,6 +422,9 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
                 fprintf(out, "\n  %.0f %s from %s", num(st, "count"), str(st, "what"), where);
             }
         }
+        json_array_foreach (json_object_get(f, "python_lines"), k, st)
+            fprintf(out, "\n  opened at %s  (%.0f sockets still open, made while traced)",
+                    str(st, "line"), num(st, "sockets"));
         json_t *peer;
         json_array_foreach (json_object_get(f, "peers"), k, peer)
             fprintf(out, "%s%s %s x%.0f", k ? ", " : "\n  peers: ", str(peer, "peer"),

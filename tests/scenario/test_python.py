@@ -141,6 +141,36 @@ def case_httpx():
               py["cycle_garbage_total"] < 100, f"fixed: findings {kinds}, {py['cycle_garbage_total']}")
 
 
+def case_asyncio():
+    """Seed 001: an asyncio worker making an httpx.AsyncClient per call and
+    keeping it unclosed: SOCKET CREEP, one socket per call, named at the
+    Python line that makes the client, the peer and state given; closing
+    each client leaves connection churn only."""
+    test_load.ARGS = ARGS
+    with test_load.Server("--body", "100") as srv:
+        argv = [PYTHON, os.path.join(PYFIX, "async_clients.py"), srv.url(), "60"]
+        doc, rc, err = test_run.run_target(argv + ["keep"],
+                                           ["-d", "10s", "--py-trace", "4s", "--fail-on-creep"])
+        check(rc == 1, f"keep: exit {rc}, expected 1: {err}")
+        f = finding(doc, "SOCKET CREEP")
+        check(f, f"keep: findings {[x['kind'] for x in doc['summary']['findings']]}")
+        m = test_run.root_proc(doc)["metrics"]["sockets"]
+        check(abs(m["per_unit"] - 1) <= RATE_TOL, f"keep: sockets per call {m['per_unit']:.2f}")
+        with open(os.path.join(PYFIX, "async_clients.py")) as src:
+            line = [i for i, s in enumerate(src, 1) if "client = httpx.AsyncClient" in s][0]
+        top = (f[0].get("python_lines") or [{}])[0]
+        check(top.get("line", "").endswith(f"async_clients.py:{line}"), f"keep: made at {top}")
+        peer = f[0]["peers"][0]
+        check(peer["peer"] == f"127.0.0.1:{srv.port}" and peer["state"] == "ESTABLISHED",
+              f"keep: peers {f[0]['peers']}")
+        check(f"opened at {top['line']}" in err, "the report does not name the line")
+
+        doc, rc, err = test_run.run_target(argv + ["fixed"], ["-d", "6s", "--fail-on-creep"])
+        kinds = [x["kind"] for x in doc["summary"]["findings"]]
+        check(rc == 0 and "SOCKET CREEP" not in kinds and "CONNECTION CHURN" in kinds,
+              f"fixed: exit {rc}, findings {kinds}")
+
+
 def case_multiprocessing():
     """A pool of 4 fork workers where one kind of task (1 in 4) keeps its
     result: each worker is tracked on its own, each creeps at the kept

@@ -20,7 +20,8 @@ static inline struct mc_shm_header *shm_fixture(uint32_t cap, uint64_t frame_cap
     uint64_t off_ext = A64(off_threads + 8 * sizeof(struct mc_shm_thread));
     uint64_t off_py = A64(off_ext + cap * sizeof(struct mc_shm_stack_ext));
     uint64_t off_pyl = A64(off_py + 16 * sizeof(struct mc_shm_pytype));
-    uint64_t total = A64(off_pyl + 16 * sizeof(struct mc_shm_pyline));
+    uint64_t off_pys = A64(off_pyl + 16 * sizeof(struct mc_shm_pyline));
+    uint64_t total = A64(off_pys + 16 * sizeof(struct mc_shm_pyline));
     struct mc_shm_header *h = aligned_alloc(64, total);
     memset(h, 0, total);
     h->magic = MC_SHM_MAGIC;
@@ -41,6 +42,8 @@ static inline struct mc_shm_header *shm_fixture(uint32_t cap, uint64_t frame_cap
     h->py_cap = 16;
     h->off_py_lines = off_pyl;
     h->py_lines_cap = 16;
+    h->off_py_socks = off_pys;
+    h->py_socks_cap = 16;
     struct mc_shm_stack *ov = (struct mc_shm_stack *)((char *)h + off_stacks);
     ov->hash = 1;
     ov->ready = 1;
