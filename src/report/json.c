@@ -638,11 +638,8 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
     int work = n >= 2 && p->py_work[n - 1] > p->py_work[0];
     double xm[MC_SERIES_MAX], y[MC_SERIES_MAX];
     const double *xw = p->py_work;
-    uint32_t fi[MC_SERIES_MAX];
-    for (uint32_t k = 0; k < n; k++) {
+    for (uint32_t k = 0; k < n; k++)
         xm[k] = p->py_t[k] / 60.0;
-        fi[k] = k;
-    }
     struct py_rank *live = calloc(nt ? nt : 1, sizeof(*live));
     struct py_rank *garb = calloc(nt ? nt : 1, sizeof(*garb));
     json_t *py = json_object();
@@ -652,7 +649,7 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
         const struct mc_py_series *ps = p->py[i];
         if (!ps || !n) continue;
         for (uint32_t k = 0; k < n; k++)
-            y[k] = (double)ps->live[fi[k]];
+            y[k] = (double)ps->live[k];
         struct py_rank *r = &live[nl++];
         r->i = i;
         struct mc_trend_opts to = {PY_MIN_GROWTH, 0.01};
@@ -666,7 +663,7 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
         }
         r->key = r->tr.net;
         creeping += r->tr.verdict == MC_V_CREEP;
-        double g = (double)(ps->garbage[fi[n - 1]] - ps->garbage[fi[0]]);
+        double g = (double)(ps->garbage[n - 1] - ps->garbage[0]);
         if (g > 0) {
             garb[ng].i = i;
             garb[ng++].key = g;
@@ -683,7 +680,7 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
         const struct mc_py_series *ps = p->py[live[k].i];
         int64_t v[MC_SERIES_MAX];
         for (uint32_t j = 0; j < n; j++)
-            y[j] = (double)(v[j] = ps->live[fi[j]]);
+            y[j] = (double)(v[j] = ps->live[j]);
         json_t *e = json_object();
         json_object_set_new(e, "type", json_string(ty[live[k].i].name));
         char held[MC_PY_HELD];
@@ -709,7 +706,7 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
     for (size_t k = 0; k < ng && k < PY_TOP; k++) {
         const struct mc_py_series *ps = p->py[garb[k].i];
         for (uint32_t j = 0; j < n; j++)
-            y[j] = (double)ps->garbage[fi[j]];
+            y[j] = (double)ps->garbage[j];
         json_t *e = json_object();
         json_object_set_new(e, "type", json_string(ty[garb[k].i].name));
         json_object_set_new(e, "total", json_integer((json_int_t)garb[k].key));
