@@ -246,10 +246,13 @@ static void python_snapshots(struct mc_collector *c, int final)
         if (p->end != MC_END_RUNNING || !p->has_map ||
             __atomic_load_n(&p->map.h->py_state, __ATOMIC_ACQUIRE) != MC_PY_ACTIVE)
             continue;
+        /* Every tick, so the target's line tracing sees the requests sent
+         * so far (its windows end between snapshots). */
+        if (c->external_work >= 0) mc_map_set_work(p->map_path, c->external_work);
         double took = (double)p->map.h->py_snap_ns / 1e9;
         double gap = took * PY_DUTY > PY_MIN_GAP ? took * PY_DUTY : PY_MIN_GAP;
         if (p->py_ticket <= 0 && (final || now - p->py_asked >= gap)) {
-            p->py_ticket = mc_map_request_py(p->map_path, &p->map, c->external_work);
+            p->py_ticket = mc_map_request_py(p->map_path, &p->map);
             p->py_asked = now;
         }
         pending += p->py_ticket > 0;

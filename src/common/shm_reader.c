@@ -130,17 +130,18 @@ const struct mc_shm_pyline *mc_map_pylines(const struct mc_map *m, int socks, ui
     return (const struct mc_shm_pyline *)(m->base + (socks ? h->off_py_socks : h->off_py_lines));
 }
 
-int64_t mc_map_request_py(const char *path, const struct mc_map *m, double work)
+int mc_map_set_work(const char *path, double work)
 {
-    if (work >= 0) {
-        /* The work as memcreep counts it, for the tracing windows. */
-        uint64_t w = (uint64_t)work + 1;
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0) return -errno;
-        ssize_t r = pwrite(fd, &w, sizeof(w), (off_t)offsetof(struct mc_shm_header, py_work_ext));
-        close(fd);
-        if (r != (ssize_t)sizeof(w)) return -EIO;
-    }
+    uint64_t w = (uint64_t)work + 1;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    ssize_t r = pwrite(fd, &w, sizeof(w), (off_t)offsetof(struct mc_shm_header, py_work_ext));
+    close(fd);
+    return r == (ssize_t)sizeof(w) ? 0 : -EIO;
+}
+
+int64_t mc_map_request_py(const char *path, const struct mc_map *m)
+{
     return bump_request(path, &m->h->py_request, offsetof(struct mc_shm_header, py_request));
 }
 

@@ -32,11 +32,12 @@ const struct mc_shm_pytype *mc_map_pytypes(const struct mc_map *m, uint64_t *cou
 /* The Python lines that grew while traced (socks = 0), or that made the
  * sockets still open (socks = 1), and their count. */
 const struct mc_shm_pyline *mc_map_pylines(const struct mc_map *m, int socks, uint64_t *count);
-/* Asks the process behind the mapping file for a Python snapshot; work
- * (>= 0) is the work done as memcreep counts it, or -1 for the target's
- * own units. Returns the request's ticket (> 0; served once py_done
- * reaches it), or -errno. */
-int64_t mc_map_request_py(const char *path, const struct mc_map *m, double work);
+/* Asks the process behind the mapping file for a Python snapshot. Returns
+ * the request's ticket (> 0; served once py_done reaches it), or -errno. */
+int64_t mc_map_request_py(const char *path, const struct mc_map *m);
+/* Tells the process the work done as memcreep counts it (the requests it
+ * sent), for its Python line tracing. Returns 0 or -errno. */
+int mc_map_set_work(const char *path, double work);
 /* What the stack in a slot holds besides bytes, NULL past the table. */
 const struct mc_shm_stack_ext *mc_map_stack_ext(const struct mc_map *m, uint32_t slot);
 /* The frames of a ready stack; returns the depth (0 for none or invalid). */

@@ -513,9 +513,10 @@ static json_t *descriptors_json(const struct mc_shm_header *h)
 
 /* ---- Python (preload/python.c) ---- */
 
-#define PY_MIN_GROWTH  50.0  /* objects: a type must grow by this much to creep */
-#define PY_GARBAGE_MIN 100.0 /* cycle garbage worth reporting, objects */
-#define PY_TOP         40
+#define PY_MIN_GROWTH   50.0  /* objects: a type must grow by this much to creep */
+#define PY_GARBAGE_MIN  100.0 /* cycle garbage worth reporting, objects */
+#define PY_GARBAGE_RATE 0.1   /* ... and per unit of work */
+#define PY_TOP          40
 
 struct py_rank {
     uint32_t i;
@@ -729,7 +730,12 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
         json_object_set_new(f, "lines", top);
     }
     json_decref(creep);
-    if (total >= PY_GARBAGE_MIN) {
+    /* Garbage that comes with the work, not a few cycles left by start-up:
+     * at least PY_GARBAGE_MIN objects and, with a work axis, at least
+     * PY_GARBAGE_RATE per unit. */
+    double span = work ? p->py_work[n - 1] - p->py_work[0] : 0;
+    if (span > 0) json_object_set_new(py, "cycle_garbage_per_unit", json_real(total / span));
+    if (total >= PY_GARBAGE_MIN && (span <= 0 || total / span >= PY_GARBAGE_RATE)) {
         json_t *f = add_finding(findings, "CYCLE GARBAGE", "python.cycle_garbage", p->pid);
         json_object_set_new(f, "total", json_integer((json_int_t)total));
         json_object_set(f, "types", cg);

@@ -91,8 +91,8 @@ def case_service():
     check(rc == 0, f"clean: exit {rc}: {err}")
     _, py = python_of(doc)
     kinds = [x["kind"] for x in doc["summary"]["findings"]]
-    check(not kinds and py["cycle_garbage_total"] < 100,
-          f"clean: findings {kinds}, cycle garbage {py['cycle_garbage_total']}")
+    rate = py.get("cycle_garbage_per_unit", 0)
+    check(not kinds and rate < 0.1, f"clean: findings {kinds}, cycle garbage {rate:.3f} per request")
 
 
 def run_worker(srv, mode, expect_rc, seconds):
@@ -137,8 +137,9 @@ def case_httpx():
         doc = run_worker(srv, "fixed", 0, 8)
         _, py = python_of(doc)
         kinds = [x["kind"] for x in doc["summary"]["findings"]]
-        check("CYCLE GARBAGE" not in kinds and "PYTHON OBJECTS CREEP" not in kinds and
-              py["cycle_garbage_total"] < 100, f"fixed: findings {kinds}, {py['cycle_garbage_total']}")
+        rate = py.get("cycle_garbage_per_unit", 0)
+        check("CYCLE GARBAGE" not in kinds and "PYTHON OBJECTS CREEP" not in kinds and rate < 0.1,
+              f"fixed: findings {kinds}, cycle garbage {rate:.3f} per request")
 
 
 def case_asyncio():
