@@ -134,7 +134,7 @@ static void metric_line(FILE *out, const char *label, json_t *ma, json_t *mb, co
     fprintf(out, "  %-24s %14s %14s %14s\n", label, a, b, d);
 }
 
-void mc_report_diff(json_t *da, json_t *db, const char *na, const char *nb, FILE *out)
+static void diff_body(json_t *da, json_t *db, const char *na, const char *nb, FILE *out)
 {
     json_t *docs[2] = {da, db}, *roots[2] = {root_of(da), root_of(db)};
     const char *names[2] = {na, nb};
@@ -223,4 +223,12 @@ void mc_report_diff(json_t *da, json_t *db, const char *na, const char *nb, FILE
         fprintf(out, "  %-24s %10s %10s %10s   %s%s\n", "", a, b, d, rows[r].key, note);
     }
     free(rows);
+}
+
+void mc_report_diff(json_t *a, json_t *b, const char *na, const char *nb, FILE *out)
+{
+    struct mc_text_buf tb;
+    int ok = mc_text_begin(&tb) == 0;
+    diff_body(a, b, na, nb, ok ? tb.f : out);
+    mc_text_end(&tb, out);
 }

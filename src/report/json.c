@@ -344,7 +344,6 @@ static void resource_findings(json_t *findings, json_t *proc, json_t *m, struct 
         if (p->has_map) json_object_set_new(f, "stacks", top_stacks(p, sym, by[i]));
         /* Sockets: which peers and in which state they pile up. */
         if (by[i] == TOP_SOCKETS) json_object_set(f, "peers", json_object_get(proc, "tcp_peers"));
-        json_array_append_new(findings, f);
     }
 }
 

@@ -55,4 +55,19 @@ void mc_report_diff(json_t *a, json_t *b, const char *na, const char *nb, FILE *
  * live heap per request and the top creeping site of each. */
 void mc_report_compare(json_t **docs, int n, FILE *out, int colour);
 
+/* The terminal width every text renderer keeps to (wrap.c). */
+#define MC_TEXT_WIDTH 100
+/* Folds buf's lines wider than width at a space (wrap.c). */
+void mc_text_wrap(const char *buf, size_t len, FILE *out, int width);
+/* A renderer writes into tb->f between begin and end; end folds what was
+ * written to MC_TEXT_WIDTH onto out and frees it. begin returns 0, or -1
+ * when memory is short (tb->f is then NULL and end does nothing). */
+struct mc_text_buf {
+    FILE *f;
+    char *buf;
+    size_t len;
+};
+int mc_text_begin(struct mc_text_buf *tb);
+void mc_text_end(struct mc_text_buf *tb, FILE *out);
+
 #endif

@@ -1,5 +1,6 @@
 /* text.c - the terminal report, rendered from the result document. Fits in
- * 100 columns; colours only when asked (the caller checks for a TTY). */
+ * 100 columns (wrap.c folds what would not); colours only when asked (the
+ * caller checks for a TTY). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,7 +91,7 @@ static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int 
     size_t i;
     json_t *s;
     fprintf(out, "  %11s %11s %10s %10s  %-7s  %s\n", "growth/min", "objects/min",
-            per_unit ? "per unit" : "", "net", "verdict", "site, then callers");
+            per_unit ? "per unit" : "", "net", "verdict", "(then the site and its callers)");
     json_array_foreach (stacks, i, s) {
         if (top > 0 && (int)i >= top) {
             fprintf(out, "  ... %zu more stacks in the JSON result\n", json_array_size(stacks) - i);
@@ -106,13 +107,13 @@ static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int 
         if (at >= 0 && (size_t)at < json_array_size(frames))
             frame_text(json_array_get(frames, (size_t)at), site, sizeof(site));
         const char *v = str(s, "verdict");
-        fprintf(out, "  %11s %11s %10s %10s  %s%-7s%s  %s\n", g, o, u, n, colour_of(v, colour), v,
-                colour ? "\033[0m" : "", site);
+        fprintf(out, "  %11s %11s %10s %10s  %s%s%s\n      at %s\n", g, o, u, n,
+                colour_of(v, colour), v, colour ? "\033[0m" : "", site);
         for (int k = 1; at >= 0 && k <= CALLERS_SHOWN; k++) {
             json_t *f = json_array_get(frames, (size_t)(at + k));
             if (!f) break;
             frame_text(f, site, sizeof(site));
-            fprintf(out, "  %57s<- %s\n", "", site);
+            fprintf(out, "      <- %s\n", site);
         }
     }
 }
@@ -230,7 +231,7 @@ static json_t *top_creep(json_t *doc, json_t **proc_out)
     return best;
 }
 
-void mc_report_compare(json_t **docs, int n, FILE *out, int colour)
+static void compare_body(json_t **docs, int n, FILE *out, int colour)
 {
     fprintf(out, "\nside by side (same target, a fresh start each)\n");
     fprintf(out, "  %-5s %9s %14s  %-7s  %s\n", "proto", "req/s", "heap/request", "verdict",
@@ -261,7 +262,7 @@ void mc_report_compare(json_t **docs, int n, FILE *out, int colour)
     }
 }
 
-void mc_report_text(json_t *doc, FILE *out, int colour, int top)
+static void text_body(json_t *doc, FILE *out, int colour, int top)
 {
     json_t *run = json_object_get(doc, "run");
     json_t *procs = json_object_get(doc, "processes");
@@ -436,4 +437,22 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top)
     long long nc = (long long)json_integer_value(json_object_get(sum, "creeping_stacks"));
     if (nc) fprintf(out, " (%lld creeping stack%s)", nc, nc == 1 ? "" : "s");
     fprintf(out, "\n");
+}
+
+/* Both public renderers write through the folding buffer; short of memory
+ * they write straight to out, unfolded. */
+void mc_report_text(json_t *doc, FILE *out, int colour, int top)
+{
+    struct mc_text_buf tb;
+    int ok = mc_text_begin(&tb) == 0;
+    text_body(doc, ok ? tb.f : out, colour, top);
+    mc_text_end(&tb, out);
+}
+
+void mc_report_compare(json_t **docs, int n, FILE *out, int colour)
+{
+    struct mc_text_buf tb;
+    int ok = mc_text_begin(&tb) == 0;
+    compare_body(docs, n, ok ? tb.f : out, colour);
+    mc_text_end(&tb, out);
 }

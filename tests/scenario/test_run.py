@@ -55,6 +55,8 @@ def run_target(target, extra=(), expect_rc=None):
     with open(path) as f:
         doc = json.load(f)
     check(doc["schema"] == "memcreep-run" and doc["version"] == 1, "schema/version")
+    seen = [(f["kind"], f["pid"]) for f in doc["summary"]["findings"]]
+    check(len(seen) == len(set(seen)), f"a finding given twice: {seen}")
     return doc, rc, err
 
 
