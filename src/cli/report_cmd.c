@@ -1,4 +1,5 @@
 /* report_cmd.c - `memcreep report RUN`: renders a saved result again. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,10 +12,12 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: memcreep report RUN [--format text|json|folded] [--top N] [--color WHEN]\n"
+    fputs("usage: memcreep report RUN [--format F] [--top N] [--color WHEN]\n"
           "  RUN            a run's output directory, or its result.json\n"
-          "  --format F     text (default), json, or folded (the stacks that grew, for\n"
-          "                 flamegraph.pl and speedscope)\n"
+          "  --format F     text (default), json, html (one self-contained page with\n"
+          "                 charts and a flame graph), folded (the stacks that grew, for\n"
+          "                 flamegraph.pl and speedscope) or pprof (gzipped profile.proto\n"
+          "                 for go tool pprof; binary, so not to a terminal)\n"
           "  --top N        stacks shown per process (default 10, 0 = all kept)\n"
           "  --color WHEN   auto (default), always, never\n",
           f);
@@ -55,8 +58,16 @@ int mc_cmd_report(int argc, char **argv)
             return MC_EXIT_USAGE;
         }
     }
-    if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "folded")) {
-        mc_error("--format must be text, json or folded, not '%s'", format);
+    static const char *formats[] = {"text", "json", "html", "folded", "pprof"};
+    size_t fi = 0;
+    while (fi < sizeof(formats) / sizeof(formats[0]) && strcmp(format, formats[fi]))
+        fi++;
+    if (fi == sizeof(formats) / sizeof(formats[0])) {
+        mc_error("--format must be text, json, html, folded or pprof, not '%s'", format);
+        return MC_EXIT_USAGE;
+    }
+    if (!strcmp(format, "pprof") && isatty(1)) {
+        mc_error("--format pprof writes a binary file: redirect it (> growth.pb.gz)");
         return MC_EXIT_USAGE;
     }
     if (strcmp(color, "auto") && strcmp(color, "always") && strcmp(color, "never")) {
@@ -97,12 +108,30 @@ int mc_cmd_report(int argc, char **argv)
         return MC_EXIT_USAGE;
     }
     int colour = !strcmp(color, "always") || (!strcmp(color, "auto") && isatty(1));
+    if (!strcmp(format, "html")) {
+        /* One page, with both protocols side by side for an h1,h2 run. */
+        if (mc_report_html(docs, n, stdout, (int)top) != 0) {
+            mc_error("cannot write the page: %s", strerror(errno));
+            rc = MC_EXIT_USAGE;
+        }
+        goto out;
+    }
+    if (!strcmp(format, "pprof") && n == 2) {
+        mc_error("%s holds two runs (h1/ and h2/): give one of them", run);
+        rc = MC_EXIT_USAGE;
+        goto out;
+    }
     for (int i = 0; i < n; i++) {
         if (!strcmp(format, "json")) {
             json_dumpf(docs[i], stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
             fputc('\n', stdout);
         } else if (!strcmp(format, "folded")) {
             mc_report_folded(docs[i], stdout);
+        } else if (!strcmp(format, "pprof")) {
+            if (mc_report_pprof(docs[i], stdout) != 0) {
+                mc_error("cannot write the profile: %s", strerror(errno));
+                rc = MC_EXIT_USAGE;
+            }
         } else {
             mc_report_text(docs[i], stdout, colour, (int)top);
         }

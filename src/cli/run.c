@@ -226,27 +226,53 @@ static int prepare_output(const char *dir)
     return 0;
 }
 
+/* The renderings written beside result.json, one per format. */
+static int put_text(json_t *doc, FILE *f, int top)
+{
+    mc_report_text(doc, f, 0, top);
+    return 0;
+}
+
+static int put_folded(json_t *doc, FILE *f, int top)
+{
+    (void)top;
+    mc_report_folded(doc, f);
+    return 0;
+}
+
+static int put_html(json_t *doc, FILE *f, int top)
+{
+    return mc_report_html(&doc, 1, f, top);
+}
+
+static int put_pprof(json_t *doc, FILE *f, int top)
+{
+    (void)top;
+    return mc_report_pprof(doc, f);
+}
+
 static void save(json_t *doc, const char *dir, int top)
 {
+    static const struct {
+        const char *name;
+        int (*put)(json_t *, FILE *, int);
+    } outs[] = {{"report.txt", put_text}, {"report.html", put_html},
+                {"growth.folded", put_folded}, {"growth.pb.gz", put_pprof}};
     char path[PATH_MAX + 16];
     int r;
     snprintf(path, sizeof(path), "%s/result.json", dir);
     if ((r = mc_result_save(doc, path)) != 0) mc_error("cannot write %s: %s", path, strerror(-r));
-    snprintf(path, sizeof(path), "%s/report.txt", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        mc_error("cannot write %s: %s", path, strerror(errno));
-        return;
+    for (size_t i = 0; i < sizeof(outs) / sizeof(outs[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, outs[i].name);
+        FILE *f = fopen(path, "w");
+        if (!f) {
+            mc_error("cannot write %s: %s", path, strerror(errno));
+            continue;
+        }
+        r = outs[i].put(doc, f, top);
+        if (fclose(f) != 0 && !r) r = -errno;
+        if (r) mc_error("cannot write %s: %s", path, strerror(-r));
     }
-    mc_report_text(doc, f, 0, top);
-    fclose(f);
-    snprintf(path, sizeof(path), "%s/growth.folded", dir);
-    if (!(f = fopen(path, "w"))) {
-        mc_error("cannot write %s: %s", path, strerror(errno));
-        return;
-    }
-    mc_report_folded(doc, f);
-    fclose(f);
 }
 
 int mc_cmd_run(int argc, char **argv)

@@ -47,6 +47,18 @@ void mc_report_text(json_t *doc, FILE *out, int colour, int top);
 /* Writes the stacks that grew as folded stacks (folded.c), the input of
  * flamegraph.pl and speedscope. Returns the number of lines written. */
 int mc_report_folded(json_t *doc, FILE *out);
+/* Writes the stacks' growth and live memory as a gzip-compressed pprof
+ * profile (pprof.c): sample types grown_bytes, grown_objects, live_bytes,
+ * live_objects. Returns 0, -ENOMEM or -EIO. */
+int mc_report_pprof(json_t *doc, FILE *out);
+/* Renders one run, or the h1 and h2 runs of one target (n = 2), as one
+ * self-contained HTML page with SVG charts and a flame graph (html.c). top:
+ * stacks listed per process (0 = all kept). Returns 0 or -EIO. */
+int mc_report_html(json_t **docs, int n, FILE *out, int top);
+/* "site  file:line  (module)" of a frame of the document (text.c). */
+void mc_report_frame_text(json_t *frame, char *buf, size_t len);
+/* How a process ended, in words ("exited with status 0"; text.c). */
+void mc_report_end_text(json_t *end, char *buf, size_t len);
 /* Prints two runs side by side (diff.c): verdicts, the target's rates,
  * processes matched by program, stacks matched by place in the code. na
  * and nb name the runs in the heading. */

@@ -30,7 +30,7 @@ static const char *str(json_t *o, const char *k)
     return s ? s : "";
 }
 
-static void fmt_end(json_t *end, char *buf, size_t len)
+void mc_report_end_text(json_t *end, char *buf, size_t len)
 {
     const char *how = str(end, "how");
     if (!strcmp(how, "exited") && json_object_get(end, "status"))
@@ -73,7 +73,7 @@ static void metric_row(FILE *out, const char *label, json_t *m, int per_unit, in
             v, colour ? "\033[0m" : "");
 }
 
-static void frame_text(json_t *f, char *buf, size_t len)
+void mc_report_frame_text(json_t *f, char *buf, size_t len)
 {
     const char *file = str(f, "file");
     const char *base = strrchr(file, '/');
@@ -105,14 +105,14 @@ static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int 
         json_t *frames = json_object_get(s, "frames");
         int at = (int)json_integer_value(json_object_get(s, "site"));
         if (at >= 0 && (size_t)at < json_array_size(frames))
-            frame_text(json_array_get(frames, (size_t)at), site, sizeof(site));
+            mc_report_frame_text(json_array_get(frames, (size_t)at), site, sizeof(site));
         const char *v = str(s, "verdict");
         fprintf(out, "  %11s %11s %10s %10s  %s%s%s\n      at %s\n", g, o, u, n,
                 colour_of(v, colour), v, colour ? "\033[0m" : "", site);
         for (int k = 1; at >= 0 && k <= CALLERS_SHOWN; k++) {
             json_t *f = json_array_get(frames, (size_t)(at + k));
             if (!f) break;
-            frame_text(f, site, sizeof(site));
+            mc_report_frame_text(f, site, sizeof(site));
             fprintf(out, "      <- %s\n", site);
         }
     }
@@ -284,7 +284,7 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
     json_t *p;
     json_array_foreach (procs, i, p) {
         char end[128];
-        fmt_end(json_object_get(p, "end"), end, sizeof(end));
+        mc_report_end_text(json_object_get(p, "end"), end, sizeof(end));
         int per_unit = json_is_true(json_object_get(p, "per_unit"));
         fprintf(out, "\nprocess %lld  %s  %s%s\n",
                 (long long)json_integer_value(json_object_get(p, "pid")), str(p, "exe"), end,
@@ -406,7 +406,7 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
             json_t *fr = json_array_get(json_object_get(st, "frames"),
                                         (size_t)json_integer_value(json_object_get(st, "site")));
             char where[600];
-            frame_text(fr, where, sizeof(where));
+            mc_report_frame_text(fr, where, sizeof(where));
             if (json_object_get(st, "open")) {
                 /* Descriptors: the opening stack's rate, then what is open. */
                 fprintf(out, "\n  %+.0f open (", num(st, "count"));

@@ -1,0 +1,162 @@
+/* flame.c - the flame graph of what grew, as inline SVG: the same stacks
+ * and numbers as growth.folded (folded.c) merged into a tree, the whole run
+ * at the bottom, then each process, then its stacks from the outermost
+ * caller up to the allocation. A box's width is the bytes that grew under
+ * it; hovering shows its name, bytes and share. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "report/html.h"
+
+#define ROW    17 /* pixels per level */
+#define MARGIN 6
+
+struct node {
+    char *name;
+    double value;
+    struct node **kids;
+    size_t nkids, cap;
+};
+
+/* The child of n named name, made when missing. NULL on allocation
+ * failure. */
+static struct node *child(struct node *n, const char *name)
+{
+    for (size_t i = 0; i < n->nkids; i++)
+        if (!strcmp(n->kids[i]->name, name)) return n->kids[i];
+    if (n->nkids == n->cap) {
+        size_t cap = n->cap ? 2 * n->cap : 4;
+        struct node **k = realloc(n->kids, cap * sizeof(*k));
+        if (!k) return NULL;
+        n->kids = k;
+        n->cap = cap;
+    }
+    struct node *c = calloc(1, sizeof(*c));
+    if (!c || !(c->name = strdup(name))) {
+        free(c);
+        return NULL;
+    }
+    n->kids[n->nkids++] = c;
+    return c;
+}
+
+static void free_tree(struct node *n)
+{
+    for (size_t i = 0; i < n->nkids; i++)
+        free_tree(n->kids[i]);
+    free(n->kids);
+    free(n->name);
+    free(n);
+}
+
+static int depth_of(const struct node *n)
+{
+    int d = 0;
+    for (size_t i = 0; i < n->nkids; i++) {
+        int k = depth_of(n->kids[i]);
+        if (k > d) d = k;
+    }
+    return d + 1;
+}
+
+/* A frame's name as growth.folded writes it: the function, or [module]. */
+static void frame_name(json_t *f, char *buf, size_t len)
+{
+    const char *fn = json_string_value(json_object_get(f, "function"));
+    const char *mod = json_string_value(json_object_get(f, "module"));
+    if (fn && strcmp(fn, "??"))
+        snprintf(buf, len, "%s", fn);
+    else
+        snprintf(buf, len, "[%s]", mod && *mod ? mod : "unknown");
+}
+
+/* A stable warm colour for a name (FNV-1a hash), as flame graphs are
+ * coloured: the hue tells boxes apart, it means nothing else. */
+static void colour(const char *name, char *buf, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (; *name; name++)
+        h = (h ^ (uint8_t)*name) * 16777619u;
+    snprintf(buf, len, "rgb(%u,%u,%u)", 205 + h % 50, 90 + (h >> 8) % 110, 40 + (h >> 16) % 40);
+}
+
+static void draw(FILE *out, const struct node *n, double x, int level, int height, double scale,
+                 double total)
+{
+    double w = n->value * scale;
+    if (w < 0.5) return;
+    double y = height - MARGIN - (level + 1) * ROW;
+    char fill[32], val[32];
+    colour(n->name, fill, sizeof(fill));
+    mc_fmt_bytes(val, sizeof(val), n->value, 0);
+    fputs("<g><title>", out);
+    mc_html_esc(out, n->name);
+    fprintf(out, " — %s (%.1f%%)</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" "
+            "rx=\"2\" fill=\"%s\"/>", val, 100 * n->value / total, x, y, w, ROW - 1, fill);
+    size_t fit = w > 24 ? (size_t)((w - 6) / 7) : 0; /* 11px monospace: ~7px a character */
+    if (fit >= 3) {
+        fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">", x + 3, y + ROW - 5);
+        size_t len = strlen(n->name);
+        if (len <= fit) {
+            mc_html_esc(out, n->name);
+        } else {
+            char cut[512];
+            snprintf(cut, sizeof(cut), "%.*s..", (int)(fit - 2 < 500 ? fit - 2 : 500), n->name);
+            mc_html_esc(out, cut);
+        }
+        fputs("</text>", out);
+    }
+    fputs("</g>\n", out);
+    for (size_t i = 0; i < n->nkids; i++) {
+        draw(out, n->kids[i], x, level + 1, height, scale, total);
+        x += n->kids[i]->value * scale;
+    }
+}
+
+int mc_svg_flame(FILE *out, json_t *doc, int width)
+{
+    struct node *root = calloc(1, sizeof(*root));
+    if (!root || !(root->name = strdup("all"))) {
+        free(root);
+        return 0;
+    }
+    json_t *p, *s;
+    size_t i, k;
+    json_array_foreach (json_object_get(doc, "processes"), i, p) {
+        json_array_foreach (json_object_get(p, "stacks"), k, s) {
+            json_t *bytes = json_object_get(json_object_get(s, "series"), "bytes");
+            size_t n = json_array_size(bytes);
+            if (n < 1) continue;
+            double grew = json_number_value(json_array_get(bytes, n - 1)) -
+                          json_number_value(json_array_get(bytes, 0));
+            if (grew <= 0) continue;
+            char name[512];
+            const char *exe = json_string_value(json_object_get(p, "exe")) ?: "?";
+            const char *base = strrchr(exe, '/');
+            snprintf(name, sizeof(name), "%s (pid %lld)", base ? base + 1 : exe,
+                     (long long)json_integer_value(json_object_get(p, "pid")));
+            struct node *at = child(root, name);
+            root->value += grew;
+            json_t *frames = json_object_get(s, "frames");
+            for (size_t f = json_array_size(frames); at && f-- > 0;) {
+                at->value += grew;
+                frame_name(json_array_get(frames, f), name, sizeof(name));
+                at = child(at, name);
+            }
+            if (at) at->value += grew;
+        }
+    }
+    int drawn = root->value > 0;
+    if (drawn) {
+        int height = depth_of(root) * ROW + 2 * MARGIN;
+        fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"flame\" width=\"%d\" "
+                "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n", width, height, width,
+                height);
+        draw(out, root, MARGIN, 0, height, (width - 2 * MARGIN) / root->value, root->value);
+        fputs("</svg>\n", out);
+    }
+    free_tree(root);
+    return drawn;
+}

@@ -1,0 +1,551 @@
+/* html.c - report.html: a run (or the h1 and h2 runs of one target) as one
+ * self-contained page. The verdict and the findings first; then for every
+ * process the picture over time (RSS, live heap, allocator, descriptors,
+ * sockets, threads) with the requests on a second axis when the load was
+ * driven, the growing stacks as small multiples, the verdict table with
+ * each stack unfolding to its frames (<details>: no script), the Python
+ * section; the load's rounds; the whole tree; the flame graph of growth;
+ * how the run ended. Rendered from the result document only. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "report/html.h"
+#include "report/result.h"
+
+#define SMALL_MULTIPLES 6 /* growing stacks drawn per process */
+#define PY_ROWS         12
+
+static double num(json_t *o, const char *k)
+{
+    return json_number_value(json_object_get(o, k));
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static void badge(FILE *out, const char *v)
+{
+    const char *cls = *v ? v : "UNKNOWN";
+    fprintf(out, "<span class=\"v %s\">", strchr(cls, ' ') ? "UNKNOWN" : cls);
+    mc_html_esc(out, v);
+    fputs("</span>", out);
+}
+
+/* A table cell holding escaped text; cls is "l" for text columns. */
+static void cell(FILE *out, const char *cls, const char *text)
+{
+    fprintf(out, "<td%s%s%s>", cls ? " class=\"" : "", cls ? cls : "", cls ? "\"" : "");
+    mc_html_esc(out, text);
+    fputs("</td>", out);
+}
+
+static void cell_bytes(FILE *out, double v, int sign)
+{
+    char b[32];
+    mc_fmt_bytes(b, sizeof(b), v, sign);
+    cell(out, NULL, b);
+}
+
+/* A stack's site and callers that unfold to every frame. */
+static void stack_details(FILE *out, json_t *s)
+{
+    json_t *frames = json_object_get(s, "frames");
+    size_t site = (size_t)json_integer_value(json_object_get(s, "site"));
+    char t[600] = "[stack not recorded: table full]";
+    if (site < json_array_size(frames))
+        mc_report_frame_text(json_array_get(frames, site), t, sizeof(t));
+    fputs("<details><summary class=\"mono\">", out);
+    mc_html_esc(out, t);
+    fputs("</summary><ol class=\"mono\">", out);
+    json_t *f;
+    size_t i;
+    json_array_foreach (frames, i, f) {
+        mc_report_frame_text(f, t, sizeof(t));
+        fprintf(out, "<li%s>", i < site ? " class=\"muted\"" : "");
+        mc_html_esc(out, t);
+        fputs("</li>", out);
+    }
+    fputs("</ol></details>", out);
+}
+
+/* The chart of one series of a process (or the tree) against time, with
+ * the work on the right axis when there is some. */
+static void series_chart(FILE *out, json_t *series, const char *key, const char *title,
+                         enum mc_unit unit, const char *work_label)
+{
+    size_t n, nt, nw = 0;
+    double *y = mc_html_doubles(json_object_get(series, key), &n);
+    double *t = mc_html_doubles(json_object_get(series, "t"), &nt);
+    double *w = work_label ? mc_html_doubles(json_object_get(series, "work"), &nw) : NULL;
+    if (y && t && nt == n) {
+        struct mc_chart c = {.title = title, .x = t, .y = y, .n = n, .unit = unit,
+                             .x_label = "s", .y2 = nw == n ? w : NULL, .y2_label = work_label};
+        mc_svg_chart(out, &c);
+    }
+    free(y);
+    free(t);
+    free(w);
+}
+
+/* What the right axis counts: the load's requests, other work units, or
+ * nothing when no work was counted. */
+static const char *work_label(json_t *doc, json_t *series)
+{
+    json_t *w = json_object_get(series, "work");
+    size_t n = json_array_size(w);
+    if (n < 2 || num(json_object_get(doc, "run"), "samples") < 2) return NULL;
+    if (json_number_value(json_array_get(w, n - 1)) == json_number_value(json_array_get(w, 0)))
+        return NULL;
+    return json_object_get(doc, "load") ? "requests" : "work units";
+}
+
+static const struct {
+    const char *key, *title;
+    enum mc_unit unit;
+} charts[] = {{"rss", "RSS", MC_UNIT_BYTES},
+              {"live_heap", "live heap", MC_UNIT_BYTES},
+              {"allocator_held", "allocator held", MC_UNIT_BYTES},
+              {"fds", "descriptors", MC_UNIT_COUNT},
+              {"sockets", "sockets", MC_UNIT_COUNT},
+              {"threads", "threads", MC_UNIT_COUNT}};
+
+static void picture(FILE *out, json_t *doc, json_t *series, int preloaded)
+{
+    const char *wl = work_label(doc, series);
+    fputs("<div class=\"grid\">\n", out);
+    for (size_t i = 0; i < sizeof(charts) / sizeof(charts[0]); i++) {
+        if (!preloaded && (i == 1 || i == 2)) continue; /* no heap without the preload */
+        series_chart(out, series, charts[i].key, charts[i].title, charts[i].unit, wl);
+    }
+    fputs("</div>\n", out);
+}
+
+static void metrics_table(FILE *out, json_t *m, int per_unit)
+{
+    static const char *rows[][2] = {
+        {"rss", "RSS"},           {"live_heap", "live heap"},
+        {"allocator_free", "allocator free"}, {"fds", "descriptors"},
+        {"sockets", "sockets"},   {"tcp_established", "TCP established"},
+        {"tcp_close_wait", "TCP CLOSE_WAIT"}, {"time_wait", "TCP TIME_WAIT"},
+        {"threads", "threads"},   {"threads_unjoined", "threads unjoined"}};
+    fprintf(out, "<table><tr><th class=\"l\"></th><th>start</th><th>end</th><th>per min</th>"
+            "%s<th class=\"l\">verdict</th></tr>\n", per_unit ? "<th>per unit</th>" : "");
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        json_t *x = json_object_get(m, rows[i][0]);
+        if (!x) continue;
+        if (i >= 3 && num(x, "start") == num(x, "end") && !strcmp(str(x, "verdict"), "STEADY"))
+            continue; /* resources shown when they moved */
+        int count = !strcmp(str(x, "unit"), "count");
+        char a[32], b[32], c[32], d[32] = "";
+        if (count) {
+            snprintf(a, sizeof(a), "%.0f", num(x, "start"));
+            snprintf(b, sizeof(b), "%.0f", num(x, "end"));
+            mc_fmt_count(c, sizeof(c), num(x, "per_min"), 1);
+            snprintf(d, sizeof(d), "%+.4g", num(x, "per_unit"));
+        } else {
+            mc_fmt_bytes(a, sizeof(a), num(x, "start"), 0);
+            mc_fmt_bytes(b, sizeof(b), num(x, "end"), 0);
+            mc_fmt_bytes(c, sizeof(c), num(x, "per_min"), 1);
+            mc_fmt_bytes(d, sizeof(d), num(x, "per_unit"), 1);
+        }
+        fputs("<tr>", out);
+        cell(out, "l", rows[i][1]);
+        cell(out, NULL, a);
+        cell(out, NULL, b);
+        cell(out, NULL, c);
+        if (per_unit) cell(out, NULL, json_object_get(x, "per_unit") ? d : "");
+        fputs("<td class=\"l\">", out);
+        badge(out, str(x, "verdict"));
+        fputs("</td></tr>\n", out);
+    }
+    fputs("</table>\n", out);
+}
+
+/* The stacks that grew, each as a small chart of its live bytes. */
+static void small_multiples(FILE *out, json_t *p)
+{
+    size_t nt, i, shown = 0;
+    double *t = mc_html_doubles(json_object_get(json_object_get(p, "series"), "t"), &nt);
+    json_t *s;
+    json_array_foreach (json_object_get(p, "stacks"), i, s) {
+        if (shown == SMALL_MULTIPLES) break;
+        if (!strcmp(str(s, "verdict"), "STEADY") && num(s, "net_growth") <= 0) continue;
+        size_t n;
+        double *y = mc_html_doubles(json_object_get(json_object_get(s, "series"), "bytes"), &n);
+        if (y && n == nt) {
+            if (!shown++) fputs("<h3>Growing stacks</h3>\n<div class=\"grid\">\n", out);
+            json_t *frames = json_object_get(s, "frames");
+            json_t *f = json_array_get(frames, (size_t)json_integer_value(json_object_get(s, "site")));
+            char site[280], title[300];
+            mc_report_frame_text(f, site, sizeof(site));
+            snprintf(title, sizeof(title), "%s %s", str(s, "verdict"), site);
+            struct mc_chart c = {.title = title, .x = t, .y = y, .n = n, .unit = MC_UNIT_BYTES,
+                                 .x_label = "s", .width = 340, .height = 150};
+            mc_svg_chart(out, &c);
+        }
+        free(y);
+    }
+    if (shown) fputs("</div>\n", out);
+    free(t);
+}
+
+static void stacks_table(FILE *out, json_t *p, int top)
+{
+    json_t *stacks = json_object_get(p, "stacks");
+    if (!json_array_size(stacks)) return;
+    int per_unit = json_is_true(json_object_get(p, "per_unit"));
+    fprintf(out, "<h3>Stacks</h3>\n<table><tr><th class=\"l\">verdict</th><th>growth/min</th>"
+            "<th>objects/min</th>%s<th>net</th><th>live</th><th>p-value</th>"
+            "<th class=\"l\">site (open for the frames)</th></tr>\n",
+            per_unit ? "<th>per unit</th>" : "");
+    json_t *s;
+    size_t i;
+    json_array_foreach (stacks, i, s) {
+        if (top > 0 && (int)i >= top) {
+            fprintf(out, "<tr><td class=\"l muted\" colspan=\"8\">%zu more stacks in "
+                    "result.json</td></tr>\n", json_array_size(stacks) - i);
+            break;
+        }
+        char o[32], pv[32];
+        fputs("<tr><td class=\"l\">", out);
+        badge(out, str(s, "verdict"));
+        fputs("</td>", out);
+        cell_bytes(out, num(s, "bytes_per_min"), 1);
+        mc_fmt_count(o, sizeof(o), num(s, "objects_per_min"), 1);
+        cell(out, NULL, o);
+        if (per_unit) cell_bytes(out, num(s, "bytes_per_unit"), 1);
+        cell_bytes(out, num(s, "net_growth"), 1);
+        cell_bytes(out, num(s, "live_bytes"), 0);
+        snprintf(pv, sizeof(pv), "%.2g", num(s, "p_value"));
+        cell(out, NULL, json_object_get(s, "p_value") ? pv : "");
+        fputs("<td class=\"l\">", out);
+        stack_details(out, s);
+        fputs("</td></tr>\n", out);
+    }
+    fputs("</table>\n", out);
+}
+
+/* A tiny chart of a Python type's counts, one point per snapshot. */
+static void sparkline(FILE *out, json_t *arr)
+{
+    size_t n;
+    double *y = mc_html_doubles(arr, &n);
+    if (n >= 2) {
+        double lo = y[0], hi = y[0];
+        for (size_t i = 1; i < n; i++) {
+            lo = fmin(lo, y[i]);
+            hi = fmax(hi, y[i]);
+        }
+        fprintf(out, "<svg width=\"120\" height=\"22\" viewBox=\"0 0 120 22\"><polyline "
+                "fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", MC_HTML_LINE);
+        for (size_t i = 0; i < n; i++)
+            fprintf(out, "%.1f,%.1f ", 2 + 116.0 * (double)i / (double)(n - 1),
+                    hi > lo ? 20 - 18 * (y[i] - lo) / (hi - lo) : 11.0);
+        fputs("\"/></svg>", out);
+    }
+    free(y);
+}
+
+static void python_section(FILE *out, json_t *py, int per_unit)
+{
+    fprintf(out, "<h3>Python</h3>\n<p>%.0f snapshots after a full collection (%.0f skipped, "
+            "%.0f late), the last took %.1f ms%s.</p>\n", num(py, "snapshots"), num(py, "skipped"),
+            num(py, "late"), num(py, "snapshot_ms"),
+            json_is_true(json_object_get(py, "finalized")) ? "; the interpreter finalized" : "");
+    json_t *e;
+    size_t i;
+    fprintf(out, "<table><tr><th class=\"l\">object type</th><th>start</th><th>end</th>"
+            "<th>per min</th>%s<th class=\"l\">verdict</th><th class=\"l\">count</th>"
+            "<th class=\"l\">held by</th></tr>\n", per_unit ? "<th>per unit</th>" : "");
+    json_array_foreach (json_object_get(py, "types"), i, e) {
+        if (i == PY_ROWS) break;
+        char a[32], b[32], c[32], d[32];
+        snprintf(a, sizeof(a), "%.0f", num(e, "start"));
+        snprintf(b, sizeof(b), "%.0f", num(e, "end"));
+        snprintf(c, sizeof(c), "%+.1f", num(e, "per_min"));
+        snprintf(d, sizeof(d), "%+.2f", num(e, "per_unit"));
+        fputs("<tr>", out);
+        cell(out, "l mono", str(e, "type"));
+        cell(out, NULL, a);
+        cell(out, NULL, b);
+        cell(out, NULL, c);
+        if (per_unit) cell(out, NULL, d);
+        fputs("<td class=\"l\">", out);
+        badge(out, str(e, "verdict"));
+        fputs("</td><td class=\"l\">", out);
+        sparkline(out, json_object_get(e, "series"));
+        fputs("</td>", out);
+        cell(out, "l mono", str(e, "held_by"));
+        fputs("</tr>\n", out);
+    }
+    fputs("</table>\n", out);
+    if (json_array_size(json_object_get(py, "lines"))) {
+        fprintf(out, "<table><tr><th class=\"l\">Python line (growth while traced)</th>"
+                "<th>objects</th><th>per min</th>%s</tr>\n", per_unit ? "<th>per unit</th>" : "");
+        json_array_foreach (json_object_get(py, "lines"), i, e) {
+            if (i == PY_ROWS) break;
+            char o[32];
+            snprintf(o, sizeof(o), "%.0f", num(e, "objects"));
+            fputs("<tr>", out);
+            cell(out, "l mono", str(e, "line"));
+            cell(out, NULL, o);
+            cell_bytes(out, num(e, "bytes_per_min"), 1);
+            if (per_unit) cell_bytes(out, num(e, "bytes_per_unit"), 1);
+            fputs("</tr>\n", out);
+        }
+        fputs("</table>\n", out);
+    }
+    if (json_array_size(json_object_get(py, "cycle_garbage"))) {
+        fprintf(out, "<table><tr><th class=\"l\">cycle garbage (freed only by the collector)"
+                "</th><th>objects</th><th>per min</th>%s</tr>\n",
+                per_unit ? "<th>per unit</th>" : "");
+        json_array_foreach (json_object_get(py, "cycle_garbage"), i, e) {
+            if (i == PY_ROWS) break;
+            char o[32], m[32], u[32];
+            snprintf(o, sizeof(o), "%.0f", num(e, "total"));
+            snprintf(m, sizeof(m), "%+.1f", num(e, "per_min"));
+            snprintf(u, sizeof(u), "%+.2f", num(e, "per_unit"));
+            fputs("<tr>", out);
+            cell(out, "l mono", str(e, "type"));
+            cell(out, NULL, o);
+            cell(out, NULL, m);
+            if (per_unit) cell(out, NULL, u);
+            fputs("</tr>\n", out);
+        }
+        fputs("</table>\n", out);
+    }
+}
+
+static void findings(FILE *out, json_t *doc)
+{
+    json_t *f;
+    size_t i;
+    json_t *list = json_object_get(json_object_get(doc, "summary"), "findings");
+    if (!json_array_size(list)) return;
+    fputs("<h2>Findings</h2>\n", out);
+    json_array_foreach (list, i, f) {
+        const char *kind = str(f, "kind");
+        int info = !strcmp(kind, "CONNECTION CHURN") || !strcmp(kind, "ALLOCATOR RETENTION") ||
+                   !strcmp(kind, "CYCLE GARBAGE");
+        fprintf(out, "<div class=\"finding%s\"><b>", info ? " info" : "");
+        mc_html_esc(out, kind);
+        fprintf(out, "</b> in process %lld", (long long)json_integer_value(json_object_get(f, "pid")));
+        json_t *ev = json_object_get(f, "evidence");
+        if (ev && json_object_get(ev, "start") && json_object_get(ev, "end"))
+            fprintf(out, ": %.0f &rarr; %.0f, %+.1f per minute", num(ev, "start"), num(ev, "end"),
+                    num(ev, "per_min"));
+        if (ev && json_object_get(ev, "per_unit"))
+            fprintf(out, ", %+.2f per 1000 units", num(ev, "per_unit") * 1000);
+        if (!strcmp(kind, "ALLOCATOR RETENTION")) {
+            char a[32], b[32];
+            mc_fmt_bytes(a, sizeof(a), num(ev, "allocator_free"), 0);
+            mc_fmt_bytes(b, sizeof(b), num(ev, "recovered"), 0);
+            fprintf(out, ": glibc keeps %s free; malloc_trim(0) gave back %s", a, b);
+        }
+        fputs("<ul>", out);
+        json_t *x;
+        size_t k;
+        json_array_foreach (json_object_get(f, "stacks"), k, x) {
+            fprintf(out, "<li>%.0f %s", num(x, "count"), str(x, "what"));
+            if (json_object_get(x, "per_unit"))
+                fprintf(out, " (%+.2f per 1000 units)", num(x, "per_unit") * 1000);
+            fputs(", from ", out);
+            stack_details(out, x);
+            fputs("</li>", out);
+        }
+        json_array_foreach (json_object_get(f, "types"), k, x) {
+            fputs("<li><code>", out);
+            mc_html_esc(out, str(x, "type"));
+            fputs("</code> ", out);
+            if (json_object_get(x, "total"))
+                fprintf(out, "%.0f objects", num(x, "total"));
+            else
+                fprintf(out, "%.0f &rarr; %.0f", num(x, "start"), num(x, "end"));
+            if (json_object_get(x, "per_unit")) fprintf(out, ", %+.2f per unit", num(x, "per_unit"));
+            if (json_object_get(x, "held_by")) {
+                fputs(", held by <code>", out);
+                mc_html_esc(out, str(x, "held_by"));
+                fputs("</code>", out);
+            }
+            fputs("</li>", out);
+        }
+        json_array_foreach (json_object_get(f, "lines"), k, x) {
+            char b[32];
+            mc_fmt_bytes(b, sizeof(b), num(x, "bytes_per_unit"), 1);
+            fputs("<li>grows at <code>", out);
+            mc_html_esc(out, str(x, "line"));
+            fprintf(out, "</code> %s per unit</li>", b);
+        }
+        json_array_foreach (json_object_get(f, "python_lines"), k, x) {
+            fputs("<li>opened at <code>", out);
+            mc_html_esc(out, str(x, "line"));
+            fprintf(out, "</code> (%.0f sockets still open)</li>", num(x, "sockets"));
+        }
+        json_array_foreach (json_object_get(f, "peers"), k, x) {
+            fputs(k ? ", " : "<li>peers: ", out);
+            mc_html_esc(out, str(x, "peer"));
+            fprintf(out, " %s &times;%.0f", str(x, "state"), num(x, "count"));
+        }
+        if (json_array_size(json_object_get(f, "peers"))) fputs("</li>", out);
+        fputs("</ul></div>\n", out);
+    }
+}
+
+static void load_section(FILE *out, json_t *load)
+{
+    json_t *sum = json_object_get(load, "summary");
+    json_t *lat = json_object_get(sum, "latency_us");
+    fputs("<h2>Load</h2>\n<p>", out);
+    mc_html_esc(out, str(load, "proto"));
+    fputs(" <code>", out);
+    mc_html_esc(out, str(load, "url"));
+    fprintf(out, "</code>, %lld connections%s: %.0f requests, %.0f req/s, latency p50 %.0f us, "
+            "p99 %.0f us. Throughput across rounds: ",
+            (long long)json_integer_value(json_object_get(load, "connections")),
+            json_is_true(json_object_get(load, "new_conn")) ? " (new per request)" : "",
+            num(sum, "requests"), num(sum, "requests_per_s"), num(lat, "p50"), num(lat, "p99"));
+    badge(out, str(json_object_get(load, "throughput"), "verdict"));
+    fputs("</p>\n", out);
+    json_t *rounds = json_object_get(load, "rounds");
+    size_t n = json_array_size(rounds);
+    if (!n) return;
+    double *x = calloc(n, sizeof(double)), *rps = calloc(n, sizeof(double));
+    double *heap = calloc(n, sizeof(double));
+    fputs("<div class=\"grid\"><table><tr><th>round</th><th>requests</th><th>&Delta; live heap</th>"
+          "<th>&Delta; RSS</th><th>req/s</th><th>live heap</th></tr>\n", out);
+    json_t *r;
+    size_t i;
+    json_array_foreach (rounds, i, r) {
+        if (x) x[i] = num(r, "round");
+        if (rps) rps[i] = num(r, "requests_per_s");
+        if (heap) heap[i] = num(r, "live_heap");
+        fprintf(out, "<tr><td>%lld</td><td>%.0f</td>",
+                (long long)json_integer_value(json_object_get(r, "round")), num(r, "requests"));
+        cell_bytes(out, num(r, "delta_live_heap"), 1);
+        cell_bytes(out, num(r, "delta_rss"), 1);
+        fprintf(out, "<td>%.0f</td>", num(r, "requests_per_s"));
+        cell_bytes(out, num(r, "live_heap"), 0);
+        fputs("</tr>\n", out);
+    }
+    fputs("</table>\n", out);
+    if (x && rps && heap && n >= 2) {
+        struct mc_chart c = {.title = "requests/s per round", .x = x, .y = rps, .n = n,
+                             .unit = MC_UNIT_COUNT, .x_label = "round"};
+        mc_svg_chart(out, &c);
+        struct mc_chart d = {.title = "live heap after each round", .x = x, .y = heap, .n = n,
+                             .unit = MC_UNIT_BYTES, .x_label = "round"};
+        mc_svg_chart(out, &d);
+    }
+    fputs("</div>\n", out);
+    free(x);
+    free(rps);
+    free(heap);
+}
+
+static void run_section(FILE *out, json_t *doc, int top, int level)
+{
+    json_t *run = json_object_get(doc, "run");
+    json_t *procs = json_object_get(doc, "processes");
+    const char *verdict = mc_result_verdict(doc);
+    fprintf(out, "<h%d>", level);
+    badge(out, verdict);
+    fputs(" <code>", out);
+    json_t *a;
+    size_t i;
+    json_array_foreach (json_object_get(run, "command"), i, a) {
+        if (i) fputc(' ', out);
+        mc_html_esc(out, json_string_value(a));
+    }
+    fprintf(out, "</code></h%d>\n<p>Started %s, ran %.1f s, %lld samples every %.2f s, stopped by ",
+            level, str(run, "started"), num(run, "duration_s"),
+            (long long)json_integer_value(json_object_get(run, "samples")), num(run, "interval_s"));
+    mc_html_esc(out, str(run, "stopped_by"));
+    long long nc = (long long)json_integer_value(
+        json_object_get(json_object_get(doc, "summary"), "creeping_stacks"));
+    fprintf(out, ". %lld creeping stack%s.%s</p>\n", nc, nc == 1 ? "" : "s",
+            json_is_false(json_object_get(run, "preload"))
+                ? " The preload could not load (statically linked?): RSS only."
+                : "");
+    findings(out, doc);
+    json_t *p;
+    json_array_foreach (procs, i, p) {
+        char end[160];
+        mc_report_end_text(json_object_get(p, "end"), end, sizeof(end));
+        fprintf(out, "<h2>Process %lld <code>", (long long)json_integer_value(json_object_get(p, "pid")));
+        mc_html_esc(out, str(p, "exe"));
+        fprintf(out, "</code>%s</h2>\n<p>", json_is_true(json_object_get(p, "root")) ? " (target)" : "");
+        mc_html_esc(out, end);
+        int per_unit = json_is_true(json_object_get(p, "per_unit"));
+        if (per_unit)
+            fprintf(out, "; per unit = per %s", json_object_get(doc, "load") ? "request of the load"
+                                                                              : "work unit");
+        fputs(".</p>\n", out);
+        picture(out, doc, json_object_get(p, "series"), json_is_true(json_object_get(p, "preloaded")));
+        metrics_table(out, json_object_get(p, "metrics"), per_unit);
+        small_multiples(out, p);
+        stacks_table(out, p, top);
+        json_t *py = json_object_get(p, "python");
+        if (py) python_section(out, py, per_unit);
+    }
+    json_t *load = json_object_get(doc, "load");
+    if (load) load_section(out, load);
+    if (json_array_size(procs) > 1) {
+        fprintf(out, "<h2>Whole tree (%zu processes)</h2>\n", json_array_size(procs));
+        picture(out, doc, json_object_get(json_object_get(doc, "tree"), "series"), 1);
+        metrics_table(out, json_object_get(json_object_get(doc, "tree"), "metrics"), 0);
+    }
+    fputs("<h2>Flame graph of growth</h2>\n<p class=\"muted\">What grew between the first and "
+          "the last sample, by stack: the outermost caller at the bottom, the allocation at the "
+          "top, widths in bytes (the same numbers as growth.folded).</p>\n", out);
+    if (!mc_svg_flame(out, doc, 1200)) fputs("<p>Nothing grew.</p>\n", out);
+    fputs("<h2>How the run ended</h2>\n<ul>", out);
+    fputs("<li>memcreep stopped watching: ", out);
+    mc_html_esc(out, str(run, "stopped_by"));
+    fputs("</li>", out);
+    json_array_foreach (procs, i, p) {
+        char end[160];
+        mc_report_end_text(json_object_get(p, "end"), end, sizeof(end));
+        fprintf(out, "<li>process %lld: ", (long long)json_integer_value(json_object_get(p, "pid")));
+        mc_html_esc(out, end);
+        fprintf(out, " after %.1f s</li>", num(json_object_get(p, "end"), "t_end"));
+    }
+    fputs("</ul>\n", out);
+}
+
+int mc_report_html(json_t **docs, int n, FILE *out, int top)
+{
+    mc_html_begin(out, n == 2 ? "memcreep: h1 and h2" : "memcreep report");
+    fputs("<h1>memcreep report</h1>\n", out);
+    if (n == 2) {
+        fputs("<p>The same target, a fresh start for each protocol.</p>\n<table><tr>"
+              "<th class=\"l\">proto</th><th>req/s</th><th>heap/request</th>"
+              "<th class=\"l\">verdict</th></tr>\n", out);
+        for (int i = 0; i < n; i++) {
+            json_t *load = json_object_get(docs[i], "load");
+            json_t *heap = json_object_get(
+                json_object_get(json_object_get(docs[i], "tree"), "metrics"), "live_heap");
+            fputs("<tr>", out);
+            cell(out, "l", str(load, "proto"));
+            fprintf(out, "<td>%.0f</td>", num(json_object_get(load, "summary"), "requests_per_s"));
+            cell_bytes(out, num(heap, "per_unit"), 1);
+            fputs("<td class=\"l\">", out);
+            badge(out, mc_result_verdict(docs[i]));
+            fputs("</td></tr>\n", out);
+        }
+        fputs("</table>\n", out);
+    }
+    for (int i = 0; i < n; i++) {
+        if (n > 1) fputs("<hr>\n", out);
+        run_section(out, docs[i], top, 2);
+    }
+    fprintf(out, "<p class=\"muted\">Rendered by memcreep from result.json (schema %s, version "
+            "%d).</p>\n", MC_RESULT_SCHEMA, MC_RESULT_VERSION);
+    mc_html_end(out);
+    return fflush(out) == 0 && !ferror(out) ? 0 : -EIO;
+}
