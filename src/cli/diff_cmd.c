@@ -1,5 +1,6 @@
 /* diff_cmd.c - `memcreep diff RUN_A RUN_B`: two finished runs side by
  * side (report/diff.c renders them). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,9 +13,11 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: memcreep diff RUN_A RUN_B\n"
+    fputs("usage: memcreep diff RUN_A RUN_B [--format text|html]\n"
           "  RUN_A, RUN_B   run output directories (or their result.json); for a run\n"
-          "                 made with --proto h1,h2, name RUN/h1 or RUN/h2\n",
+          "                 made with --proto h1,h2, name RUN/h1 or RUN/h2\n"
+          "  --format F     text (default) or html (one page, the two runs' charts\n"
+          "                 drawn over each other)\n",
           f);
 }
 
@@ -43,22 +46,69 @@ static json_t *load_run(const char *run)
 
 int mc_cmd_diff(int argc, char **argv)
 {
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        usage(stdout);
-        return MC_EXIT_OK;
+    static const struct option opts[] = {{"format", required_argument, 0, 'f'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *format = "text";
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+f:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            format = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return MC_EXIT_OK;
+        default:
+            mc_error("diff: unknown option '%s' (try 'memcreep diff --help')", argv[optind - 1]);
+            return MC_EXIT_USAGE;
+        }
     }
-    if (argc != 3 || argv[1][0] == '-' || argv[2][0] == '-') {
+    /* Options may also follow the two runs. */
+    char *runs[2];
+    int nruns = 0;
+    for (int i = optind; i < argc; i++) {
+        if (!strcmp(argv[i], "--format") && i + 1 < argc) {
+            format = argv[++i];
+            continue;
+        }
+        if (!strncmp(argv[i], "--format=", 9)) {
+            format = argv[i] + 9;
+            continue;
+        }
+        if (argv[i][0] == '-' || nruns == 2) {
+            nruns = 3;
+            break;
+        }
+        runs[nruns++] = argv[i];
+    }
+    if (nruns != 2) {
         mc_error("diff needs exactly two runs: memcreep diff RUN_A RUN_B");
         return MC_EXIT_USAGE;
     }
-    json_t *a = load_run(argv[1]);
-    json_t *b = a ? load_run(argv[2]) : NULL;
-    if (!a || !b) {
-        if (a) json_decref(a);
+    if (strcmp(format, "text") && strcmp(format, "html")) {
+        mc_error("--format must be text or html, not '%s'", format);
         return MC_EXIT_USAGE;
     }
-    mc_report_diff(a, b, argv[1], argv[2], stdout);
-    json_decref(a);
-    json_decref(b);
-    return MC_EXIT_OK;
+    json_t *a = load_run(runs[0]);
+    json_t *b = a ? load_run(runs[1]) : NULL;
+    int rc = MC_EXIT_OK;
+    if (!a || !b) {
+        rc = MC_EXIT_USAGE;
+        goto out;
+    }
+    if (!strcmp(format, "html")) {
+        if (mc_report_diff_html(a, b, runs[0], runs[1], stdout) != 0) {
+            mc_error("cannot write the page: %s", strerror(errno));
+            rc = MC_EXIT_USAGE;
+        }
+    } else {
+        mc_report_diff(a, b, runs[0], runs[1], stdout);
+    }
+out:
+    if (a) json_decref(a);
+    if (b) json_decref(b);
+    return rc;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "report/diff.h"
 #include "report/result.h"
 
 #define DIFF_STACKS 20
@@ -24,8 +25,7 @@ static double num_of(json_t *o, const char *k)
     return json_number_value(json_object_get(o, k));
 }
 
-/* The root process of a run (its preloaded image that did not exec). */
-static json_t *root_of(json_t *doc)
+json_t *mc_diff_root(json_t *doc)
 {
     json_t *p, *best = NULL;
     size_t i;
@@ -62,15 +62,10 @@ static void stack_key(json_t *s, char *buf, size_t len)
     }
 }
 
-struct row {
-    char key[256];
-    double v[2];
-    int in[2];
-};
 
 /* Adds every stack of a run to rows (by key), with its growth per unit
  * when per_unit, else per minute. */
-static size_t collect(json_t *doc, int side, int per_unit, struct row *rows, size_t n, size_t cap)
+static size_t collect(json_t *doc, int side, int per_unit, struct mc_diff_row *rows, size_t n, size_t cap)
 {
     json_t *p, *s;
     size_t i, k;
@@ -97,9 +92,42 @@ static size_t collect(json_t *doc, int side, int per_unit, struct row *rows, siz
 
 static int by_change(const void *a, const void *b)
 {
-    const struct row *x = a, *y = b;
+    const struct mc_diff_row *x = a, *y = b;
     double dx = fabs(x->v[1] - x->v[0]), dy = fabs(y->v[1] - y->v[0]);
     return (dx < dy) - (dx > dy);
+}
+
+size_t mc_diff_stacks(json_t *a, json_t *b, int per_unit, struct mc_diff_row **out)
+{
+    size_t cap = 2 * 200, n = 0;
+    struct mc_diff_row *rows = calloc(cap, sizeof(*rows));
+    *out = rows;
+    if (!rows) return 0;
+    n = collect(a, 0, per_unit, rows, n, cap);
+    n = collect(b, 1, per_unit, rows, n, cap);
+    qsort(rows, n, sizeof(*rows), by_change);
+    return n;
+}
+
+json_t *mc_diff_match(json_t *db, json_t *p, char *used, size_t cap)
+{
+    const char *exe = base_name(str_of(p, "exe"));
+    json_t *x;
+    size_t k;
+    json_array_foreach (json_object_get(db, "processes"), k, x) {
+        if (k < cap && !used[k] && !strcmp(base_name(str_of(x, "exe")), exe)) {
+            used[k] = 1;
+            return x;
+        }
+    }
+    return NULL;
+}
+
+int mc_diff_per_unit(json_t *a, json_t *b)
+{
+    json_t *ra = mc_diff_root(a), *rb = mc_diff_root(b);
+    return ra && rb && json_is_true(json_object_get(ra, "per_unit")) &&
+           json_is_true(json_object_get(rb, "per_unit"));
 }
 
 static void cell_bytes(char *buf, size_t len, int present, double v)
@@ -136,7 +164,7 @@ static void metric_line(FILE *out, const char *label, json_t *ma, json_t *mb, co
 
 static void diff_body(json_t *da, json_t *db, const char *na, const char *nb, FILE *out)
 {
-    json_t *docs[2] = {da, db}, *roots[2] = {root_of(da), root_of(db)};
+    json_t *docs[2] = {da, db}, *roots[2] = {mc_diff_root(da), mc_diff_root(db)};
     const char *names[2] = {na, nb};
     fprintf(out, "memcreep diff\n");
     for (int i = 0; i < 2; i++) {
@@ -148,8 +176,7 @@ static void diff_body(json_t *da, json_t *db, const char *na, const char *nb, FI
             fprintf(out, ", %s load", str_of(json_object_get(docs[i], "load"), "proto"));
         fprintf(out, ")\n");
     }
-    int per_unit = roots[0] && roots[1] && json_is_true(json_object_get(roots[0], "per_unit")) &&
-                   json_is_true(json_object_get(roots[1], "per_unit"));
+    int per_unit = mc_diff_per_unit(da, db);
     const char *rate = per_unit ? "per_unit" : "per_min";
     fprintf(out, "\n  %-24s %14s %14s %14s\n", "", "A", "B", "B - A");
     fprintf(out, "  %-24s %14s %14s\n", "verdict",
@@ -178,15 +205,7 @@ static void diff_body(json_t *da, json_t *db, const char *na, const char *nb, FI
     char used[1024] = {0};
     json_array_foreach (json_object_get(da, "processes"), i, p) {
         const char *exe = base_name(str_of(p, "exe"));
-        json_t *q = NULL, *x;
-        size_t k;
-        json_array_foreach (json_object_get(db, "processes"), k, x) {
-            if (k < sizeof(used) && !used[k] && !strcmp(base_name(str_of(x, "exe")), exe)) {
-                q = x;
-                used[k] = 1;
-                break;
-            }
-        }
+        json_t *q = mc_diff_match(db, p, used, sizeof(used));
         char ha[32] = "-", hb[32] = "-";
         json_t *hpa = json_object_get(json_object_get(p, "metrics"), "live_heap");
         json_t *hpb = q ? json_object_get(json_object_get(q, "metrics"), "live_heap") : NULL;
@@ -205,14 +224,10 @@ static void diff_body(json_t *da, json_t *db, const char *na, const char *nb, FI
     }
 
     /* Stacks, matched by place in the code, largest change first. */
-    size_t cap = 2 * 200, n = 0;
-    struct row *rows = calloc(cap, sizeof(*rows));
-    if (!rows) return;
-    n = collect(da, 0, per_unit, rows, n, cap);
-    n = collect(db, 1, per_unit, rows, n, cap);
-    qsort(rows, n, sizeof(*rows), by_change);
+    struct mc_diff_row *rows;
+    size_t n = mc_diff_stacks(da, db, per_unit, &rows);
     if (n)
-        fprintf(out, "\n  stacks (bytes %s)  %10s %10s %10s   site, then callers\n",
+        fprintf(out, "\n  stacks (bytes %s)  %10s %10s %10s   (then the site and two callers)\n",
                 per_unit ? "per unit" : "per min", "A", "B", "B - A");
     for (size_t r = 0; r < n && r < DIFF_STACKS; r++) {
         char a[32], b[32], d[32];
@@ -220,7 +235,7 @@ static void diff_body(json_t *da, json_t *db, const char *na, const char *nb, FI
         cell_bytes(b, sizeof(b), rows[r].in[1], rows[r].v[1]);
         mc_fmt_bytes(d, sizeof(d), rows[r].v[1] - rows[r].v[0], 1);
         const char *note = !rows[r].in[1] ? "  (gone)" : !rows[r].in[0] ? "  (new)" : "";
-        fprintf(out, "  %-24s %10s %10s %10s   %s%s\n", "", a, b, d, rows[r].key, note);
+        fprintf(out, "  %-24s %10s %10s %10s%s\n      at %s\n", "", a, b, d, note, rows[r].key);
     }
     free(rows);
 }

@@ -63,6 +63,9 @@ void mc_report_end_text(json_t *end, char *buf, size_t len);
  * processes matched by program, stacks matched by place in the code. na
  * and nb name the runs in the heading. */
 void mc_report_diff(json_t *a, json_t *b, const char *na, const char *nb, FILE *out);
+/* The same as one HTML page with the runs' charts drawn over each other
+ * (html_diff.c). Returns 0 or -EIO. */
+int mc_report_diff_html(json_t *a, json_t *b, const char *na, const char *nb, FILE *out);
 /* Prints runs of the same target side by side (h1 against h2): throughput,
  * live heap per request and the top creeping site of each. */
 void mc_report_compare(json_t **docs, int n, FILE *out, int colour);
