@@ -46,9 +46,8 @@ static json_t *load_run(const char *run)
 
 int mc_cmd_diff(int argc, char **argv)
 {
-    static const struct option opts[] = {{"format", required_argument, 0, 'f'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"format", required_argument, 0, 'f'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *format = "text";
     int c;
     optind = 1;

@@ -256,8 +256,10 @@ static void save(json_t *doc, const char *dir, int top)
     static const struct {
         const char *name;
         int (*put)(json_t *, FILE *, int);
-    } outs[] = {{"report.txt", put_text}, {"report.html", put_html},
-                {"growth.folded", put_folded}, {"growth.pb.gz", put_pprof}};
+    } outs[] = {{"report.txt", put_text},
+                {"report.html", put_html},
+                {"growth.folded", put_folded},
+                {"growth.pb.gz", put_pprof}};
     char path[PATH_MAX + 16];
     int r;
     snprintf(path, sizeof(path), "%s/result.json", dir);

@@ -62,10 +62,10 @@ static void stack_key(json_t *s, char *buf, size_t len)
     }
 }
 
-
 /* Adds every stack of a run to rows (by key), with its growth per unit
  * when per_unit, else per minute. */
-static size_t collect(json_t *doc, int side, int per_unit, struct mc_diff_row *rows, size_t n, size_t cap)
+static size_t collect(json_t *doc, int side, int per_unit, struct mc_diff_row *rows, size_t n,
+                      size_t cap)
 {
     json_t *p, *s;
     size_t i, k;

@@ -93,8 +93,10 @@ static void draw(FILE *out, const struct node *n, double x, int level, int heigh
     mc_fmt_bytes(val, sizeof(val), n->value, 0);
     fputs("<g><title>", out);
     mc_html_esc(out, n->name);
-    fprintf(out, " — %s (%.1f%%)</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" "
-            "rx=\"2\" fill=\"%s\"/>", val, 100 * n->value / total, x, y, w, ROW - 1, fill);
+    fprintf(out,
+            " — %s (%.1f%%)</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" "
+            "rx=\"2\" fill=\"%s\"/>",
+            val, 100 * n->value / total, x, y, w, ROW - 1, fill);
     size_t fit = w > 24 ? (size_t)((w - 6) / 7) : 0; /* 11px monospace: ~7px a character */
     if (fit >= 3) {
         fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">", x + 3, y + ROW - 5);
@@ -151,9 +153,10 @@ int mc_svg_flame(FILE *out, json_t *doc, int width)
     int drawn = root->value > 0;
     if (drawn) {
         int height = depth_of(root) * ROW + 2 * MARGIN;
-        fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"flame\" width=\"%d\" "
-                "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n", width, height, width,
-                height);
+        fprintf(out,
+                "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"flame\" width=\"%d\" "
+                "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
+                width, height, width, height);
         draw(out, root, MARGIN, 0, height, (width - 2 * MARGIN) / root->value, root->value);
         fputs("</svg>\n", out);
     }

@@ -84,8 +84,14 @@ static void series_chart(FILE *out, json_t *series, const char *key, const char 
     double *t = mc_html_doubles(json_object_get(series, "t"), &nt);
     double *w = work_label ? mc_html_doubles(json_object_get(series, "work"), &nw) : NULL;
     if (y && t && nt == n) {
-        struct mc_chart c = {.title = title, .x = t, .y = y, .n = n, .unit = unit,
-                             .x_label = "s", .y2 = nw == n ? w : NULL, .y2_label = work_label};
+        struct mc_chart c = {.title = title,
+                             .x = t,
+                             .y = y,
+                             .n = n,
+                             .unit = unit,
+                             .x_label = "s",
+                             .y2 = nw == n ? w : NULL,
+                             .y2_label = work_label};
         mc_svg_chart(out, &c);
     }
     free(y);
@@ -128,14 +134,20 @@ static void picture(FILE *out, json_t *doc, json_t *series, int preloaded)
 
 static void metrics_table(FILE *out, json_t *m, int per_unit)
 {
-    static const char *rows[][2] = {
-        {"rss", "RSS"},           {"live_heap", "live heap"},
-        {"allocator_free", "allocator free"}, {"fds", "descriptors"},
-        {"sockets", "sockets"},   {"tcp_established", "TCP established"},
-        {"tcp_close_wait", "TCP CLOSE_WAIT"}, {"time_wait", "TCP TIME_WAIT"},
-        {"threads", "threads"},   {"threads_unjoined", "threads unjoined"}};
-    fprintf(out, "<table><tr><th class=\"l\"></th><th>start</th><th>end</th><th>per min</th>"
-            "%s<th class=\"l\">verdict</th></tr>\n", per_unit ? "<th>per unit</th>" : "");
+    static const char *rows[][2] = {{"rss", "RSS"},
+                                    {"live_heap", "live heap"},
+                                    {"allocator_free", "allocator free"},
+                                    {"fds", "descriptors"},
+                                    {"sockets", "sockets"},
+                                    {"tcp_established", "TCP established"},
+                                    {"tcp_close_wait", "TCP CLOSE_WAIT"},
+                                    {"time_wait", "TCP TIME_WAIT"},
+                                    {"threads", "threads"},
+                                    {"threads_unjoined", "threads unjoined"}};
+    fprintf(out,
+            "<table><tr><th class=\"l\"></th><th>start</th><th>end</th><th>per min</th>"
+            "%s<th class=\"l\">verdict</th></tr>\n",
+            per_unit ? "<th>per unit</th>" : "");
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         json_t *x = json_object_get(m, rows[i][0]);
         if (!x) continue;
@@ -181,12 +193,19 @@ static void small_multiples(FILE *out, json_t *p)
         if (y && n == nt) {
             if (!shown++) fputs("<h3>Growing stacks</h3>\n<div class=\"grid\">\n", out);
             json_t *frames = json_object_get(s, "frames");
-            json_t *f = json_array_get(frames, (size_t)json_integer_value(json_object_get(s, "site")));
+            json_t *f =
+                json_array_get(frames, (size_t)json_integer_value(json_object_get(s, "site")));
             char site[280], title[300];
             mc_report_frame_text(f, site, sizeof(site));
             snprintf(title, sizeof(title), "%s %s", str(s, "verdict"), site);
-            struct mc_chart c = {.title = title, .x = t, .y = y, .n = n, .unit = MC_UNIT_BYTES,
-                                 .x_label = "s", .width = 340, .height = 150};
+            struct mc_chart c = {.title = title,
+                                 .x = t,
+                                 .y = y,
+                                 .n = n,
+                                 .unit = MC_UNIT_BYTES,
+                                 .x_label = "s",
+                                 .width = 340,
+                                 .height = 150};
             mc_svg_chart(out, &c);
         }
         free(y);
@@ -200,7 +219,8 @@ static void stacks_table(FILE *out, json_t *p, int top)
     json_t *stacks = json_object_get(p, "stacks");
     if (!json_array_size(stacks)) return;
     int per_unit = json_is_true(json_object_get(p, "per_unit"));
-    fprintf(out, "<h3>Stacks</h3>\n<table><tr><th class=\"l\">verdict</th><th>growth/min</th>"
+    fprintf(out,
+            "<h3>Stacks</h3>\n<table><tr><th class=\"l\">verdict</th><th>growth/min</th>"
             "<th>objects/min</th>%s<th>net</th><th>live</th><th>p-value</th>"
             "<th class=\"l\">site (open for the frames)</th></tr>\n",
             per_unit ? "<th>per unit</th>" : "");
@@ -208,8 +228,10 @@ static void stacks_table(FILE *out, json_t *p, int top)
     size_t i;
     json_array_foreach (stacks, i, s) {
         if (top > 0 && (int)i >= top) {
-            fprintf(out, "<tr><td class=\"l muted\" colspan=\"8\">%zu more stacks in "
-                    "result.json</td></tr>\n", json_array_size(stacks) - i);
+            fprintf(out,
+                    "<tr><td class=\"l muted\" colspan=\"8\">%zu more stacks in "
+                    "result.json</td></tr>\n",
+                    json_array_size(stacks) - i);
             break;
         }
         char o[32], pv[32];
@@ -242,8 +264,10 @@ static void sparkline(FILE *out, json_t *arr)
             lo = fmin(lo, y[i]);
             hi = fmax(hi, y[i]);
         }
-        fprintf(out, "<svg width=\"120\" height=\"22\" viewBox=\"0 0 120 22\"><polyline "
-                "fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", MC_HTML_LINE);
+        fprintf(out,
+                "<svg width=\"120\" height=\"22\" viewBox=\"0 0 120 22\"><polyline "
+                "fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"",
+                MC_HTML_LINE);
         for (size_t i = 0; i < n; i++)
             fprintf(out, "%.1f,%.1f ", 2 + 116.0 * (double)i / (double)(n - 1),
                     hi > lo ? 20 - 18 * (y[i] - lo) / (hi - lo) : 11.0);
@@ -254,15 +278,18 @@ static void sparkline(FILE *out, json_t *arr)
 
 static void python_section(FILE *out, json_t *py, int per_unit)
 {
-    fprintf(out, "<h3>Python</h3>\n<p>%.0f snapshots after a full collection (%.0f skipped, "
-            "%.0f late), the last took %.1f ms%s.</p>\n", num(py, "snapshots"), num(py, "skipped"),
-            num(py, "late"), num(py, "snapshot_ms"),
+    fprintf(out,
+            "<h3>Python</h3>\n<p>%.0f snapshots after a full collection (%.0f skipped, "
+            "%.0f late), the last took %.1f ms%s.</p>\n",
+            num(py, "snapshots"), num(py, "skipped"), num(py, "late"), num(py, "snapshot_ms"),
             json_is_true(json_object_get(py, "finalized")) ? "; the interpreter finalized" : "");
     json_t *e;
     size_t i;
-    fprintf(out, "<table><tr><th class=\"l\">object type</th><th>start</th><th>end</th>"
+    fprintf(out,
+            "<table><tr><th class=\"l\">object type</th><th>start</th><th>end</th>"
             "<th>per min</th>%s<th class=\"l\">verdict</th><th class=\"l\">count</th>"
-            "<th class=\"l\">held by</th></tr>\n", per_unit ? "<th>per unit</th>" : "");
+            "<th class=\"l\">held by</th></tr>\n",
+            per_unit ? "<th>per unit</th>" : "");
     json_array_foreach (json_object_get(py, "types"), i, e) {
         if (i == PY_ROWS) break;
         char a[32], b[32], c[32], d[32];
@@ -286,8 +313,10 @@ static void python_section(FILE *out, json_t *py, int per_unit)
     }
     fputs("</table>\n", out);
     if (json_array_size(json_object_get(py, "lines"))) {
-        fprintf(out, "<table><tr><th class=\"l\">Python line (growth while traced)</th>"
-                "<th>objects</th><th>per min</th>%s</tr>\n", per_unit ? "<th>per unit</th>" : "");
+        fprintf(out,
+                "<table><tr><th class=\"l\">Python line (growth while traced)</th>"
+                "<th>objects</th><th>per min</th>%s</tr>\n",
+                per_unit ? "<th>per unit</th>" : "");
         json_array_foreach (json_object_get(py, "lines"), i, e) {
             if (i == PY_ROWS) break;
             char o[32];
@@ -302,7 +331,8 @@ static void python_section(FILE *out, json_t *py, int per_unit)
         fputs("</table>\n", out);
     }
     if (json_array_size(json_object_get(py, "cycle_garbage"))) {
-        fprintf(out, "<table><tr><th class=\"l\">cycle garbage (freed only by the collector)"
+        fprintf(out,
+                "<table><tr><th class=\"l\">cycle garbage (freed only by the collector)"
                 "</th><th>objects</th><th>per min</th>%s</tr>\n",
                 per_unit ? "<th>per unit</th>" : "");
         json_array_foreach (json_object_get(py, "cycle_garbage"), i, e) {
@@ -335,7 +365,8 @@ static void findings(FILE *out, json_t *doc)
                    !strcmp(kind, "CYCLE GARBAGE");
         fprintf(out, "<div class=\"finding%s\"><b>", info ? " info" : "");
         mc_html_esc(out, kind);
-        fprintf(out, "</b> in process %lld", (long long)json_integer_value(json_object_get(f, "pid")));
+        fprintf(out, "</b> in process %lld",
+                (long long)json_integer_value(json_object_get(f, "pid")));
         json_t *ev = json_object_get(f, "evidence");
         if (ev && json_object_get(ev, "start") && json_object_get(ev, "end"))
             fprintf(out, ": %.0f &rarr; %.0f, %+.1f per minute", num(ev, "start"), num(ev, "end"),
@@ -367,7 +398,8 @@ static void findings(FILE *out, json_t *doc)
                 fprintf(out, "%.0f objects", num(x, "total"));
             else
                 fprintf(out, "%.0f &rarr; %.0f", num(x, "start"), num(x, "end"));
-            if (json_object_get(x, "per_unit")) fprintf(out, ", %+.2f per unit", num(x, "per_unit"));
+            if (json_object_get(x, "per_unit"))
+                fprintf(out, ", %+.2f per unit", num(x, "per_unit"));
             if (json_object_get(x, "held_by")) {
                 fputs(", held by <code>", out);
                 mc_html_esc(out, str(x, "held_by"));
@@ -405,7 +437,8 @@ static void load_section(FILE *out, json_t *load)
     mc_html_esc(out, str(load, "proto"));
     fputs(" <code>", out);
     mc_html_esc(out, str(load, "url"));
-    fprintf(out, "</code>, %lld connections%s: %.0f requests, %.0f req/s, latency p50 %.0f us, "
+    fprintf(out,
+            "</code>, %lld connections%s: %.0f requests, %.0f req/s, latency p50 %.0f us, "
             "p99 %.0f us. Throughput across rounds: ",
             (long long)json_integer_value(json_object_get(load, "connections")),
             json_is_true(json_object_get(load, "new_conn")) ? " (new per request)" : "",
@@ -418,7 +451,8 @@ static void load_section(FILE *out, json_t *load)
     double *x = calloc(n, sizeof(double)), *rps = calloc(n, sizeof(double));
     double *heap = calloc(n, sizeof(double));
     fputs("<div class=\"grid\"><table><tr><th>round</th><th>requests</th><th>&Delta; live heap</th>"
-          "<th>&Delta; RSS</th><th>req/s</th><th>live heap</th></tr>\n", out);
+          "<th>&Delta; RSS</th><th>req/s</th><th>live heap</th></tr>\n",
+          out);
     json_t *r;
     size_t i;
     json_array_foreach (rounds, i, r) {
@@ -435,11 +469,19 @@ static void load_section(FILE *out, json_t *load)
     }
     fputs("</table>\n", out);
     if (x && rps && heap && n >= 2) {
-        struct mc_chart c = {.title = "requests/s per round", .x = x, .y = rps, .n = n,
-                             .unit = MC_UNIT_COUNT, .x_label = "round"};
+        struct mc_chart c = {.title = "requests/s per round",
+                             .x = x,
+                             .y = rps,
+                             .n = n,
+                             .unit = MC_UNIT_COUNT,
+                             .x_label = "round"};
         mc_svg_chart(out, &c);
-        struct mc_chart d = {.title = "live heap after each round", .x = x, .y = heap, .n = n,
-                             .unit = MC_UNIT_BYTES, .x_label = "round"};
+        struct mc_chart d = {.title = "live heap after each round",
+                             .x = x,
+                             .y = heap,
+                             .n = n,
+                             .unit = MC_UNIT_BYTES,
+                             .x_label = "round"};
         mc_svg_chart(out, &d);
     }
     fputs("</div>\n", out);
@@ -477,16 +519,19 @@ static void run_section(FILE *out, json_t *doc, int top, int level)
     json_array_foreach (procs, i, p) {
         char end[160];
         mc_report_end_text(json_object_get(p, "end"), end, sizeof(end));
-        fprintf(out, "<h2>Process %lld <code>", (long long)json_integer_value(json_object_get(p, "pid")));
+        fprintf(out, "<h2>Process %lld <code>",
+                (long long)json_integer_value(json_object_get(p, "pid")));
         mc_html_esc(out, str(p, "exe"));
-        fprintf(out, "</code>%s</h2>\n<p>", json_is_true(json_object_get(p, "root")) ? " (target)" : "");
+        fprintf(out, "</code>%s</h2>\n<p>",
+                json_is_true(json_object_get(p, "root")) ? " (target)" : "");
         mc_html_esc(out, end);
         int per_unit = json_is_true(json_object_get(p, "per_unit"));
         if (per_unit)
-            fprintf(out, "; per unit = per %s", json_object_get(doc, "load") ? "request of the load"
-                                                                              : "work unit");
+            fprintf(out, "; per unit = per %s",
+                    json_object_get(doc, "load") ? "request of the load" : "work unit");
         fputs(".</p>\n", out);
-        picture(out, doc, json_object_get(p, "series"), json_is_true(json_object_get(p, "preloaded")));
+        picture(out, doc, json_object_get(p, "series"),
+                json_is_true(json_object_get(p, "preloaded")));
         metrics_table(out, json_object_get(p, "metrics"), per_unit);
         small_multiples(out, p);
         stacks_table(out, p, top);
@@ -502,7 +547,8 @@ static void run_section(FILE *out, json_t *doc, int top, int level)
     }
     fputs("<h2>Flame graph of growth</h2>\n<p class=\"muted\">What grew between the first and "
           "the last sample, by stack: the outermost caller at the bottom, the allocation at the "
-          "top, widths in bytes (the same numbers as growth.folded).</p>\n", out);
+          "top, widths in bytes (the same numbers as growth.folded).</p>\n",
+          out);
     if (!mc_svg_flame(out, doc, 1200)) fputs("<p>Nothing grew.</p>\n", out);
     fputs("<h2>How the run ended</h2>\n<ul>", out);
     fputs("<li>memcreep stopped watching: ", out);
@@ -511,7 +557,8 @@ static void run_section(FILE *out, json_t *doc, int top, int level)
     json_array_foreach (procs, i, p) {
         char end[160];
         mc_report_end_text(json_object_get(p, "end"), end, sizeof(end));
-        fprintf(out, "<li>process %lld: ", (long long)json_integer_value(json_object_get(p, "pid")));
+        fprintf(out,
+                "<li>process %lld: ", (long long)json_integer_value(json_object_get(p, "pid")));
         mc_html_esc(out, end);
         fprintf(out, " after %.1f s</li>", num(json_object_get(p, "end"), "t_end"));
     }
@@ -525,7 +572,8 @@ int mc_report_html(json_t **docs, int n, FILE *out, int top)
     if (n == 2) {
         fputs("<p>The same target, a fresh start for each protocol.</p>\n<table><tr>"
               "<th class=\"l\">proto</th><th>req/s</th><th>heap/request</th>"
-              "<th class=\"l\">verdict</th></tr>\n", out);
+              "<th class=\"l\">verdict</th></tr>\n",
+              out);
         for (int i = 0; i < n; i++) {
             json_t *load = json_object_get(docs[i], "load");
             json_t *heap = json_object_get(
@@ -544,8 +592,10 @@ int mc_report_html(json_t **docs, int n, FILE *out, int top)
         if (n > 1) fputs("<hr>\n", out);
         run_section(out, docs[i], top, 2);
     }
-    fprintf(out, "<p class=\"muted\">Rendered by memcreep from result.json (schema %s, version "
-            "%d).</p>\n", MC_RESULT_SCHEMA, MC_RESULT_VERSION);
+    fprintf(out,
+            "<p class=\"muted\">Rendered by memcreep from result.json (schema %s, version "
+            "%d).</p>\n",
+            MC_RESULT_SCHEMA, MC_RESULT_VERSION);
     mc_html_end(out);
     return fflush(out) == 0 && !ferror(out) ? 0 : -EIO;
 }

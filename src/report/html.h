@@ -33,7 +33,7 @@ enum mc_unit { MC_UNIT_BYTES, MC_UNIT_COUNT, MC_UNIT_REAL };
 struct mc_chart {
     const char *title;
     const double *x, *y, *y_b, *y2;
-    size_t n, n_b;      /* y_b may have its own x (x_b) and length */
+    size_t n, n_b; /* y_b may have its own x (x_b) and length */
     const double *x_b;
     enum mc_unit unit;
     const char *x_label;  /* "s", "round", "snapshot" */

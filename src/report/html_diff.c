@@ -49,9 +49,16 @@ static void overlay(FILE *out, json_t *ra, json_t *rb, const char *key, const ch
     double *yb = mc_html_doubles(json_object_get(sb, key), &nb);
     double *tb = mc_html_doubles(json_object_get(sb, "t"), &ntb);
     if (ya && ta && na == nta) {
-        struct mc_chart c = {.title = title, .x = ta, .y = ya, .n = na, .unit = unit,
-                             .x_label = "s", .legend_a = "A", .legend_b = "B",
-                             .width = 420, .height = 200};
+        struct mc_chart c = {.title = title,
+                             .x = ta,
+                             .y = ya,
+                             .n = na,
+                             .unit = unit,
+                             .x_label = "s",
+                             .legend_a = "A",
+                             .legend_b = "B",
+                             .width = 420,
+                             .height = 200};
         if (yb && tb && nb == ntb) {
             c.y_b = yb;
             c.x_b = tb;
@@ -82,10 +89,19 @@ static void rounds_overlay(FILE *out, json_t *a, json_t *b)
         }
     }
     if (x[0] && y[0] && x[1] && y[1]) {
-        struct mc_chart c = {.title = "requests/s per round", .x = x[0], .y = y[0], .n = n[0],
-                             .x_b = x[1], .y_b = y[1], .n_b = n[1], .unit = MC_UNIT_COUNT,
-                             .x_label = "round", .legend_a = "A", .legend_b = "B",
-                             .width = 420, .height = 200};
+        struct mc_chart c = {.title = "requests/s per round",
+                             .x = x[0],
+                             .y = y[0],
+                             .n = n[0],
+                             .x_b = x[1],
+                             .y_b = y[1],
+                             .n_b = n[1],
+                             .unit = MC_UNIT_COUNT,
+                             .x_label = "round",
+                             .legend_a = "A",
+                             .legend_b = "B",
+                             .width = 420,
+                             .height = 200};
         mc_svg_chart(out, &c);
     }
     for (int s = 0; s < 2; s++) {
@@ -134,15 +150,19 @@ int mc_report_diff_html(json_t *a, json_t *b, const char *na, const char *nb, FI
     fputs("<table><tr><th class=\"l\"></th><th>A</th><th>B</th><th>B &minus; A</th></tr>\n", out);
     char label[64];
     snprintf(label, sizeof(label), "live heap %s", per_unit ? "per unit" : "per min");
-    rate_row(out, label, json_object_get(ma, "live_heap"), json_object_get(mb, "live_heap"), rate, 1);
+    rate_row(out, label, json_object_get(ma, "live_heap"), json_object_get(mb, "live_heap"), rate,
+             1);
     snprintf(label, sizeof(label), "RSS %s", per_unit ? "per unit" : "per min");
     rate_row(out, label, json_object_get(ma, "rss"), json_object_get(mb, "rss"), rate, 1);
-    rate_row(out, "RSS at the end", json_object_get(ma, "rss"), json_object_get(mb, "rss"), "end", 0);
+    rate_row(out, "RSS at the end", json_object_get(ma, "rss"), json_object_get(mb, "rss"), "end",
+             0);
     json_t *la = json_object_get(json_object_get(a, "load"), "summary");
     json_t *lb = json_object_get(json_object_get(b, "load"), "summary");
     if (la && lb)
-        fprintf(out, "<tr><td class=\"l\">requests/s</td><td>%.0f</td><td>%.0f</td><td>%+.1f%%"
-                "</td></tr>\n", num(la, "requests_per_s"), num(lb, "requests_per_s"),
+        fprintf(out,
+                "<tr><td class=\"l\">requests/s</td><td>%.0f</td><td>%.0f</td><td>%+.1f%%"
+                "</td></tr>\n",
+                num(la, "requests_per_s"), num(lb, "requests_per_s"),
                 num(la, "requests_per_s") > 0
                     ? 100 * (num(lb, "requests_per_s") / num(la, "requests_per_s") - 1)
                     : 0.0);
@@ -156,7 +176,8 @@ int mc_report_diff_html(json_t *a, json_t *b, const char *na, const char *nb, FI
         fputs("</div>\n", out);
     }
 
-    fprintf(out, "<h2>Processes</h2>\n<table><tr><th class=\"l\">program</th><th class=\"l\">A"
+    fprintf(out,
+            "<h2>Processes</h2>\n<table><tr><th class=\"l\">program</th><th class=\"l\">A"
             "</th><th>heap %s</th><th class=\"l\">B</th><th>heap %s</th></tr>\n",
             per_unit ? "per unit" : "per min", per_unit ? "per unit" : "per min");
     char used[1024] = {0};
@@ -196,16 +217,20 @@ int mc_report_diff_html(json_t *a, json_t *b, const char *na, const char *nb, FI
     struct mc_diff_row *rows;
     size_t n = mc_diff_stacks(a, b, per_unit, &rows);
     if (n) {
-        fprintf(out, "<h2>Stacks (bytes %s)</h2>\n<table><tr><th>A</th><th>B</th>"
+        fprintf(out,
+                "<h2>Stacks (bytes %s)</h2>\n<table><tr><th>A</th><th>B</th>"
                 "<th>B &minus; A</th><th class=\"l\"></th><th class=\"l\">site &lt;- two callers"
-                "</th></tr>\n", per_unit ? "per unit" : "per minute");
+                "</th></tr>\n",
+                per_unit ? "per unit" : "per minute");
         for (size_t r = 0; r < n; r++) {
             fputs("<tr>", out);
             bytes_td(out, rows[r].in[0], rows[r].v[0], 1);
             bytes_td(out, rows[r].in[1], rows[r].v[1], 1);
             bytes_td(out, 1, rows[r].v[1] - rows[r].v[0], 1);
             fprintf(out, "<td class=\"l muted\">%s</td><td class=\"l mono\">",
-                    !rows[r].in[1] ? "gone" : !rows[r].in[0] ? "new" : "");
+                    !rows[r].in[1]   ? "gone"
+                    : !rows[r].in[0] ? "new"
+                                     : "");
             mc_html_esc(out, rows[r].key);
             fputs("</td></tr>\n", out);
         }

@@ -117,12 +117,12 @@ static uint64_t mapping_id(struct prof *pr, const char *module)
     uint64_t id = json_object_size(pr->maps) + 1;
     json_object_set_new(pr->maps, module, json_integer((json_int_t)id));
     struct pb m = {0};
-    pb_uint(&m, 1, id);                                    /* id */
-    pb_uint(&m, 5, (uint64_t)str_id(pr, module));          /* filename */
-    pb_uint(&m, 7, 1);                                     /* has_functions */
-    pb_uint(&m, 8, 1);                                     /* has_filenames */
-    pb_uint(&m, 9, 1);                                     /* has_line_numbers */
-    pb_uint(&m, 10, 1);                                    /* has_inline_frames */
+    pb_uint(&m, 1, id);                           /* id */
+    pb_uint(&m, 5, (uint64_t)str_id(pr, module)); /* filename */
+    pb_uint(&m, 7, 1);                            /* has_functions */
+    pb_uint(&m, 8, 1);                            /* has_filenames */
+    pb_uint(&m, 9, 1);                            /* has_line_numbers */
+    pb_uint(&m, 10, 1);                           /* has_inline_frames */
     pb_msg(&pr->out, 3, &m);
     free(m.p);
     return id;
@@ -163,8 +163,8 @@ static uint64_t location_id(struct prof *pr, json_t *frames, size_t from, size_t
 {
     json_t *last = json_array_get(frames, to);
     char key[2048];
-    size_t at = (size_t)snprintf(key, sizeof(key), "%s+%s", jstr(last, "module"),
-                                 jstr(last, "offset"));
+    size_t at =
+        (size_t)snprintf(key, sizeof(key), "%s+%s", jstr(last, "module"), jstr(last, "offset"));
     for (size_t k = from; k <= to && at < sizeof(key); k++) {
         json_t *f = json_array_get(frames, k);
         at += (size_t)snprintf(key + at, sizeof(key) - at, "|%s:%lld", jstr(f, "function"),
@@ -217,8 +217,8 @@ static void samples(struct prof *pr, json_t *doc)
             if (site >= n) continue;
             for (size_t f = site; f < n; f++) {
                 size_t from = f;
-                while (f + 1 < n && json_is_true(json_object_get(json_array_get(frames, f),
-                                                                  "inlined")))
+                while (f + 1 < n &&
+                       json_is_true(json_object_get(json_array_get(frames, f), "inlined")))
                     f++;
                 pb_varint(&ids, location_id(pr, frames, from, f));
             }
@@ -257,8 +257,7 @@ static int gzip_buf(const uint8_t *in, size_t len, uint8_t **out, size_t *outlen
     z_stream z;
     memset(&z, 0, sizeof(z));
     /* windowBits 15 + 16: a gzip header and trailer rather than zlib's. */
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-        Z_OK)
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return -ENOMEM;
     size_t cap = deflateBound(&z, (uLong)len) + 32;
     uint8_t *buf = malloc(cap);
@@ -315,7 +314,7 @@ int mc_report_pprof(json_t *doc, FILE *out)
         size_t l = strlen(comment);
         snprintf(comment + l, sizeof(comment) - l, " %s", json_string_value(a) ?: "");
     }
-    pb_uint(&pr.out, 13, (uint64_t)str_id(&pr, comment)); /* comment */
+    pb_uint(&pr.out, 13, (uint64_t)str_id(&pr, comment));       /* comment */
     pb_uint(&pr.out, 14, (uint64_t)str_id(&pr, "grown_bytes")); /* default_sample_type */
     free(vt.p);
     if (pr.out.err || vt.err) goto out;

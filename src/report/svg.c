@@ -13,12 +13,23 @@ void mc_html_esc(FILE *out, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\'': fputs("&#39;", out); break;
-        default: fputc(*s, out);
+        case '&':
+            fputs("&amp;", out);
+            break;
+        case '<':
+            fputs("&lt;", out);
+            break;
+        case '>':
+            fputs("&gt;", out);
+            break;
+        case '"':
+            fputs("&quot;", out);
+            break;
+        case '\'':
+            fputs("&#39;", out);
+            break;
+        default:
+            fputc(*s, out);
         }
     }
 }
@@ -144,16 +155,20 @@ void mc_svg_chart(FILE *out, const struct mc_chart *c)
     int w = c->width ? c->width : 340, h = c->height ? c->height : 170;
     int left = 64, right = c->y2 ? 56 : 12, top = 24, bottom = 30;
     int pw = w - left - right, ph = h - top - bottom;
-    fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "viewBox=\"0 0 %d %d\" role=\"img\" class=\"chart\">\n<title>", w, h, w, h);
+    fprintf(out,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "viewBox=\"0 0 %d %d\" role=\"img\" class=\"chart\">\n<title>",
+            w, h, w, h);
     mc_html_esc(out, c->title);
     fputs("</title>\n", out);
     fprintf(out, "<text x=\"6\" y=\"15\" font-size=\"12\" font-weight=\"600\">");
     mc_html_esc(out, c->title);
     fputs("</text>\n", out);
     if (c->n < 1 || !c->x || !c->y) {
-        fprintf(out, "<text x=\"%d\" y=\"%d\" font-size=\"12\" fill=\"#777\" text-anchor=\"middle\">"
-                "no samples</text></svg>\n", w / 2, h / 2);
+        fprintf(out,
+                "<text x=\"%d\" y=\"%d\" font-size=\"12\" fill=\"#777\" text-anchor=\"middle\">"
+                "no samples</text></svg>\n",
+                w / 2, h / 2);
         return;
     }
     double x0 = c->x[0], x1 = c->x[c->n - 1];
@@ -167,25 +182,32 @@ void mc_svg_chart(FILE *out, const struct mc_chart *c)
     /* Grid and left axis. */
     for (double v = y0; v <= y1 + ys / 2; v += ys) {
         double py = top + ph - (v - y0) / (y1 - y0) * ph;
-        fprintf(out, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n",
-                left, left + pw, py, py);
+        fprintf(out, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", left,
+                left + pw, py, py);
         label(buf, sizeof(buf), v, c->unit);
-        fprintf(out, "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\" "
-                "fill=\"#555\">%s</text>\n", left - 4, py + 3, buf);
+        fprintf(out,
+                "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\" "
+                "fill=\"#555\">%s</text>\n",
+                left - 4, py + 3, buf);
     }
     /* Bottom axis: a handful of whole ticks. */
     double xs = nice_step(x1 - x0, 4, MC_UNIT_REAL);
     for (double v = ceil(x0 / xs) * xs; x1 > x0 && v <= x1 + 1e-9; v += xs) {
         double px = left + (v - x0) / (x1 - x0) * pw;
-        fprintf(out, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" "
-                "fill=\"#555\">%g%s</text>\n", px, top + ph + 13, v,
-                c->x_label && !strcmp(c->x_label, "s") ? " s" : "");
+        fprintf(out,
+                "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" "
+                "fill=\"#555\">%g%s</text>\n",
+                px, top + ph + 13, v, c->x_label && !strcmp(c->x_label, "s") ? " s" : "");
     }
     if (c->x_label && strcmp(c->x_label, "s"))
-        fprintf(out, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" "
-                "fill=\"#555\">%s</text>\n", left + pw / 2, h - 3, c->x_label);
-    fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
-            "stroke=\"#bbb\"/>\n", left, top, pw, ph);
+        fprintf(out,
+                "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" "
+                "fill=\"#555\">%s</text>\n",
+                left + pw / 2, h - 3, c->x_label);
+    fprintf(out,
+            "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
+            "stroke=\"#bbb\"/>\n",
+            left, top, pw, ph);
     /* The second quantity on its own axis, dashed, drawn under the first. */
     if (c->y2) {
         double z0, z1, zs;
@@ -198,8 +220,10 @@ void mc_svg_chart(FILE *out, const struct mc_chart *c)
         }
         polyline(out, c->x, c->y2, c->n, x0, x1, z0, z1, left, top, pw, ph, MC_HTML_LINE2,
                  " stroke-dasharray=\"5 3\"");
-        fprintf(out, "<text x=\"%d\" y=\"15\" font-size=\"10\" text-anchor=\"end\" fill=\"%s\">"
-                "- - %s</text>\n", w - 4, MC_HTML_LINE2, c->y2_label ? c->y2_label : "");
+        fprintf(out,
+                "<text x=\"%d\" y=\"15\" font-size=\"10\" text-anchor=\"end\" fill=\"%s\">"
+                "- - %s</text>\n",
+                w - 4, MC_HTML_LINE2, c->y2_label ? c->y2_label : "");
     }
     if (c->y_b && c->n_b)
         polyline(out, c->x_b, c->y_b, c->n_b, x0, x1, y0, y1, left, top, pw, ph, MC_HTML_LINE_B,
@@ -209,8 +233,10 @@ void mc_svg_chart(FILE *out, const struct mc_chart *c)
         fprintf(out, "<text x=\"%d\" y=\"15\" font-size=\"10\" text-anchor=\"end\" fill=\"%s\">",
                 w - 60, MC_HTML_LINE);
         mc_html_esc(out, c->legend_a);
-        fprintf(out, "</text><text x=\"%d\" y=\"15\" font-size=\"10\" text-anchor=\"end\" "
-                "fill=\"%s\">", w - 6, MC_HTML_LINE_B);
+        fprintf(out,
+                "</text><text x=\"%d\" y=\"15\" font-size=\"10\" text-anchor=\"end\" "
+                "fill=\"%s\">",
+                w - 6, MC_HTML_LINE_B);
         mc_html_esc(out, c->legend_b ? c->legend_b : "");
         fputs("</text>\n", out);
     }

@@ -377,6 +377,7 @@ if __name__ == "__main__":
     ap.add_argument("--update", action="store_true")
     ap.add_argument("case", choices=sorted(CASES))
     ARGS = ap.parse_args()
+    ARGS.memcreep = os.path.abspath(ARGS.memcreep)
     try:
         CASES[ARGS.case]()
     except (Fail, subprocess.TimeoutExpired) as e:
