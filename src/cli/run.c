@@ -22,6 +22,7 @@ struct run_opts {
     struct mc_load_cli load;
     const char *output;
     const char *color;
+    const char *metrics; /* --metrics HOST:PORT */
     uint64_t top;
     int fail_on_creep;
 };
@@ -36,7 +37,8 @@ static void usage(FILE *f)
           "\n"
           "  -d, --duration T     stop TARGET after T (SIGTERM, --grace, SIGKILL); e.g. 30s,\n"
           "                       5m, 1h. Default: wait until it exits\n"
-          "  -o, --output DIR     write result.json, report.txt and growth.folded into DIR\n"
+          "  -o, --output DIR     write result.json, report.txt, report.html,\n"
+          "                       growth.folded and growth.pb.gz into DIR\n"
           "  -i, --interval T     time between samples (default 0.25s)\n"
           "      --grace T        time between SIGTERM and SIGKILL (default 5s)\n"
           "      --depth N        frames kept per stack, 1-256 (default 64)\n"
@@ -49,6 +51,8 @@ static void usage(FILE *f)
           "                       (default 60s; 0 = never)\n"
           "      --python-malloc  run Python with PYTHONMALLOC=malloc: every object\n"
           "                       through malloc, so native stacks show each one\n"
+          "      --metrics H:P    serve live metrics (OpenMetrics / Prometheus text) at\n"
+          "                       http://H:P/metrics while the run lasts\n"
           "      --fail-on-creep  exit with status 1 when creep is found\n"
           "      --color WHEN     auto (default), always, never\n"
           "  -q, --quiet          no progress line and no report on stderr\n"
@@ -88,6 +92,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
                                          {"sample-bytes", required_argument, 0, 'B'},
                                          {"python-malloc", no_argument, 0, 2010},
                                          {"py-trace", required_argument, 0, 2011},
+                                         {"metrics", required_argument, 0, 2012},
                                          {"warmup", required_argument, 0, 2001},
                                          {"rounds", required_argument, 0, 2002},
                                          {"round-requests", required_argument, 0, 2003},
@@ -175,6 +180,9 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
                 mc_error("%s takes a duration such as 30s, or 0, not '%s'", name, optarg);
                 return -1;
             }
+            break;
+        case 2012:
+            o->metrics = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -326,6 +334,19 @@ int mc_cmd_run(int argc, char **argv)
         return MC_EXIT_USAGE;
     }
 
+    if (o.metrics) {
+        int r = mc_metrics_start(o.metrics, &o.s.metrics);
+        if (r != 0) {
+            if (r == -EINVAL)
+                mc_error("--metrics takes HOST:PORT with a numeric host (127.0.0.1:9464), not "
+                         "'%s'",
+                         o.metrics);
+            else
+                mc_error("cannot serve metrics on %s: %s", o.metrics, strerror(-r));
+            mc_load_cli_free(&o.load);
+            return MC_EXIT_USAGE;
+        }
+    }
     enum mc_proto protos[2];
     int np = 0;
     if (!driven || (o.load.protos & MC_PROTO_H1)) protos[np++] = MC_PROTO_H1;
@@ -362,6 +383,7 @@ int mc_cmd_run(int argc, char **argv)
             if (docs[i] && !strcmp(mc_result_verdict(docs[i]), "CREEP")) rc = MC_EXIT_CREEP;
     for (int i = 0; i < np; i++)
         if (docs[i]) json_decref(docs[i]);
+    mc_metrics_stop(o.s.metrics);
     mc_load_cli_free(&o.load);
     return rc;
 }

@@ -150,6 +150,7 @@ static int load_tick(void *arg)
     s->col.external_work = (double)mc_load_stats(s->ld)->done;
     if (should_stop(s)) return 1;
     mc_collector_tick(&s->col, 0);
+    mc_metrics_update(s->o->metrics, &s->col, s->col.external_work, mc_now() - s->t0, 0);
     progress(s);
     return 0;
 }
@@ -162,6 +163,8 @@ static void watch(struct session *s)
         double now = mc_now();
         if (now >= next) {
             mc_collector_tick(&s->col, 0);
+            mc_metrics_update(s->o->metrics, &s->col, s->ld ? s->col.external_work : -1,
+                              mc_now() - s->t0, 0);
             next += s->o->interval;
             if (next < now) next = now + s->o->interval;
         }
@@ -497,6 +500,7 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_fa
 
     if (!s.ended) {
         mc_collector_tick(&s.col, 1);
+        mc_metrics_update(o->metrics, &s.col, s.ld ? s.col.external_work : -1, mc_now() - s.t0, 1);
         mc_collector_freeze(&s.col);
         if (s.ld) s.load_summary = mc_load_summary_json(mc_load_stats(s.ld));
         trim_probe(&s);

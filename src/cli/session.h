@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "cli/load_opts.h"
+#include "cli/metrics.h"
 
 struct mc_session_opts {
     char **target; /* argv of the target */
@@ -23,6 +24,7 @@ struct mc_session_opts {
     uint64_t warmup, rounds, round_requests;
     /* a workload command instead */
     const char *workload;
+    struct mc_metrics *metrics; /* --metrics: the live endpoint, or NULL */
 };
 
 enum mc_session_rc {

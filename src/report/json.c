@@ -161,6 +161,19 @@ static json_t *frames_json(struct mc_proc *p, uint32_t slot, struct mc_symbolize
     return a;
 }
 
+void mc_result_site(struct mc_proc *p, uint32_t slot, struct mc_symbolizer *sym, char *buf,
+                    size_t len)
+{
+    int site;
+    json_t *a = frames_json(p, slot, sym, &site);
+    json_t *f = a && site >= 0 ? json_array_get(a, (size_t)site) : NULL;
+    if (f)
+        mc_report_frame_text(f, buf, len);
+    else
+        snprintf(buf, len, "[stack %u]", slot);
+    json_decref(a);
+}
+
 static json_t *stack_json(struct mc_proc *p, const struct ranked *r, struct mc_symbolizer *sym,
                           int work)
 {

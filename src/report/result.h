@@ -29,6 +29,10 @@ struct mc_run_info {
  * new reference (json_decref it), NULL on allocation failure. */
 json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
                         struct mc_symbolizer *sym);
+/* The allocation site of a stack of a running process, as the report
+ * names it ("func  file:line  (module)"), into buf. */
+void mc_result_site(struct mc_proc *p, uint32_t slot, struct mc_symbolizer *sym, char *buf,
+                    size_t len);
 /* Writes the document to path (atomically, via a temporary file).
  * Returns 0 or -errno. */
 int mc_result_save(json_t *doc, const char *path);

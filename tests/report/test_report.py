@@ -369,12 +369,105 @@ def case_pprof():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---- live metrics during a run (Debian's prometheus: promtool) ----
+
+def scrape(port, path="/metrics", accept=None):
+    """One HTTP GET; returns (status, content type, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        hdr = f"Accept: {accept}\r\n" if accept else ""
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{hdr}\r\n".encode())
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    ctype = [ln.split(":", 1)[1].strip() for ln in lines if ln.lower().startswith("content-type:")]
+    return int(lines[0].split()[1]), ctype[0] if ctype else "", body.decode()
+
+
+def sample_value(text, name, **labels):
+    for ln in text.splitlines():
+        if ln.startswith(name + "{") or ln.startswith(name + " "):
+            if all(f'{k}="{v}"' in ln for k, v in labels.items()):
+                return float(ln.rsplit(" ", 1)[1])
+    return None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def case_metrics():
+    """memcreep run --metrics: during the run, the Prometheus text passes
+    promtool check metrics, OpenMetrics (asked for by Accept) passes the
+    strict OpenMetrics parser and ends with # EOF; the leak's live bytes
+    grow between scrapes under its allocation site; bad addresses and a
+    port in use are refused before the target starts."""
+    promtool = shutil.which("promtool")
+    check(promtool, "promtool is not installed (scripts/deps.sh test)")
+    port = free_port()
+    fixture = os.path.join(ARGS.fixtures, "leak_linear")
+    p = subprocess.Popen([ARGS.memcreep, "run", "-q", "-i", "0.1", "--metrics",
+                          f"127.0.0.1:{port}", "-d", "20s", "--", fixture, "100000", "200"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        texts, until = [], time.time() + 15
+        while len(texts) < 2 and time.time() < until:
+            time.sleep(1.0)
+            try:
+                st, ctype, body = scrape(port)
+            except OSError:
+                continue
+            if st == 200 and sample_value(body, "memcreep_stack_live_bytes") is not None:
+                texts.append(body)
+                time.sleep(1.0)
+        check(len(texts) == 2, "no metrics with a stack within 15 s")
+        check(ctype.startswith("text/plain; version=0.0.4"), f"content type {ctype}")
+        lint = subprocess.run([promtool, "check", "metrics"], input=texts[1], capture_output=True,
+                              text=True, timeout=30)
+        check(lint.returncode == 0 and not lint.stdout.strip() and not lint.stderr.strip(),
+              f"promtool check metrics: {lint.stdout} {lint.stderr}")
+        site = re.search(r'memcreep_stack_live_bytes\{[^}]*site="([^"]*)"', texts[1]).group(1)
+        check(site.startswith("leaky_store  leak_linear.c:"), f"top stack's site {site!r}")
+        a, b = (sample_value(t, "memcreep_live_heap_bytes", exe="leak_linear") for t in texts)
+        check(a and b and b > a, f"live heap between scrapes: {a} -> {b}")
+        check(sample_value(texts[1], "memcreep_work_units_total", exe="leak_linear") > 0,
+              "no work units")
+        st, ctype, om = scrape(port, accept="application/openmetrics-text; version=1.0.0")
+        check(st == 200 and ctype.startswith("application/openmetrics-text") and
+              om.endswith("# EOF\n"), f"OpenMetrics: {st} {ctype} ...{om[-40:]!r}")
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families
+        fams = {f.name: f for f in text_string_to_metric_families(om)}
+        check(fams["memcreep_rss_bytes"].unit == "bytes" and
+              fams["memcreep_work_units"].type == "counter", f"families {sorted(fams)}")
+        st, _, _ = scrape(port, "/nope")
+        check(st == 404, f"/nope: {st}")
+    finally:
+        p.terminate()
+        p.wait(timeout=60)
+    # Refused before anything starts: one line each, status 2.
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        taken = busy.getsockname()[1]
+        for addr, want in (("localhost", "HOST:PORT"), ("127.0.0.1:99999", "HOST:PORT"),
+                           (f"127.0.0.1:{taken}", "in use")):
+            rc, _, err = memcreep(["run", "--metrics", addr, "--", fixture, "10", "0"])
+            check(rc == 2 and err.count("\n") == 1 and want in err, f"--metrics {addr}: {rc} {err}")
+
+
 CASES = {name[5:]: fn for name, fn in list(globals().items()) if name.startswith("case_")}
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--memcreep", required=True)
     ap.add_argument("--update", action="store_true")
+    ap.add_argument("--fixtures", default="")
     ap.add_argument("case", choices=sorted(CASES))
     ARGS = ap.parse_args()
     ARGS.memcreep = os.path.abspath(ARGS.memcreep)
