@@ -9,4 +9,5 @@ cmake --build build/demo -j"$(nproc)" >/dev/null
 echo "== memcreep run --duration 10s -- leaky_service" >&2
 ./build/demo/src/memcreep run --duration 10s --output build/demo/run -- \
   ./build/demo/demo/leaky_service
-echo "== the JSON result is in build/demo/run/result.json" >&2
+echo "== saved in build/demo/run: result.json, report.txt, report.html (open it in a browser)," >&2
+echo "   growth.folded (flamegraph.pl) and growth.pb.gz (go tool pprof)" >&2
