@@ -378,6 +378,15 @@ int mc_cmd_run(int argc, char **argv)
         if (failed) rc = MC_EXIT_TARGET;
     }
     if (np == 2 && docs[0] && docs[1] && !o.s.quiet) mc_report_compare(docs, 2, stderr, colour);
+    if (np == 2 && docs[0] && docs[1] && o.output) {
+        /* Both protocols on one page, beside h1/ and h2/. */
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof(path), "%s/report.html", o.output);
+        FILE *f = fopen(path, "w");
+        int r = f ? mc_report_html(docs, 2, f, (int)o.top) : -errno;
+        if (f && fclose(f) != 0 && !r) r = -errno;
+        if (r) mc_error("cannot write %s: %s", path, strerror(-r));
+    }
     if (rc == MC_EXIT_OK && o.fail_on_creep)
         for (int i = 0; i < np; i++)
             if (docs[i] && !strcmp(mc_result_verdict(docs[i]), "CREEP")) rc = MC_EXIT_CREEP;

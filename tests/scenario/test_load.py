@@ -321,6 +321,10 @@ def case_run_h1_h2_leak():
     check(not test_run.creeping(p1), f"h1 creeps at {test_run.creeping(p1)}")
     check(h1["summary"]["verdict"] == "STEADY", f"h1 verdict {h1['summary']['verdict']}")
     check("side by side" in err and "h2_remember_stream" in err, "no side-by-side table")
+    for part in ("h1/report.html", "h2/growth.pb.gz", "report.html"):
+        check(os.path.getsize(os.path.join(out, part)) > 0, f"{part} not written")
+    with open(os.path.join(out, "report.html")) as f:
+        check(f.read().count("<h2>Load</h2>") == 2, "report.html lacks a protocol")
     rc, text, err = test_run.memcreep(["report", out, "--color", "never"])
     check(rc == 0 and "side by side" in text and text.count("load: h") == 2,
           f"report on an h1,h2 run: exit {rc}: {err}")
