@@ -104,6 +104,8 @@ static void label(char *buf, size_t len, double v, enum mc_unit unit)
 {
     if (unit == MC_UNIT_BYTES)
         mc_fmt_bytes(buf, len, v, 0);
+    else if (fabs(v) < 1000)
+        snprintf(buf, len, "%g", v); /* counts step by whole numbers */
     else
         mc_fmt_count(buf, len, v, 0);
 }
