@@ -10,20 +10,10 @@
 
 #include "common/util.h"
 #include "report/diff.h"
+#include "report/jget.h"
 #include "report/result.h"
 
 #define DIFF_STACKS 20
-
-static const char *str_of(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-static double num_of(json_t *o, const char *k)
-{
-    return json_number_value(json_object_get(o, k));
-}
 
 json_t *mc_diff_root(json_t *doc)
 {
@@ -32,7 +22,7 @@ json_t *mc_diff_root(json_t *doc)
     json_array_foreach (json_object_get(doc, "processes"), i, p) {
         if (!json_is_true(json_object_get(p, "root"))) continue;
         if (!best || (json_is_true(json_object_get(p, "preloaded")) &&
-                      strcmp(str_of(json_object_get(p, "end"), "how"), "exec")))
+                      strcmp(mc_jstr(json_object_get(p, "end"), "how"), "exec")))
             best = p;
     }
     return best;
@@ -53,12 +43,12 @@ static void stack_key(json_t *s, char *buf, size_t len)
     buf[0] = 0;
     for (size_t k = site; k < n && k < site + 3 && at < len; k++) {
         json_t *f = json_array_get(frames, k);
-        const char *file = base_name(str_of(f, "file"));
+        const char *file = base_name(mc_jstr(f, "file"));
         if (k == site)
-            at += (size_t)snprintf(buf + at, len - at, "%s  %s:%lld", str_of(f, "function"), file,
+            at += (size_t)snprintf(buf + at, len - at, "%s  %s:%lld", mc_jstr(f, "function"), file,
                                    (long long)json_integer_value(json_object_get(f, "line")));
         else
-            at += (size_t)snprintf(buf + at, len - at, " <- %s", str_of(f, "function"));
+            at += (size_t)snprintf(buf + at, len - at, " <- %s", mc_jstr(f, "function"));
     }
 }
 
@@ -73,7 +63,7 @@ static size_t collect(json_t *doc, int side, int per_unit, struct mc_diff_row *r
         json_array_foreach (json_object_get(p, "stacks"), k, s) {
             char key[256];
             stack_key(s, key, sizeof(key));
-            double v = num_of(s, per_unit ? "bytes_per_unit" : "bytes_per_min");
+            double v = mc_jnum(s, per_unit ? "bytes_per_unit" : "bytes_per_min");
             size_t r = 0;
             while (r < n && strcmp(rows[r].key, key))
                 r++;
@@ -111,11 +101,11 @@ size_t mc_diff_stacks(json_t *a, json_t *b, int per_unit, struct mc_diff_row **o
 
 json_t *mc_diff_match(json_t *db, json_t *p, char *used, size_t cap)
 {
-    const char *exe = base_name(str_of(p, "exe"));
+    const char *exe = base_name(mc_jstr(p, "exe"));
     json_t *x;
     size_t k;
     json_array_foreach (json_object_get(db, "processes"), k, x) {
-        if (k < cap && !used[k] && !strcmp(base_name(str_of(x, "exe")), exe)) {
+        if (k < cap && !used[k] && !strcmp(base_name(mc_jstr(x, "exe")), exe)) {
             used[k] = 1;
             return x;
         }
@@ -147,7 +137,7 @@ static void metric_line(FILE *out, const char *label, json_t *ma, json_t *mb, co
 {
     if (!ma && !mb) return;
     char a[32] = "-", b[32] = "-", d[32] = "";
-    double va = num_of(ma, k), vb = num_of(mb, k);
+    double va = mc_jnum(ma, k), vb = mc_jnum(mb, k);
     if (how == C_RATE || how == C_BYTES) {
         if (ma) mc_fmt_bytes(a, sizeof(a), va, how == C_RATE);
         if (mb) mc_fmt_bytes(b, sizeof(b), vb, how == C_RATE);
@@ -170,18 +160,18 @@ static void diff_body(json_t *da, json_t *db, const char *na, const char *nb, FI
     for (int i = 0; i < 2; i++) {
         json_t *r = roots[i];
         fprintf(out, "  %c: %s  (%s, %s", i ? 'B' : 'A', names[i],
-                r ? base_name(str_of(r, "exe")) : "?",
-                str_of(json_object_get(docs[i], "summary"), "verdict"));
+                r ? base_name(mc_jstr(r, "exe")) : "?",
+                mc_jstr(json_object_get(docs[i], "summary"), "verdict"));
         if (json_object_get(docs[i], "load"))
-            fprintf(out, ", %s load", str_of(json_object_get(docs[i], "load"), "proto"));
+            fprintf(out, ", %s load", mc_jstr(json_object_get(docs[i], "load"), "proto"));
         fprintf(out, ")\n");
     }
     int per_unit = mc_diff_per_unit(da, db);
     const char *rate = per_unit ? "per_unit" : "per_min";
     fprintf(out, "\n  %-24s %14s %14s %14s\n", "", "A", "B", "B - A");
     fprintf(out, "  %-24s %14s %14s\n", "verdict",
-            str_of(json_object_get(da, "summary"), "verdict"),
-            str_of(json_object_get(db, "summary"), "verdict"));
+            mc_jstr(json_object_get(da, "summary"), "verdict"),
+            mc_jstr(json_object_get(db, "summary"), "verdict"));
     json_t *ma = roots[0] ? json_object_get(roots[0], "metrics") : NULL;
     json_t *mb = roots[1] ? json_object_get(roots[1], "metrics") : NULL;
     char label[64];
@@ -204,23 +194,23 @@ static void diff_body(json_t *da, json_t *db, const char *na, const char *nb, FI
     size_t i;
     char used[1024] = {0};
     json_array_foreach (json_object_get(da, "processes"), i, p) {
-        const char *exe = base_name(str_of(p, "exe"));
+        const char *exe = base_name(mc_jstr(p, "exe"));
         json_t *q = mc_diff_match(db, p, used, sizeof(used));
         char ha[32] = "-", hb[32] = "-";
         json_t *hpa = json_object_get(json_object_get(p, "metrics"), "live_heap");
         json_t *hpb = q ? json_object_get(json_object_get(q, "metrics"), "live_heap") : NULL;
-        if (hpa) mc_fmt_bytes(ha, sizeof(ha), num_of(hpa, rate), 1);
-        if (hpb) mc_fmt_bytes(hb, sizeof(hb), num_of(hpb, rate), 1);
-        fprintf(out, "  %-24.24s %10s %14s %10s %14s\n", exe, hpa ? str_of(hpa, "verdict") : "-",
-                ha, hpb ? str_of(hpb, "verdict") : "-", hb);
+        if (hpa) mc_fmt_bytes(ha, sizeof(ha), mc_jnum(hpa, rate), 1);
+        if (hpb) mc_fmt_bytes(hb, sizeof(hb), mc_jnum(hpb, rate), 1);
+        fprintf(out, "  %-24.24s %10s %14s %10s %14s\n", exe, hpa ? mc_jstr(hpa, "verdict") : "-",
+                ha, hpb ? mc_jstr(hpb, "verdict") : "-", hb);
     }
     json_array_foreach (json_object_get(db, "processes"), i, p) {
         if (i < sizeof(used) && used[i]) continue;
         json_t *hpb = json_object_get(json_object_get(p, "metrics"), "live_heap");
         char hb[32] = "-";
-        if (hpb) mc_fmt_bytes(hb, sizeof(hb), num_of(hpb, rate), 1);
-        fprintf(out, "  %-24.24s %10s %14s %10s %14s\n", base_name(str_of(p, "exe")), "-", "-",
-                hpb ? str_of(hpb, "verdict") : "-", hb);
+        if (hpb) mc_fmt_bytes(hb, sizeof(hb), mc_jnum(hpb, rate), 1);
+        fprintf(out, "  %-24.24s %10s %14s %10s %14s\n", base_name(mc_jstr(p, "exe")), "-", "-",
+                hpb ? mc_jstr(hpb, "verdict") : "-", hb);
     }
 
     /* Stacks, matched by place in the code, largest change first. */

@@ -9,6 +9,7 @@
 
 #include "common/util.h"
 #include "report/html.h"
+#include "report/result.h"
 
 #define ROW    17 /* pixels per level */
 #define MARGIN 6
@@ -61,17 +62,6 @@ static int depth_of(const struct node *n)
     return d + 1;
 }
 
-/* A frame's name as growth.folded writes it: the function, or [module]. */
-static void frame_name(json_t *f, char *buf, size_t len)
-{
-    const char *fn = json_string_value(json_object_get(f, "function"));
-    const char *mod = json_string_value(json_object_get(f, "module"));
-    if (fn && strcmp(fn, "??"))
-        snprintf(buf, len, "%s", fn);
-    else
-        snprintf(buf, len, "[%s]", mod && *mod ? mod : "unknown");
-}
-
 /* A stable warm colour for a name (FNV-1a hash), as flame graphs are
  * coloured: the hue tells boxes apart, it means nothing else. */
 static void colour(const char *name, char *buf, size_t len)
@@ -117,6 +107,20 @@ static void draw(FILE *out, const struct node *n, double x, int level, int heigh
     }
 }
 
+/* Adds one stack's growth along its path from the root. */
+static void add_stack(void *ctx, const char *proc, json_t *frames, long long grew)
+{
+    struct node *root = ctx, *at = child(root, proc);
+    char name[512];
+    root->value += (double)grew;
+    for (size_t f = json_array_size(frames); at && f-- > 0;) {
+        at->value += (double)grew;
+        mc_report_frame_name(json_array_get(frames, f), name, sizeof(name));
+        at = child(at, name);
+    }
+    if (at) at->value += (double)grew;
+}
+
 int mc_svg_flame(FILE *out, json_t *doc, int width)
 {
     struct node *root = calloc(1, sizeof(*root));
@@ -124,32 +128,7 @@ int mc_svg_flame(FILE *out, json_t *doc, int width)
         free(root);
         return 0;
     }
-    json_t *p, *s;
-    size_t i, k;
-    json_array_foreach (json_object_get(doc, "processes"), i, p) {
-        json_array_foreach (json_object_get(p, "stacks"), k, s) {
-            json_t *bytes = json_object_get(json_object_get(s, "series"), "bytes");
-            size_t n = json_array_size(bytes);
-            if (n < 1) continue;
-            double grew = json_number_value(json_array_get(bytes, n - 1)) -
-                          json_number_value(json_array_get(bytes, 0));
-            if (grew <= 0) continue;
-            char name[512];
-            const char *exe = json_string_value(json_object_get(p, "exe")) ?: "?";
-            const char *base = strrchr(exe, '/');
-            snprintf(name, sizeof(name), "%s (pid %lld)", base ? base + 1 : exe,
-                     (long long)json_integer_value(json_object_get(p, "pid")));
-            struct node *at = child(root, name);
-            root->value += grew;
-            json_t *frames = json_object_get(s, "frames");
-            for (size_t f = json_array_size(frames); at && f-- > 0;) {
-                at->value += grew;
-                frame_name(json_array_get(frames, f), name, sizeof(name));
-                at = child(at, name);
-            }
-            if (at) at->value += grew;
-        }
-    }
+    mc_report_growth(doc, add_stack, root);
     int drawn = root->value > 0;
     if (drawn) {
         int height = depth_of(root) * ROW + 2 * MARGIN;

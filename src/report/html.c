@@ -13,29 +13,11 @@
 
 #include "common/util.h"
 #include "report/html.h"
+#include "report/jget.h"
 #include "report/result.h"
 
 #define SMALL_MULTIPLES 6 /* growing stacks drawn per process */
 #define PY_ROWS         12
-
-static double num(json_t *o, const char *k)
-{
-    return json_number_value(json_object_get(o, k));
-}
-
-static const char *str(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-static void badge(FILE *out, const char *v)
-{
-    const char *cls = *v ? v : "UNKNOWN";
-    fprintf(out, "<span class=\"v %s\">", strchr(cls, ' ') ? "UNKNOWN" : cls);
-    mc_html_esc(out, v);
-    fputs("</span>", out);
-}
 
 /* A table cell holding escaped text; cls is "l" for text columns. */
 static void cell(FILE *out, const char *cls, const char *text)
@@ -105,7 +87,7 @@ static const char *work_label(json_t *doc, json_t *series)
 {
     json_t *w = json_object_get(series, "work");
     size_t n = json_array_size(w);
-    if (n < 2 || num(json_object_get(doc, "run"), "samples") < 2) return NULL;
+    if (n < 2 || mc_jnum(json_object_get(doc, "run"), "samples") < 2) return NULL;
     if (json_number_value(json_array_get(w, n - 1)) == json_number_value(json_array_get(w, 0)))
         return NULL;
     return json_object_get(doc, "load") ? "requests" : "work units";
@@ -134,46 +116,21 @@ static void picture(FILE *out, json_t *doc, json_t *series, int preloaded)
 
 static void metrics_table(FILE *out, json_t *m, int per_unit)
 {
-    static const char *rows[][2] = {{"rss", "RSS"},
-                                    {"live_heap", "live heap"},
-                                    {"allocator_free", "allocator free"},
-                                    {"fds", "descriptors"},
-                                    {"sockets", "sockets"},
-                                    {"tcp_established", "TCP established"},
-                                    {"tcp_close_wait", "TCP CLOSE_WAIT"},
-                                    {"time_wait", "TCP TIME_WAIT"},
-                                    {"threads", "threads"},
-                                    {"threads_unjoined", "threads unjoined"}};
     fprintf(out,
             "<table><tr><th class=\"l\"></th><th>start</th><th>end</th><th>per min</th>"
             "%s<th class=\"l\">verdict</th></tr>\n",
             per_unit ? "<th>per unit</th>" : "");
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        json_t *x = json_object_get(m, rows[i][0]);
-        if (!x) continue;
-        if (i >= 3 && num(x, "start") == num(x, "end") && !strcmp(str(x, "verdict"), "STEADY"))
-            continue; /* resources shown when they moved */
-        int count = !strcmp(str(x, "unit"), "count");
-        char a[32], b[32], c[32], d[32] = "";
-        if (count) {
-            snprintf(a, sizeof(a), "%.0f", num(x, "start"));
-            snprintf(b, sizeof(b), "%.0f", num(x, "end"));
-            mc_fmt_count(c, sizeof(c), num(x, "per_min"), 1);
-            snprintf(d, sizeof(d), "%+.4g", num(x, "per_unit"));
-        } else {
-            mc_fmt_bytes(a, sizeof(a), num(x, "start"), 0);
-            mc_fmt_bytes(b, sizeof(b), num(x, "end"), 0);
-            mc_fmt_bytes(c, sizeof(c), num(x, "per_min"), 1);
-            mc_fmt_bytes(d, sizeof(d), num(x, "per_unit"), 1);
-        }
+    for (size_t i = 0; i < MC_REPORT_METRICS; i++) {
+        json_t *x = json_object_get(m, mc_report_metrics[i][0]);
+        if (!mc_report_metric_shown(i, x)) continue;
+        char c[4][32];
+        mc_report_metric_cells(x, per_unit, c);
         fputs("<tr>", out);
-        cell(out, "l", rows[i][1]);
-        cell(out, NULL, a);
-        cell(out, NULL, b);
-        cell(out, NULL, c);
-        if (per_unit) cell(out, NULL, json_object_get(x, "per_unit") ? d : "");
+        cell(out, "l", mc_report_metrics[i][1]);
+        for (int k = 0; k < (per_unit ? 4 : 3); k++)
+            cell(out, NULL, c[k]);
         fputs("<td class=\"l\">", out);
-        badge(out, str(x, "verdict"));
+        mc_html_badge(out, mc_jstr(x, "verdict"));
         fputs("</td></tr>\n", out);
     }
     fputs("</table>\n", out);
@@ -187,7 +144,7 @@ static void small_multiples(FILE *out, json_t *p)
     json_t *s;
     json_array_foreach (json_object_get(p, "stacks"), i, s) {
         if (shown == SMALL_MULTIPLES) break;
-        if (!strcmp(str(s, "verdict"), "STEADY") && num(s, "net_growth") <= 0) continue;
+        if (!strcmp(mc_jstr(s, "verdict"), "STEADY") && mc_jnum(s, "net_growth") <= 0) continue;
         size_t n;
         double *y = mc_html_doubles(json_object_get(json_object_get(s, "series"), "bytes"), &n);
         if (y && n == nt) {
@@ -197,7 +154,7 @@ static void small_multiples(FILE *out, json_t *p)
                 json_array_get(frames, (size_t)json_integer_value(json_object_get(s, "site")));
             char site[280], title[300];
             mc_report_frame_text(f, site, sizeof(site));
-            snprintf(title, sizeof(title), "%s %s", str(s, "verdict"), site);
+            snprintf(title, sizeof(title), "%s %s", mc_jstr(s, "verdict"), site);
             struct mc_chart c = {.title = title,
                                  .x = t,
                                  .y = y,
@@ -236,15 +193,15 @@ static void stacks_table(FILE *out, json_t *p, int top)
         }
         char o[32], pv[32];
         fputs("<tr><td class=\"l\">", out);
-        badge(out, str(s, "verdict"));
+        mc_html_badge(out, mc_jstr(s, "verdict"));
         fputs("</td>", out);
-        cell_bytes(out, num(s, "bytes_per_min"), 1);
-        mc_fmt_count(o, sizeof(o), num(s, "objects_per_min"), 1);
+        cell_bytes(out, mc_jnum(s, "bytes_per_min"), 1);
+        mc_fmt_count(o, sizeof(o), mc_jnum(s, "objects_per_min"), 1);
         cell(out, NULL, o);
-        if (per_unit) cell_bytes(out, num(s, "bytes_per_unit"), 1);
-        cell_bytes(out, num(s, "net_growth"), 1);
-        cell_bytes(out, num(s, "live_bytes"), 0);
-        snprintf(pv, sizeof(pv), "%.2g", num(s, "p_value"));
+        if (per_unit) cell_bytes(out, mc_jnum(s, "bytes_per_unit"), 1);
+        cell_bytes(out, mc_jnum(s, "net_growth"), 1);
+        cell_bytes(out, mc_jnum(s, "live_bytes"), 0);
+        snprintf(pv, sizeof(pv), "%.2g", mc_jnum(s, "p_value"));
         cell(out, NULL, json_object_get(s, "p_value") ? pv : "");
         fputs("<td class=\"l\">", out);
         stack_details(out, s);
@@ -281,7 +238,8 @@ static void python_section(FILE *out, json_t *py, int per_unit)
     fprintf(out,
             "<h3>Python</h3>\n<p>%.0f snapshots after a full collection (%.0f skipped, "
             "%.0f late), the last took %.1f ms%s.</p>\n",
-            num(py, "snapshots"), num(py, "skipped"), num(py, "late"), num(py, "snapshot_ms"),
+            mc_jnum(py, "snapshots"), mc_jnum(py, "skipped"), mc_jnum(py, "late"),
+            mc_jnum(py, "snapshot_ms"),
             json_is_true(json_object_get(py, "finalized")) ? "; the interpreter finalized" : "");
     json_t *e;
     size_t i;
@@ -293,22 +251,22 @@ static void python_section(FILE *out, json_t *py, int per_unit)
     json_array_foreach (json_object_get(py, "types"), i, e) {
         if (i == PY_ROWS) break;
         char a[32], b[32], c[32], d[32];
-        snprintf(a, sizeof(a), "%.0f", num(e, "start"));
-        snprintf(b, sizeof(b), "%.0f", num(e, "end"));
-        snprintf(c, sizeof(c), "%+.1f", num(e, "per_min"));
-        snprintf(d, sizeof(d), "%+.2f", num(e, "per_unit"));
+        snprintf(a, sizeof(a), "%.0f", mc_jnum(e, "start"));
+        snprintf(b, sizeof(b), "%.0f", mc_jnum(e, "end"));
+        snprintf(c, sizeof(c), "%+.1f", mc_jnum(e, "per_min"));
+        snprintf(d, sizeof(d), "%+.2f", mc_jnum(e, "per_unit"));
         fputs("<tr>", out);
-        cell(out, "l mono", str(e, "type"));
+        cell(out, "l mono", mc_jstr(e, "type"));
         cell(out, NULL, a);
         cell(out, NULL, b);
         cell(out, NULL, c);
         if (per_unit) cell(out, NULL, d);
         fputs("<td class=\"l\">", out);
-        badge(out, str(e, "verdict"));
+        mc_html_badge(out, mc_jstr(e, "verdict"));
         fputs("</td><td class=\"l\">", out);
         sparkline(out, json_object_get(e, "series"));
         fputs("</td>", out);
-        cell(out, "l mono", str(e, "held_by"));
+        cell(out, "l mono", mc_jstr(e, "held_by"));
         fputs("</tr>\n", out);
     }
     fputs("</table>\n", out);
@@ -320,12 +278,12 @@ static void python_section(FILE *out, json_t *py, int per_unit)
         json_array_foreach (json_object_get(py, "lines"), i, e) {
             if (i == PY_ROWS) break;
             char o[32];
-            snprintf(o, sizeof(o), "%.0f", num(e, "objects"));
+            snprintf(o, sizeof(o), "%.0f", mc_jnum(e, "objects"));
             fputs("<tr>", out);
-            cell(out, "l mono", str(e, "line"));
+            cell(out, "l mono", mc_jstr(e, "line"));
             cell(out, NULL, o);
-            cell_bytes(out, num(e, "bytes_per_min"), 1);
-            if (per_unit) cell_bytes(out, num(e, "bytes_per_unit"), 1);
+            cell_bytes(out, mc_jnum(e, "bytes_per_min"), 1);
+            if (per_unit) cell_bytes(out, mc_jnum(e, "bytes_per_unit"), 1);
             fputs("</tr>\n", out);
         }
         fputs("</table>\n", out);
@@ -338,11 +296,11 @@ static void python_section(FILE *out, json_t *py, int per_unit)
         json_array_foreach (json_object_get(py, "cycle_garbage"), i, e) {
             if (i == PY_ROWS) break;
             char o[32], m[32], u[32];
-            snprintf(o, sizeof(o), "%.0f", num(e, "total"));
-            snprintf(m, sizeof(m), "%+.1f", num(e, "per_min"));
-            snprintf(u, sizeof(u), "%+.2f", num(e, "per_unit"));
+            snprintf(o, sizeof(o), "%.0f", mc_jnum(e, "total"));
+            snprintf(m, sizeof(m), "%+.1f", mc_jnum(e, "per_min"));
+            snprintf(u, sizeof(u), "%+.2f", mc_jnum(e, "per_unit"));
             fputs("<tr>", out);
-            cell(out, "l mono", str(e, "type"));
+            cell(out, "l mono", mc_jstr(e, "type"));
             cell(out, NULL, o);
             cell(out, NULL, m);
             if (per_unit) cell(out, NULL, u);
@@ -360,7 +318,7 @@ static void findings(FILE *out, json_t *doc)
     if (!json_array_size(list)) return;
     fputs("<h2>Findings</h2>\n", out);
     json_array_foreach (list, i, f) {
-        const char *kind = str(f, "kind");
+        const char *kind = mc_jstr(f, "kind");
         int info = !strcmp(kind, "CONNECTION CHURN") || !strcmp(kind, "ALLOCATOR RETENTION") ||
                    !strcmp(kind, "CYCLE GARBAGE");
         fprintf(out, "<div class=\"finding%s\"><b>", info ? " info" : "");
@@ -369,60 +327,60 @@ static void findings(FILE *out, json_t *doc)
                 (long long)json_integer_value(json_object_get(f, "pid")));
         json_t *ev = json_object_get(f, "evidence");
         if (ev && json_object_get(ev, "start") && json_object_get(ev, "end"))
-            fprintf(out, ": %.0f &rarr; %.0f, %+.1f per minute", num(ev, "start"), num(ev, "end"),
-                    num(ev, "per_min"));
+            fprintf(out, ": %.0f &rarr; %.0f, %+.1f per minute", mc_jnum(ev, "start"),
+                    mc_jnum(ev, "end"), mc_jnum(ev, "per_min"));
         if (ev && json_object_get(ev, "per_unit"))
-            fprintf(out, ", %+.2f per 1000 units", num(ev, "per_unit") * 1000);
+            fprintf(out, ", %+.2f per 1000 units", mc_jnum(ev, "per_unit") * 1000);
         if (!strcmp(kind, "ALLOCATOR RETENTION")) {
             char a[32], b[32];
-            mc_fmt_bytes(a, sizeof(a), num(ev, "allocator_free"), 0);
-            mc_fmt_bytes(b, sizeof(b), num(ev, "recovered"), 0);
+            mc_fmt_bytes(a, sizeof(a), mc_jnum(ev, "allocator_free"), 0);
+            mc_fmt_bytes(b, sizeof(b), mc_jnum(ev, "recovered"), 0);
             fprintf(out, ": glibc keeps %s free; malloc_trim(0) gave back %s", a, b);
         }
         fputs("<ul>", out);
         json_t *x;
         size_t k;
         json_array_foreach (json_object_get(f, "stacks"), k, x) {
-            fprintf(out, "<li>%.0f %s", num(x, "count"), str(x, "what"));
+            fprintf(out, "<li>%.0f %s", mc_jnum(x, "count"), mc_jstr(x, "what"));
             if (json_object_get(x, "per_unit"))
-                fprintf(out, " (%+.2f per 1000 units)", num(x, "per_unit") * 1000);
+                fprintf(out, " (%+.2f per 1000 units)", mc_jnum(x, "per_unit") * 1000);
             fputs(", from ", out);
             stack_details(out, x);
             fputs("</li>", out);
         }
         json_array_foreach (json_object_get(f, "types"), k, x) {
             fputs("<li><code>", out);
-            mc_html_esc(out, str(x, "type"));
+            mc_html_esc(out, mc_jstr(x, "type"));
             fputs("</code> ", out);
             if (json_object_get(x, "total"))
-                fprintf(out, "%.0f objects", num(x, "total"));
+                fprintf(out, "%.0f objects", mc_jnum(x, "total"));
             else
-                fprintf(out, "%.0f &rarr; %.0f", num(x, "start"), num(x, "end"));
+                fprintf(out, "%.0f &rarr; %.0f", mc_jnum(x, "start"), mc_jnum(x, "end"));
             if (json_object_get(x, "per_unit"))
-                fprintf(out, ", %+.2f per unit", num(x, "per_unit"));
+                fprintf(out, ", %+.2f per unit", mc_jnum(x, "per_unit"));
             if (json_object_get(x, "held_by")) {
                 fputs(", held by <code>", out);
-                mc_html_esc(out, str(x, "held_by"));
+                mc_html_esc(out, mc_jstr(x, "held_by"));
                 fputs("</code>", out);
             }
             fputs("</li>", out);
         }
         json_array_foreach (json_object_get(f, "lines"), k, x) {
             char b[32];
-            mc_fmt_bytes(b, sizeof(b), num(x, "bytes_per_unit"), 1);
+            mc_fmt_bytes(b, sizeof(b), mc_jnum(x, "bytes_per_unit"), 1);
             fputs("<li>grows at <code>", out);
-            mc_html_esc(out, str(x, "line"));
+            mc_html_esc(out, mc_jstr(x, "line"));
             fprintf(out, "</code> %s per unit</li>", b);
         }
         json_array_foreach (json_object_get(f, "python_lines"), k, x) {
             fputs("<li>opened at <code>", out);
-            mc_html_esc(out, str(x, "line"));
-            fprintf(out, "</code> (%.0f sockets still open)</li>", num(x, "sockets"));
+            mc_html_esc(out, mc_jstr(x, "line"));
+            fprintf(out, "</code> (%.0f sockets still open)</li>", mc_jnum(x, "sockets"));
         }
         json_array_foreach (json_object_get(f, "peers"), k, x) {
             fputs(k ? ", " : "<li>peers: ", out);
-            mc_html_esc(out, str(x, "peer"));
-            fprintf(out, " %s &times;%.0f", str(x, "state"), num(x, "count"));
+            mc_html_esc(out, mc_jstr(x, "peer"));
+            fprintf(out, " %s &times;%.0f", mc_jstr(x, "state"), mc_jnum(x, "count"));
         }
         if (json_array_size(json_object_get(f, "peers"))) fputs("</li>", out);
         fputs("</ul></div>\n", out);
@@ -434,16 +392,17 @@ static void load_section(FILE *out, json_t *load)
     json_t *sum = json_object_get(load, "summary");
     json_t *lat = json_object_get(sum, "latency_us");
     fputs("<h2>Load</h2>\n<p>", out);
-    mc_html_esc(out, str(load, "proto"));
+    mc_html_esc(out, mc_jstr(load, "proto"));
     fputs(" <code>", out);
-    mc_html_esc(out, str(load, "url"));
+    mc_html_esc(out, mc_jstr(load, "url"));
     fprintf(out,
             "</code>, %lld connections%s: %.0f requests, %.0f req/s, latency p50 %.0f us, "
             "p99 %.0f us. Throughput across rounds: ",
             (long long)json_integer_value(json_object_get(load, "connections")),
             json_is_true(json_object_get(load, "new_conn")) ? " (new per request)" : "",
-            num(sum, "requests"), num(sum, "requests_per_s"), num(lat, "p50"), num(lat, "p99"));
-    badge(out, str(json_object_get(load, "throughput"), "verdict"));
+            mc_jnum(sum, "requests"), mc_jnum(sum, "requests_per_s"), mc_jnum(lat, "p50"),
+            mc_jnum(lat, "p99"));
+    mc_html_badge(out, mc_jstr(json_object_get(load, "throughput"), "verdict"));
     fputs("</p>\n", out);
     json_t *rounds = json_object_get(load, "rounds");
     size_t n = json_array_size(rounds);
@@ -456,15 +415,15 @@ static void load_section(FILE *out, json_t *load)
     json_t *r;
     size_t i;
     json_array_foreach (rounds, i, r) {
-        if (x) x[i] = num(r, "round");
-        if (rps) rps[i] = num(r, "requests_per_s");
-        if (heap) heap[i] = num(r, "live_heap");
+        if (x) x[i] = mc_jnum(r, "round");
+        if (rps) rps[i] = mc_jnum(r, "requests_per_s");
+        if (heap) heap[i] = mc_jnum(r, "live_heap");
         fprintf(out, "<tr><td>%lld</td><td>%.0f</td>",
-                (long long)json_integer_value(json_object_get(r, "round")), num(r, "requests"));
-        cell_bytes(out, num(r, "delta_live_heap"), 1);
-        cell_bytes(out, num(r, "delta_rss"), 1);
-        fprintf(out, "<td>%.0f</td>", num(r, "requests_per_s"));
-        cell_bytes(out, num(r, "live_heap"), 0);
+                (long long)json_integer_value(json_object_get(r, "round")), mc_jnum(r, "requests"));
+        cell_bytes(out, mc_jnum(r, "delta_live_heap"), 1);
+        cell_bytes(out, mc_jnum(r, "delta_rss"), 1);
+        fprintf(out, "<td>%.0f</td>", mc_jnum(r, "requests_per_s"));
+        cell_bytes(out, mc_jnum(r, "live_heap"), 0);
         fputs("</tr>\n", out);
     }
     fputs("</table>\n", out);
@@ -496,7 +455,7 @@ static void run_section(FILE *out, json_t *doc, int top, int level)
     json_t *procs = json_object_get(doc, "processes");
     const char *verdict = mc_result_verdict(doc);
     fprintf(out, "<h%d>", level);
-    badge(out, verdict);
+    mc_html_badge(out, verdict);
     fputs(" <code>", out);
     json_t *a;
     size_t i;
@@ -505,9 +464,10 @@ static void run_section(FILE *out, json_t *doc, int top, int level)
         mc_html_esc(out, json_string_value(a));
     }
     fprintf(out, "</code></h%d>\n<p>Started %s, ran %.1f s, %lld samples every %.2f s, stopped by ",
-            level, str(run, "started"), num(run, "duration_s"),
-            (long long)json_integer_value(json_object_get(run, "samples")), num(run, "interval_s"));
-    mc_html_esc(out, str(run, "stopped_by"));
+            level, mc_jstr(run, "started"), mc_jnum(run, "duration_s"),
+            (long long)json_integer_value(json_object_get(run, "samples")),
+            mc_jnum(run, "interval_s"));
+    mc_html_esc(out, mc_jstr(run, "stopped_by"));
     long long nc = (long long)json_integer_value(
         json_object_get(json_object_get(doc, "summary"), "creeping_stacks"));
     fprintf(out, ". %lld creeping stack%s.%s</p>\n", nc, nc == 1 ? "" : "s",
@@ -521,7 +481,7 @@ static void run_section(FILE *out, json_t *doc, int top, int level)
         mc_report_end_text(json_object_get(p, "end"), end, sizeof(end));
         fprintf(out, "<h2>Process %lld <code>",
                 (long long)json_integer_value(json_object_get(p, "pid")));
-        mc_html_esc(out, str(p, "exe"));
+        mc_html_esc(out, mc_jstr(p, "exe"));
         fprintf(out, "</code>%s</h2>\n<p>",
                 json_is_true(json_object_get(p, "root")) ? " (target)" : "");
         mc_html_esc(out, end);
@@ -552,7 +512,7 @@ static void run_section(FILE *out, json_t *doc, int top, int level)
     if (!mc_svg_flame(out, doc, 1200)) fputs("<p>Nothing grew.</p>\n", out);
     fputs("<h2>How the run ended</h2>\n<ul>", out);
     fputs("<li>memcreep stopped watching: ", out);
-    mc_html_esc(out, str(run, "stopped_by"));
+    mc_html_esc(out, mc_jstr(run, "stopped_by"));
     fputs("</li>", out);
     json_array_foreach (procs, i, p) {
         char end[160];
@@ -560,7 +520,7 @@ static void run_section(FILE *out, json_t *doc, int top, int level)
         fprintf(out,
                 "<li>process %lld: ", (long long)json_integer_value(json_object_get(p, "pid")));
         mc_html_esc(out, end);
-        fprintf(out, " after %.1f s</li>", num(json_object_get(p, "end"), "t_end"));
+        fprintf(out, " after %.1f s</li>", mc_jnum(json_object_get(p, "end"), "t_end"));
     }
     fputs("</ul>\n", out);
 }
@@ -579,11 +539,12 @@ int mc_report_html(json_t **docs, int n, FILE *out, int top)
             json_t *heap = json_object_get(
                 json_object_get(json_object_get(docs[i], "tree"), "metrics"), "live_heap");
             fputs("<tr>", out);
-            cell(out, "l", str(load, "proto"));
-            fprintf(out, "<td>%.0f</td>", num(json_object_get(load, "summary"), "requests_per_s"));
-            cell_bytes(out, num(heap, "per_unit"), 1);
+            cell(out, "l", mc_jstr(load, "proto"));
+            fprintf(out, "<td>%.0f</td>",
+                    mc_jnum(json_object_get(load, "summary"), "requests_per_s"));
+            cell_bytes(out, mc_jnum(heap, "per_unit"), 1);
             fputs("<td class=\"l\">", out);
-            badge(out, mc_result_verdict(docs[i]));
+            mc_html_badge(out, mc_result_verdict(docs[i]));
             fputs("</td></tr>\n", out);
         }
         fputs("</table>\n", out);

@@ -18,6 +18,9 @@
 void mc_html_esc(FILE *out, const char *s);
 /* The document's head (title escaped) and inline style, up to <body>. */
 void mc_html_begin(FILE *out, const char *title);
+/* A verdict as a coloured label (the class only from the known verdicts:
+ * the text comes from the document). */
+void mc_html_badge(FILE *out, const char *verdict);
 /* Closes the document. */
 void mc_html_end(FILE *out);
 

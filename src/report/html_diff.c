@@ -11,25 +11,8 @@
 #include "common/util.h"
 #include "report/diff.h"
 #include "report/html.h"
+#include "report/jget.h"
 #include "report/result.h"
-
-static double num(json_t *o, const char *k)
-{
-    return json_number_value(json_object_get(o, k));
-}
-
-static const char *str(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-static void badge(FILE *out, const char *v)
-{
-    fprintf(out, "<span class=\"v %s\">", *v && !strchr(v, ' ') ? v : "UNKNOWN");
-    mc_html_esc(out, v);
-    fputs("</span>", out);
-}
 
 static void bytes_td(FILE *out, int present, double v, int sign)
 {
@@ -85,7 +68,7 @@ static void rounds_overlay(FILE *out, json_t *a, json_t *b)
         y[s] = calloc(n[s], sizeof(double));
         for (size_t i = 0; x[s] && y[s] && i < n[s]; i++) {
             x[s][i] = (double)(i + 1);
-            y[s][i] = num(json_array_get(r[s], i), "requests_per_s");
+            y[s][i] = mc_jnum(json_array_get(r[s], i), "requests_per_s");
         }
     }
     if (x[0] && y[0] && x[1] && y[1]) {
@@ -116,9 +99,9 @@ static void rate_row(FILE *out, const char *label, json_t *ma, json_t *mb, const
     fputs("<tr><td class=\"l\">", out);
     mc_html_esc(out, label);
     fputs("</td>", out);
-    bytes_td(out, ma != NULL, num(ma, k), sign);
-    bytes_td(out, mb != NULL, num(mb, k), sign);
-    bytes_td(out, ma && mb, num(mb, k) - num(ma, k), 1);
+    bytes_td(out, ma != NULL, mc_jnum(ma, k), sign);
+    bytes_td(out, mb != NULL, mc_jnum(mb, k), sign);
+    bytes_td(out, ma && mb, mc_jnum(mb, k) - mc_jnum(ma, k), 1);
     fputs("</tr>\n", out);
 }
 
@@ -133,7 +116,7 @@ int mc_report_diff_html(json_t *a, json_t *b, const char *na, const char *nb, FI
     for (int i = 0; i < 2; i++) {
         fprintf(out, "<tr><td class=\"l\"><b style=\"color:%s\">%c</b></td><td class=\"l\">",
                 i ? MC_HTML_LINE_B : MC_HTML_LINE, i ? 'B' : 'A');
-        badge(out, mc_result_verdict(docs[i]));
+        mc_html_badge(out, mc_result_verdict(docs[i]));
         fputs("</td><td class=\"l mono\">", out);
         mc_html_esc(out, names[i]);
         fputs("</td><td class=\"l mono\">", out);
@@ -162,9 +145,9 @@ int mc_report_diff_html(json_t *a, json_t *b, const char *na, const char *nb, FI
         fprintf(out,
                 "<tr><td class=\"l\">requests/s</td><td>%.0f</td><td>%.0f</td><td>%+.1f%%"
                 "</td></tr>\n",
-                num(la, "requests_per_s"), num(lb, "requests_per_s"),
-                num(la, "requests_per_s") > 0
-                    ? 100 * (num(lb, "requests_per_s") / num(la, "requests_per_s") - 1)
+                mc_jnum(la, "requests_per_s"), mc_jnum(lb, "requests_per_s"),
+                mc_jnum(la, "requests_per_s") > 0
+                    ? 100 * (mc_jnum(lb, "requests_per_s") / mc_jnum(la, "requests_per_s") - 1)
                     : 0.0);
     fputs("</table>\n", out);
     if (roots[0] && roots[1]) {
@@ -187,29 +170,29 @@ int mc_report_diff_html(json_t *a, json_t *b, const char *na, const char *nb, FI
         json_t *q = mc_diff_match(b, p, used, sizeof(used));
         json_t *hpa = json_object_get(json_object_get(p, "metrics"), "live_heap");
         json_t *hpb = q ? json_object_get(json_object_get(q, "metrics"), "live_heap") : NULL;
-        const char *exe = str(p, "exe"), *base = strrchr(exe, '/');
+        const char *exe = mc_jstr(p, "exe"), *base = strrchr(exe, '/');
         fputs("<tr><td class=\"l mono\">", out);
         mc_html_esc(out, base ? base + 1 : exe);
         fputs("</td><td class=\"l\">", out);
-        if (hpa) badge(out, str(hpa, "verdict"));
+        if (hpa) mc_html_badge(out, mc_jstr(hpa, "verdict"));
         fputs("</td>", out);
-        bytes_td(out, hpa != NULL, num(hpa, rate), 1);
+        bytes_td(out, hpa != NULL, mc_jnum(hpa, rate), 1);
         fputs("<td class=\"l\">", out);
-        if (hpb) badge(out, str(hpb, "verdict"));
+        if (hpb) mc_html_badge(out, mc_jstr(hpb, "verdict"));
         fputs("</td>", out);
-        bytes_td(out, hpb != NULL, num(hpb, rate), 1);
+        bytes_td(out, hpb != NULL, mc_jnum(hpb, rate), 1);
         fputs("</tr>\n", out);
     }
     json_array_foreach (json_object_get(b, "processes"), i, p) {
         if (i < sizeof(used) && used[i]) continue;
         json_t *hpb = json_object_get(json_object_get(p, "metrics"), "live_heap");
-        const char *exe = str(p, "exe"), *base = strrchr(exe, '/');
+        const char *exe = mc_jstr(p, "exe"), *base = strrchr(exe, '/');
         fputs("<tr><td class=\"l mono\">", out);
         mc_html_esc(out, base ? base + 1 : exe);
         fputs("</td><td class=\"l\">-</td><td>-</td><td class=\"l\">", out);
-        if (hpb) badge(out, str(hpb, "verdict"));
+        if (hpb) mc_html_badge(out, mc_jstr(hpb, "verdict"));
         fputs("</td>", out);
-        bytes_td(out, hpb != NULL, num(hpb, rate), 1);
+        bytes_td(out, hpb != NULL, mc_jnum(hpb, rate), 1);
         fputs("</tr>\n", out);
     }
     fputs("</table>\n", out);

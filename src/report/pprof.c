@@ -16,6 +16,7 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "report/jget.h"
 #include "report/result.h"
 
 /* A growable byte buffer; err is set once an allocation fails and every
@@ -102,12 +103,6 @@ static int64_t str_id(struct prof *pr, const char *s)
     return pr->nstrings++;
 }
 
-static const char *jstr(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 /* The id of the mapping for a module (by name: addresses are per process
  * and a profile of the tree spans several). */
 static uint64_t mapping_id(struct prof *pr, const char *module)
@@ -132,14 +127,9 @@ static uint64_t mapping_id(struct prof *pr, const char *module)
  * by its module, as in growth.folded. */
 static uint64_t function_id(struct prof *pr, json_t *f)
 {
-    char name[512];
-    const char *fn = jstr(f, "function");
-    if (!*fn || !strcmp(fn, "??"))
-        snprintf(name, sizeof(name), "[%s]", *jstr(f, "module") ? jstr(f, "module") : "unknown");
-    else
-        snprintf(name, sizeof(name), "%s", fn);
-    char key[1024];
-    snprintf(key, sizeof(key), "%s\n%s", name, jstr(f, "file"));
+    char name[512], key[1024];
+    mc_report_frame_name(f, name, sizeof(name));
+    snprintf(key, sizeof(key), "%s\n%s", name, mc_jstr(f, "file"));
     json_t *v = json_object_get(pr->funcs, key);
     if (v) return (uint64_t)json_integer_value(v);
     uint64_t id = json_object_size(pr->funcs) + 1;
@@ -149,7 +139,7 @@ static uint64_t function_id(struct prof *pr, json_t *f)
     pb_uint(&m, 1, id);
     pb_uint(&m, 2, (uint64_t)sname); /* name */
     pb_uint(&m, 3, (uint64_t)sname); /* system_name */
-    pb_uint(&m, 4, (uint64_t)str_id(pr, jstr(f, "file")));
+    pb_uint(&m, 4, (uint64_t)str_id(pr, mc_jstr(f, "file")));
     pb_msg(&pr->out, 5, &m);
     free(m.p);
     return id;
@@ -163,11 +153,11 @@ static uint64_t location_id(struct prof *pr, json_t *frames, size_t from, size_t
 {
     json_t *last = json_array_get(frames, to);
     char key[2048];
-    size_t at =
-        (size_t)snprintf(key, sizeof(key), "%s+%s", jstr(last, "module"), jstr(last, "offset"));
+    size_t at = (size_t)snprintf(key, sizeof(key), "%s+%s", mc_jstr(last, "module"),
+                                 mc_jstr(last, "offset"));
     for (size_t k = from; k <= to && at < sizeof(key); k++) {
         json_t *f = json_array_get(frames, k);
-        at += (size_t)snprintf(key + at, sizeof(key) - at, "|%s:%lld", jstr(f, "function"),
+        at += (size_t)snprintf(key + at, sizeof(key) - at, "|%s:%lld", mc_jstr(f, "function"),
                                (long long)json_integer_value(json_object_get(f, "line")));
     }
     json_t *v = json_object_get(pr->locs, key);
@@ -175,10 +165,10 @@ static uint64_t location_id(struct prof *pr, json_t *frames, size_t from, size_t
     uint64_t id = json_object_size(pr->locs) + 1;
     json_object_set_new(pr->locs, key, json_integer((json_int_t)id));
     struct pb m = {0}, line = {0};
-    uint64_t map = mapping_id(pr, *jstr(last, "module") ? jstr(last, "module") : "unknown");
+    uint64_t map = mapping_id(pr, *mc_jstr(last, "module") ? mc_jstr(last, "module") : "unknown");
     pb_uint(&m, 1, id);
     pb_uint(&m, 2, map);
-    pb_uint(&m, 3, strtoull(jstr(last, "offset"), NULL, 16)); /* address */
+    pb_uint(&m, 3, strtoull(mc_jstr(last, "offset"), NULL, 16)); /* address */
     for (size_t k = from; k <= to; k++) {
         json_t *f = json_array_get(frames, k);
         pb_uint(&line, 1, function_id(pr, f));
@@ -208,7 +198,7 @@ static void samples(struct prof *pr, json_t *doc)
     size_t i, k;
     struct pb m = {0}, ids = {0}, vals = {0}, lab = {0};
     json_array_foreach (json_object_get(doc, "processes"), i, p) {
-        const char *exe = jstr(p, "exe"), *base = strrchr(exe, '/');
+        const char *exe = mc_jstr(p, "exe"), *base = strrchr(exe, '/');
         int64_t exe_id = str_id(pr, base ? base + 1 : exe);
         json_array_foreach (json_object_get(p, "stacks"), k, s) {
             json_t *frames = json_object_get(s, "frames");
@@ -240,7 +230,7 @@ static void samples(struct prof *pr, json_t *doc)
             pb_uint(&lab, 2, (uint64_t)exe_id);
             pb_msg(&m, 3, &lab);
             pb_uint(&lab, 1, (uint64_t)str_id(pr, "verdict"));
-            pb_uint(&lab, 2, (uint64_t)str_id(pr, jstr(s, "verdict")));
+            pb_uint(&lab, 2, (uint64_t)str_id(pr, mc_jstr(s, "verdict")));
             pb_msg(&m, 3, &lab);
             pb_msg(&pr->out, 2, &m);
         }
@@ -304,7 +294,7 @@ int mc_report_pprof(json_t *doc, FILE *out)
     json_t *run = json_object_get(doc, "run");
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
-    if (strptime(jstr(run, "started"), "%Y-%m-%dT%H:%M:%SZ", &tm))
+    if (strptime(mc_jstr(run, "started"), "%Y-%m-%dT%H:%M:%SZ", &tm))
         pb_uint(&pr.out, 9, (uint64_t)timegm(&tm) * 1000000000ull); /* time_nanos */
     pb_uint(&pr.out, 10, (uint64_t)(json_number_value(json_object_get(run, "duration_s")) * 1e9));
     char comment[1024] = "memcreep run:";

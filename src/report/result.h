@@ -59,10 +59,29 @@ int mc_report_pprof(json_t *doc, FILE *out);
  * self-contained HTML page with SVG charts and a flame graph (html.c). top:
  * stacks listed per process (0 = all kept). Returns 0 or -EIO. */
 int mc_report_html(json_t **docs, int n, FILE *out, int top);
+/* The metrics of a process as the reports list them: key in the document
+ * and label (text.c). The first three are memory, always shown; the rest
+ * only when mc_report_metric_shown says they moved or creep. */
+#define MC_REPORT_METRICS 10
+extern const char *const mc_report_metrics[MC_REPORT_METRICS][2];
+int mc_report_metric_shown(size_t i, json_t *metric);
+/* A metric's start, end, per minute and per unit (empty without) as text:
+ * bytes with units, counts as counts (per unit as per 1000 units, "/k"). */
+void mc_report_metric_cells(json_t *metric, int per_unit, char cells[4][32]);
 /* "site  file:line  (module)" of a frame of the document (text.c). */
 void mc_report_frame_text(json_t *frame, char *buf, size_t len);
 /* How a process ended, in words ("exited with status 0"; text.c). */
 void mc_report_end_text(json_t *end, char *buf, size_t len);
+/* A frame's name in flame graphs: its function, or [module] when it has no
+ * symbol (folded.c). */
+void mc_report_frame_name(json_t *frame, char *buf, size_t len);
+/* Calls fn for every stack of every process that grew between the first
+ * and the last sample (folded.c), with the process named "exe (pid N)",
+ * the stack's frames (innermost first) and the bytes grown. Returns how
+ * many. growth.folded and the flame graph are both made from this. */
+int mc_report_growth(json_t *doc,
+                     void (*fn)(void *ctx, const char *proc, json_t *frames, long long grew),
+                     void *ctx);
 /* Prints two runs side by side (diff.c): verdicts, the target's rates,
  * processes matched by program, stacks matched by place in the code. na
  * and nb name the runs in the heading. */

@@ -64,6 +64,17 @@ void mc_html_begin(FILE *out, const char *title)
     fprintf(out, "</title>\n<style>\n%s</style></head>\n<body>\n", style);
 }
 
+void mc_html_badge(FILE *out, const char *v)
+{
+    static const char *known[] = {"CREEP", "PLATEAU", "STEADY", "FALLING"};
+    const char *cls = "UNKNOWN";
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (!strcmp(v, known[i])) cls = known[i];
+    fprintf(out, "<span class=\"v %s\">", cls);
+    mc_html_esc(out, v);
+    fputs("</span>", out);
+}
+
 void mc_html_end(FILE *out)
 {
     fputs("</body></html>\n", out);

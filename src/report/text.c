@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "report/jget.h"
 #include "report/result.h"
 
 #define CALLERS_SHOWN 3
@@ -19,26 +20,15 @@ static const char *colour_of(const char *v, int colour)
     return "\033[2m";
 }
 
-static double num(json_t *o, const char *k)
-{
-    return json_number_value(json_object_get(o, k));
-}
-
-static const char *str(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 void mc_report_end_text(json_t *end, char *buf, size_t len)
 {
-    const char *how = str(end, "how");
+    const char *how = mc_jstr(end, "how");
     if (!strcmp(how, "exited") && json_object_get(end, "status"))
         snprintf(buf, len, "exited with status %d",
                  (int)json_integer_value(json_object_get(end, "status")));
     else if (!strcmp(how, "signaled"))
-        snprintf(buf, len, "killed by signal %d (%s)", (int)num(end, "signal"),
-                 strsignal((int)num(end, "signal")));
+        snprintf(buf, len, "killed by signal %d (%s)", (int)mc_jnum(end, "signal"),
+                 strsignal((int)mc_jnum(end, "signal")));
     else if (!strcmp(how, "exec"))
         snprintf(buf, len, "replaced by exec");
     else if (!strcmp(how, "vanished"))
@@ -49,41 +39,68 @@ void mc_report_end_text(json_t *end, char *buf, size_t len)
         snprintf(buf, len, "%s", how);
 }
 
-static void metric_row(FILE *out, const char *label, json_t *m, int per_unit, int colour)
+const char *const mc_report_metrics[MC_REPORT_METRICS][2] = {
+    {"rss", "RSS"},
+    {"live_heap", "live heap"},
+    {"allocator_free", "allocator free"},
+    {"fds", "descriptors"},
+    {"sockets", "sockets"},
+    {"tcp_established", "TCP established"},
+    {"tcp_close_wait", "TCP CLOSE_WAIT"},
+    {"time_wait", "TCP TIME_WAIT"},
+    {"threads", "threads"},
+    {"threads_unjoined", "threads unjoined"}};
+
+int mc_report_metric_shown(size_t i, json_t *m)
 {
-    char a[32], b[32], c[32], d[32] = "";
-    if (!m) return;
-    if (!strcmp(str(m, "unit"), "count")) {
-        snprintf(a, sizeof(a), "%.0f", num(m, "start"));
-        snprintf(b, sizeof(b), "%.0f", num(m, "end"));
-        mc_fmt_count(c, sizeof(c), num(m, "per_min"), 1);
+    if (!m) return 0;
+    if (i < 3) return 1;
+    return (mc_jnum(m, "start") != mc_jnum(m, "end") || strcmp(mc_jstr(m, "verdict"), "STEADY")) &&
+           (mc_jnum(m, "start") || mc_jnum(m, "end"));
+}
+
+void mc_report_metric_cells(json_t *m, int per_unit, char cells[4][32])
+{
+    cells[3][0] = 0;
+    if (!strcmp(mc_jstr(m, "unit"), "count")) {
+        snprintf(cells[0], 32, "%.0f", mc_jnum(m, "start"));
+        snprintf(cells[1], 32, "%.0f", mc_jnum(m, "end"));
+        mc_fmt_count(cells[2], 32, mc_jnum(m, "per_min"), 1);
         if (per_unit && json_object_get(m, "per_unit")) {
-            mc_fmt_count(d, sizeof(d) - 3, num(m, "per_unit") * 1000, 1);
-            strcat(d, "/k");
+            mc_fmt_count(cells[3], 32 - 3, mc_jnum(m, "per_unit") * 1000, 1);
+            strcat(cells[3], "/k");
         }
     } else {
-        mc_fmt_bytes(a, sizeof(a), num(m, "start"), 0);
-        mc_fmt_bytes(b, sizeof(b), num(m, "end"), 0);
-        mc_fmt_bytes(c, sizeof(c), num(m, "per_min"), 1);
+        mc_fmt_bytes(cells[0], 32, mc_jnum(m, "start"), 0);
+        mc_fmt_bytes(cells[1], 32, mc_jnum(m, "end"), 0);
+        mc_fmt_bytes(cells[2], 32, mc_jnum(m, "per_min"), 1);
         if (per_unit && json_object_get(m, "per_unit"))
-            mc_fmt_bytes(d, sizeof(d), num(m, "per_unit"), 1);
+            mc_fmt_bytes(cells[3], 32, mc_jnum(m, "per_unit"), 1);
     }
-    const char *v = str(m, "verdict");
-    fprintf(out, "  %-16s %11s %11s %12s %11s  %s%s%s\n", label, a, b, c, d, colour_of(v, colour),
-            v, colour ? "\033[0m" : "");
+}
+
+static void metric_row(FILE *out, const char *label, json_t *m, int per_unit, int colour)
+{
+    char c[4][32];
+    if (!m) return;
+    mc_report_metric_cells(m, per_unit, c);
+    const char *v = mc_jstr(m, "verdict");
+    fprintf(out, "  %-16s %11s %11s %12s %11s  %s%s%s\n", label, c[0], c[1], c[2], c[3],
+            colour_of(v, colour), v, colour ? "\033[0m" : "");
 }
 
 void mc_report_frame_text(json_t *f, char *buf, size_t len)
 {
-    const char *file = str(f, "file");
+    const char *file = mc_jstr(f, "file");
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
     if (*file)
-        snprintf(buf, len, "%s  %s:%d  (%s%s)", str(f, "function"), base,
-                 (int)json_integer_value(json_object_get(f, "line")), str(f, "module"),
+        snprintf(buf, len, "%s  %s:%d  (%s%s)", mc_jstr(f, "function"), base,
+                 (int)json_integer_value(json_object_get(f, "line")), mc_jstr(f, "module"),
                  json_is_true(json_object_get(f, "inlined")) ? ", inlined" : "");
     else
-        snprintf(buf, len, "%s  (%s+%s)", str(f, "function"), str(f, "module"), str(f, "offset"));
+        snprintf(buf, len, "%s  (%s+%s)", mc_jstr(f, "function"), mc_jstr(f, "module"),
+                 mc_jstr(f, "offset"));
 }
 
 static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int top)
@@ -98,15 +115,15 @@ static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int 
             break;
         }
         char g[32], o[32], u[32] = "", n[32], site[600] = "[stack not recorded: table full]";
-        mc_fmt_bytes(g, sizeof(g), num(s, "bytes_per_min"), 1);
-        mc_fmt_count(o, sizeof(o), num(s, "objects_per_min"), 1);
-        if (per_unit) mc_fmt_bytes(u, sizeof(u), num(s, "bytes_per_unit"), 1);
-        mc_fmt_bytes(n, sizeof(n), num(s, "net_growth"), 1);
+        mc_fmt_bytes(g, sizeof(g), mc_jnum(s, "bytes_per_min"), 1);
+        mc_fmt_count(o, sizeof(o), mc_jnum(s, "objects_per_min"), 1);
+        if (per_unit) mc_fmt_bytes(u, sizeof(u), mc_jnum(s, "bytes_per_unit"), 1);
+        mc_fmt_bytes(n, sizeof(n), mc_jnum(s, "net_growth"), 1);
         json_t *frames = json_object_get(s, "frames");
         int at = (int)json_integer_value(json_object_get(s, "site"));
         if (at >= 0 && (size_t)at < json_array_size(frames))
             mc_report_frame_text(json_array_get(frames, (size_t)at), site, sizeof(site));
-        const char *v = str(s, "verdict");
+        const char *v = mc_jstr(s, "verdict");
         fprintf(out, "  %11s %11s %10s %10s  %s%s%s\n      at %s\n", g, o, u, n,
                 colour_of(v, colour), v, colour ? "\033[0m" : "", site);
         for (int k = 1; at >= 0 && k <= CALLERS_SHOWN; k++) {
@@ -125,7 +142,8 @@ static void load_section(json_t *doc, FILE *out, int colour)
     if (!load) return;
     json_t *sum = json_object_get(load, "summary");
     json_t *lat = json_object_get(sum, "latency_us");
-    fprintf(out, "\nload: %s %s, %lld connections%s\n", str(load, "proto"), str(load, "url"),
+    fprintf(out, "\nload: %s %s, %lld connections%s\n", mc_jstr(load, "proto"),
+            mc_jstr(load, "url"),
             (long long)json_integer_value(json_object_get(load, "connections")),
             json_is_true(json_object_get(load, "new_conn")) ? ", new per request" : "");
     json_t *errs = json_object_get(sum, "errors");
@@ -135,8 +153,8 @@ static void load_section(json_t *doc, FILE *out, int colour)
     json_object_foreach (errs, k, v)
         nerr += json_number_value(v);
     fprintf(out, "  %.0f requests, %.0f req/s, %.0f errors, latency p50 %.0f us p99 %.0f us\n",
-            num(sum, "requests"), num(sum, "requests_per_s"), nerr, num(lat, "p50"),
-            num(lat, "p99"));
+            mc_jnum(sum, "requests"), mc_jnum(sum, "requests_per_s"), nerr, mc_jnum(lat, "p50"),
+            mc_jnum(lat, "p99"));
     json_t *rounds = json_object_get(load, "rounds");
     if (json_array_size(rounds)) {
         fprintf(out, "  %6s %10s %12s %12s %10s %12s\n", "round", "requests", "d live heap",
@@ -145,20 +163,20 @@ static void load_section(json_t *doc, FILE *out, int colour)
         json_t *r;
         json_array_foreach (rounds, i, r) {
             char h[32], dh[32], dm[32];
-            mc_fmt_bytes(h, sizeof(h), num(r, "live_heap"), 0);
-            mc_fmt_bytes(dh, sizeof(dh), num(r, "delta_live_heap"), 1);
-            mc_fmt_bytes(dm, sizeof(dm), num(r, "delta_rss"), 1);
+            mc_fmt_bytes(h, sizeof(h), mc_jnum(r, "live_heap"), 0);
+            mc_fmt_bytes(dh, sizeof(dh), mc_jnum(r, "delta_live_heap"), 1);
+            mc_fmt_bytes(dm, sizeof(dm), mc_jnum(r, "delta_rss"), 1);
             fprintf(out, "  %6lld %10.0f %12s %12s %10.0f %12s\n",
-                    (long long)json_integer_value(json_object_get(r, "round")), num(r, "requests"),
-                    dh, dm, num(r, "requests_per_s"), h);
+                    (long long)json_integer_value(json_object_get(r, "round")),
+                    mc_jnum(r, "requests"), dh, dm, mc_jnum(r, "requests_per_s"), h);
         }
     }
     json_t *tp = json_object_get(load, "throughput");
-    const char *tv = str(tp, "verdict");
+    const char *tv = mc_jstr(tp, "verdict");
     if (!strcmp(tv, "FALLING"))
         fprintf(out, "  %sthroughput FALLING%s: %.0f -> %.0f req/s across rounds\n",
-                colour ? "\033[1;31m" : "", colour ? "\033[0m" : "", num(tp, "first"),
-                num(tp, "last"));
+                colour ? "\033[1;31m" : "", colour ? "\033[0m" : "", mc_jnum(tp, "first"),
+                mc_jnum(tp, "last"));
 }
 
 /* The Python section of a process: object types that grow, then cycle
@@ -168,23 +186,23 @@ static void load_section(json_t *doc, FILE *out, int colour)
 static void python_rows(FILE *out, json_t *py, int per_unit, int colour)
 {
     fprintf(out, "\n  python: %.0f snapshots after a full collection (%.0f skipped, %.0f late)",
-            num(py, "snapshots"), num(py, "skipped"), num(py, "late"));
-    fprintf(out, ", the last took %.1f ms%s\n", num(py, "snapshot_ms"),
+            mc_jnum(py, "snapshots"), mc_jnum(py, "skipped"), mc_jnum(py, "late"));
+    fprintf(out, ", the last took %.1f ms%s\n", mc_jnum(py, "snapshot_ms"),
             json_is_true(json_object_get(py, "finalized")) ? ", interpreter finalized" : "");
     json_t *e;
     size_t i;
     int shown = 0;
     json_array_foreach (json_object_get(py, "types"), i, e) {
-        if (shown >= PY_ROWS || (num(e, "end") == num(e, "start") && i > 2)) break;
+        if (shown >= PY_ROWS || (mc_jnum(e, "end") == mc_jnum(e, "start") && i > 2)) break;
         if (!shown++)
             fprintf(out, "  %-44s %9s %9s %10s %10s  %s\n", "object type", "start", "end",
                     "per min", per_unit ? "per unit" : "", "verdict");
-        const char *v = str(e, "verdict");
+        const char *v = mc_jstr(e, "verdict");
         char pu[32] = "";
-        if (per_unit) snprintf(pu, sizeof(pu), "%+.2f", num(e, "per_unit"));
-        fprintf(out, "  %-44.44s %9.0f %9.0f %+10.1f %10s  %s%s%s\n", str(e, "type"),
-                num(e, "start"), num(e, "end"), num(e, "per_min"), pu, colour_of(v, colour), v,
-                colour ? "\033[0m" : "");
+        if (per_unit) snprintf(pu, sizeof(pu), "%+.2f", mc_jnum(e, "per_unit"));
+        fprintf(out, "  %-44.44s %9.0f %9.0f %+10.1f %10s  %s%s%s\n", mc_jstr(e, "type"),
+                mc_jnum(e, "start"), mc_jnum(e, "end"), mc_jnum(e, "per_min"), pu,
+                colour_of(v, colour), v, colour ? "\033[0m" : "");
     }
     shown = 0;
     json_array_foreach (json_object_get(py, "lines"), i, e) {
@@ -193,13 +211,13 @@ static void python_rows(FILE *out, json_t *py, int per_unit, int colour)
             fprintf(out, "  %-44s %9s %10s %10s\n", "python line (growth while traced)", "objects",
                     "per min", per_unit ? "per unit" : "");
         char pm[32], pu[32] = "";
-        mc_fmt_bytes(pm, sizeof(pm), num(e, "bytes_per_min"), 1);
+        mc_fmt_bytes(pm, sizeof(pm), mc_jnum(e, "bytes_per_min"), 1);
         if (per_unit && json_object_get(e, "bytes_per_unit"))
-            mc_fmt_bytes(pu, sizeof(pu), num(e, "bytes_per_unit"), 1);
-        const char *where = str(e, "line");
+            mc_fmt_bytes(pu, sizeof(pu), mc_jnum(e, "bytes_per_unit"), 1);
+        const char *where = mc_jstr(e, "line");
         size_t wl = strlen(where);
         fprintf(out, "  %-44s %9.0f %10s %10s\n", wl > 44 ? where + wl - 44 : where,
-                num(e, "objects"), pm, pu);
+                mc_jnum(e, "objects"), pm, pu);
     }
     shown = 0;
     json_array_foreach (json_object_get(py, "cycle_garbage"), i, e) {
@@ -208,9 +226,9 @@ static void python_rows(FILE *out, json_t *py, int per_unit, int colour)
             fprintf(out, "  %-44s %9s %10s %10s\n", "cycle garbage (freed only by the collector)",
                     "objects", "per min", per_unit ? "per unit" : "");
         char pu[32] = "";
-        if (per_unit) snprintf(pu, sizeof(pu), "%+.2f", num(e, "per_unit"));
-        fprintf(out, "  %-44.44s %9.0f %+10.1f %10s\n", str(e, "type"), num(e, "total"),
-                num(e, "per_min"), pu);
+        if (per_unit) snprintf(pu, sizeof(pu), "%+.2f", mc_jnum(e, "per_unit"));
+        fprintf(out, "  %-44.44s %9.0f %+10.1f %10s\n", mc_jstr(e, "type"), mc_jnum(e, "total"),
+                mc_jnum(e, "per_min"), pu);
     }
 }
 
@@ -221,8 +239,8 @@ static json_t *top_creep(json_t *doc, json_t **proc_out)
     size_t i, k;
     json_array_foreach (json_object_get(doc, "processes"), i, p) {
         json_array_foreach (json_object_get(p, "stacks"), k, s) {
-            if (strcmp(str(s, "verdict"), "CREEP")) continue;
-            if (!best || num(s, "bytes_per_unit") > num(best, "bytes_per_unit")) {
+            if (strcmp(mc_jstr(s, "verdict"), "CREEP")) continue;
+            if (!best || mc_jnum(s, "bytes_per_unit") > mc_jnum(best, "bytes_per_unit")) {
                 best = s;
                 *proc_out = p;
             }
@@ -242,23 +260,23 @@ static void compare_body(json_t **docs, int n, FILE *out, int colour)
         json_t *heap = json_object_get(tm, "live_heap");
         char per[32] = "-", site[400] = "-";
         if (json_object_get(heap, "per_unit"))
-            mc_fmt_bytes(per, sizeof(per), num(heap, "per_unit"), 1);
+            mc_fmt_bytes(per, sizeof(per), mc_jnum(heap, "per_unit"), 1);
         json_t *proc = NULL, *s = top_creep(docs[i], &proc);
         if (s) {
             json_t *frames = json_object_get(s, "frames");
             json_t *f =
                 json_array_get(frames, (size_t)json_integer_value(json_object_get(s, "site")));
             char b[32];
-            mc_fmt_bytes(b, sizeof(b), num(s, "bytes_per_unit"), 1);
-            const char *file = str(f, "file"), *base = strrchr(file, '/');
-            snprintf(site, sizeof(site), "%s  %s:%d  (%s)", str(f, "function"),
+            mc_fmt_bytes(b, sizeof(b), mc_jnum(s, "bytes_per_unit"), 1);
+            const char *file = mc_jstr(f, "file"), *base = strrchr(file, '/');
+            snprintf(site, sizeof(site), "%s  %s:%d  (%s)", mc_jstr(f, "function"),
                      base ? base + 1 : file, (int)json_integer_value(json_object_get(f, "line")),
                      b);
         }
         const char *v = mc_result_verdict(docs[i]);
-        fprintf(out, "  %-5s %9.0f %14s  %s%-7s%s  %s\n", str(load, "proto"),
-                num(json_object_get(load, "summary"), "requests_per_s"), per, colour_of(v, colour),
-                v, colour ? "\033[0m" : "", site);
+        fprintf(out, "  %-5s %9.0f %14s  %s%-7s%s  %s\n", mc_jstr(load, "proto"),
+                mc_jnum(json_object_get(load, "summary"), "requests_per_s"), per,
+                colour_of(v, colour), v, colour ? "\033[0m" : "", site);
     }
 }
 
@@ -275,9 +293,10 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
         snprintf(cmdline + l, sizeof(cmdline) - l, "%s%s", i ? " " : "", json_string_value(a));
     }
     fprintf(out, "memcreep: %s\n", cmdline);
-    fprintf(out, "  ran %.1f s, %lld samples every %.2f s, stopped by %s\n", num(run, "duration_s"),
-            (long long)json_integer_value(json_object_get(run, "samples")), num(run, "interval_s"),
-            str(run, "stopped_by"));
+    fprintf(out, "  ran %.1f s, %lld samples every %.2f s, stopped by %s\n",
+            mc_jnum(run, "duration_s"),
+            (long long)json_integer_value(json_object_get(run, "samples")),
+            mc_jnum(run, "interval_s"), mc_jstr(run, "stopped_by"));
     if (json_is_false(json_object_get(run, "preload")))
         fprintf(out, "  the preload could not load (statically linked?): RSS only\n");
 
@@ -287,7 +306,7 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
         mc_report_end_text(json_object_get(p, "end"), end, sizeof(end));
         int per_unit = json_is_true(json_object_get(p, "per_unit"));
         fprintf(out, "\nprocess %lld  %s  %s%s\n",
-                (long long)json_integer_value(json_object_get(p, "pid")), str(p, "exe"), end,
+                (long long)json_integer_value(json_object_get(p, "pid")), mc_jstr(p, "exe"), end,
                 json_is_true(json_object_get(p, "root")) ? "  [target]" : "");
         if (per_unit && json_object_get(doc, "load"))
             fprintf(out, "  per unit = per request of the load\n");
@@ -297,28 +316,17 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
         json_t *m = json_object_get(p, "metrics");
         fprintf(out, "  %-16s %11s %11s %12s %11s  %s\n", "", "start", "end", "per min",
                 per_unit ? "per unit" : "", "verdict");
-        metric_row(out, "RSS", json_object_get(m, "rss"), per_unit, colour);
-        metric_row(out, "live heap", json_object_get(m, "live_heap"), per_unit, colour);
-        metric_row(out, "allocator free", json_object_get(m, "allocator_free"), per_unit, colour);
-        /* Descriptors, sockets and threads: shown when they moved or creep. */
-        static const char *res[][2] = {{"fds", "descriptors"},
-                                       {"sockets", "sockets"},
-                                       {"tcp_established", "TCP established"},
-                                       {"tcp_close_wait", "TCP CLOSE_WAIT"},
-                                       {"time_wait", "TCP TIME_WAIT"},
-                                       {"threads", "threads"},
-                                       {"threads_unjoined", "threads unjoined"}};
-        for (size_t k = 0; k < sizeof(res) / sizeof(res[0]); k++) {
-            json_t *x = json_object_get(m, res[k][0]);
-            if (x && (num(x, "start") != num(x, "end") || strcmp(str(x, "verdict"), "STEADY")) &&
-                (num(x, "start") || num(x, "end")))
-                metric_row(out, res[k][1], x, per_unit, colour);
+        /* Descriptors, sockets and threads only when they moved or creep. */
+        for (size_t k = 0; k < MC_REPORT_METRICS; k++) {
+            json_t *x = json_object_get(m, mc_report_metrics[k][0]);
+            if (mc_report_metric_shown(k, x))
+                metric_row(out, mc_report_metrics[k][1], x, per_unit, colour);
         }
         json_t *lost = json_object_get(p, "lost");
-        if (lost && (num(lost, "stacks") > 0 || num(lost, "pointers") > 0))
+        if (lost && (mc_jnum(lost, "stacks") > 0 || mc_jnum(lost, "pointers") > 0))
             fprintf(out,
                     "  lost: %.0f events without a stack, %.0f blocks untracked (tables full)\n",
-                    num(lost, "stacks"), num(lost, "pointers"));
+                    mc_jnum(lost, "stacks"), mc_jnum(lost, "pointers"));
         json_t *stacks = json_object_get(p, "stacks");
         if (json_array_size(stacks)) {
             fprintf(out, "\n");
@@ -343,12 +351,12 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
     json_t *f;
     json_array_foreach (json_object_get(sum, "findings"), i, f) {
         json_t *ev = json_object_get(f, "evidence");
-        if (!strcmp(str(f, "kind"), "ALLOCATOR RETENTION")) {
+        if (!strcmp(mc_jstr(f, "kind"), "ALLOCATOR RETENTION")) {
             char fr[32], hp[32], rb[32], rc[32];
-            mc_fmt_bytes(fr, sizeof(fr), num(ev, "allocator_free"), 0);
-            mc_fmt_bytes(hp, sizeof(hp), num(ev, "live_heap"), 0);
-            mc_fmt_bytes(rb, sizeof(rb), num(ev, "rss_before"), 0);
-            mc_fmt_bytes(rc, sizeof(rc), num(ev, "recovered"), 0);
+            mc_fmt_bytes(fr, sizeof(fr), mc_jnum(ev, "allocator_free"), 0);
+            mc_fmt_bytes(hp, sizeof(hp), mc_jnum(ev, "live_heap"), 0);
+            mc_fmt_bytes(rb, sizeof(rb), mc_jnum(ev, "rss_before"), 0);
+            mc_fmt_bytes(rc, sizeof(rc), mc_jnum(ev, "recovered"), 0);
             fprintf(out,
                     "\n%sALLOCATOR RETENTION%s in process %lld: RSS %s, live heap %s, "
                     "glibc keeps %s free; ",
@@ -360,46 +368,47 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
                 fprintf(out, "malloc_trim(0) was asked but the target did not allocate to run it");
             continue;
         }
-        int objs = !strcmp(str(f, "kind"), "PYTHON OBJECTS CREEP");
-        if (objs || !strcmp(str(f, "kind"), "CYCLE GARBAGE")) {
+        int objs = !strcmp(mc_jstr(f, "kind"), "PYTHON OBJECTS CREEP");
+        if (objs || !strcmp(mc_jstr(f, "kind"), "CYCLE GARBAGE")) {
             fprintf(out, "\n%s%s%s in process %lld", objs && colour ? "\033[1;31m" : "",
-                    str(f, "kind"), colour && objs ? "\033[0m" : "",
+                    mc_jstr(f, "kind"), colour && objs ? "\033[0m" : "",
                     (long long)json_integer_value(json_object_get(f, "pid")));
             if (!objs)
-                fprintf(out, ": %.0f objects freed only by the cycle collector", num(f, "total"));
+                fprintf(out, ": %.0f objects freed only by the cycle collector",
+                        mc_jnum(f, "total"));
             json_t *ty;
             size_t k;
             json_array_foreach (json_object_get(f, "types"), k, ty) {
                 if (k == 3) break;
-                fprintf(out, "\n  %s ", str(ty, "type"));
+                fprintf(out, "\n  %s ", mc_jstr(ty, "type"));
                 if (objs)
-                    fprintf(out, "%.0f -> %.0f", num(ty, "start"), num(ty, "end"));
+                    fprintf(out, "%.0f -> %.0f", mc_jnum(ty, "start"), mc_jnum(ty, "end"));
                 else
-                    fprintf(out, "%.0f", num(ty, "total"));
+                    fprintf(out, "%.0f", mc_jnum(ty, "total"));
                 if (json_object_get(ty, "per_unit"))
-                    fprintf(out, ", %+.2f per unit", num(ty, "per_unit"));
+                    fprintf(out, ", %+.2f per unit", mc_jnum(ty, "per_unit"));
                 else
-                    fprintf(out, ", %+.1f per minute", num(ty, "per_min"));
+                    fprintf(out, ", %+.1f per minute", mc_jnum(ty, "per_min"));
                 if (json_object_get(ty, "held_by"))
-                    fprintf(out, ", held by %s", str(ty, "held_by"));
+                    fprintf(out, ", held by %s", mc_jstr(ty, "held_by"));
             }
             json_array_foreach (json_object_get(f, "lines"), k, ty) {
                 char b[32];
                 mc_fmt_bytes(b, sizeof(b),
-                             num(ty, json_object_get(ty, "bytes_per_unit") ? "bytes_per_unit"
-                                                                           : "bytes_per_min"),
+                             mc_jnum(ty, json_object_get(ty, "bytes_per_unit") ? "bytes_per_unit"
+                                                                               : "bytes_per_min"),
                              1);
-                fprintf(out, "\n  grows at %s  %s per %s", str(ty, "line"), b,
+                fprintf(out, "\n  grows at %s  %s per %s", mc_jstr(ty, "line"), b,
                         json_object_get(ty, "bytes_per_unit") ? "unit" : "minute");
             }
             continue;
         }
         fprintf(out, "\n%s%s%s in process %lld: %.0f -> %.0f, %+.1f per minute",
-                colour ? "\033[1;31m" : "", str(f, "kind"), colour ? "\033[0m" : "",
-                (long long)json_integer_value(json_object_get(f, "pid")), num(ev, "start"),
-                num(ev, "end"), num(ev, "per_min"));
+                colour ? "\033[1;31m" : "", mc_jstr(f, "kind"), colour ? "\033[0m" : "",
+                (long long)json_integer_value(json_object_get(f, "pid")), mc_jnum(ev, "start"),
+                mc_jnum(ev, "end"), mc_jnum(ev, "per_min"));
         if (json_object_get(ev, "per_unit"))
-            fprintf(out, ", %+.2f per 1000 units", num(ev, "per_unit") * 1000);
+            fprintf(out, ", %+.2f per 1000 units", mc_jnum(ev, "per_unit") * 1000);
         json_t *st;
         size_t k;
         json_array_foreach (json_object_get(f, "stacks"), k, st) {
@@ -409,30 +418,31 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
             mc_report_frame_text(fr, where, sizeof(where));
             if (json_object_get(st, "open")) {
                 /* Descriptors: the opening stack's rate, then what is open. */
-                fprintf(out, "\n  %+.0f open (", num(st, "count"));
+                fprintf(out, "\n  %+.0f open (", mc_jnum(st, "count"));
                 if (json_object_get(st, "per_unit"))
-                    fprintf(out, "%+.2f per 1000 units", num(st, "per_unit") * 1000);
+                    fprintf(out, "%+.2f per 1000 units", mc_jnum(st, "per_unit") * 1000);
                 else
-                    fprintf(out, "%+.1f per minute", num(st, "per_min"));
+                    fprintf(out, "%+.1f per minute", mc_jnum(st, "per_min"));
                 const char *kn;
                 json_t *kv;
                 json_object_foreach (json_object_get(st, "kinds"), kn, kv)
                     fprintf(out, ", %lld %s", (long long)json_integer_value(kv), kn);
                 fprintf(out, ") opened by %s", where);
             } else {
-                fprintf(out, "\n  %.0f %s from %s", num(st, "count"), str(st, "what"), where);
+                fprintf(out, "\n  %.0f %s from %s", mc_jnum(st, "count"), mc_jstr(st, "what"),
+                        where);
             }
         }
         json_array_foreach (json_object_get(f, "python_lines"), k, st)
             fprintf(out, "\n  opened at %s  (%.0f sockets still open, made while traced)",
-                    str(st, "line"), num(st, "sockets"));
+                    mc_jstr(st, "line"), mc_jnum(st, "sockets"));
         json_t *peer;
         json_array_foreach (json_object_get(f, "peers"), k, peer)
-            fprintf(out, "%s%s %s x%.0f", k ? ", " : "\n  peers: ", str(peer, "peer"),
-                    str(peer, "state"), num(peer, "count"));
+            fprintf(out, "%s%s %s x%.0f", k ? ", " : "\n  peers: ", mc_jstr(peer, "peer"),
+                    mc_jstr(peer, "state"), mc_jnum(peer, "count"));
     }
     if (json_array_size(json_object_get(sum, "findings"))) fputc('\n', out);
-    const char *v = str(sum, "verdict");
+    const char *v = mc_jstr(sum, "verdict");
     fprintf(out, "\nverdict: %s%s%s", colour_of(v, colour), v, colour ? "\033[0m" : "");
     long long nc = (long long)json_integer_value(json_object_get(sum, "creeping_stacks"));
     if (nc) fprintf(out, " (%lld creeping stack%s)", nc, nc == 1 ? "" : "s");

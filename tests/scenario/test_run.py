@@ -480,7 +480,10 @@ def case_diff():
     b = LAST_OUT
     rc, text, err = memcreep(["diff", a, b])
     check(rc == 0, f"diff: exit {rc}: {err}")
-    line = [ln for ln in text.splitlines() if "leaky_store" in ln]
+    # Each stack: its numbers, then "at" its site and callers.
+    lines = text.splitlines()
+    at = [i for i, ln in enumerate(lines) if ln.strip().startswith("at leaky_store")]
+    line = [lines[at[0] - 1]] if at else []
     check(line and line[0].rstrip().endswith("(gone)"), f"leaky_store line: {line}")
     rate = float(line[0].split()[0].lstrip("+"))
     check(line[0].split()[1] == "B" and abs(rate - 256) <= 25.6, f"rate in {line[0]!r}")
