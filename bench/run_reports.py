@@ -51,8 +51,9 @@ def free_port():
 
 
 def metrics_run(memcreep, service, secs, scrape):
-    """memcreep's own CPU seconds over a run of secs, scraped every 100 ms
-    when scrape; also how many scrapes were answered."""
+    """memcreep's own CPU seconds over a run of secs, with --metrics
+    scraped: 0 not at all (no --metrics), 1 once, 2 every 100 ms; also how
+    many scrapes were answered."""
     port = free_port()
     argv = [memcreep, "run", "-q", "-i", "0.1", "-d", f"{secs}s"]
     if scrape:
@@ -65,7 +66,7 @@ def metrics_run(memcreep, service, secs, scrape):
             cpu[0] = proc_cpu(p.pid)
         except OSError:
             break
-        if scrape:
+        if scrape == 2 or (scrape == 1 and not answered[0]):
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
                     s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -112,31 +113,32 @@ def main():
         if a.markdown:
             print("| renderer | seconds | output | vs heaptrack_print |\n|---|---|---|---|")
         for name, t, size in rows:
-            ratio = f"{t / peer:.2f}x" if peer else "-"
+            ratio = f"{t / peer:.4f}x" if peer else "-"
             if a.markdown:
                 print(f"| {name} | {t:.3f} | {size / 1024:.0f} KiB | {ratio} |")
             else:
                 print(f"  {name:34s} {t:7.3f} s  {size / 1024:8.0f} KiB  {ratio}")
 
-        cpus = {False: [], True: []}
+        cpus = {0: [], 1: [], 2: []}
         for _ in range(max(1, a.reps // 2)):
-            for scrape in (False, True):
-                cpu, n = metrics_run(a.memcreep, a.service, a.seconds, scrape)
-                cpus[scrape].append((cpu, n))
-        base = statistics.median(c for c, _ in cpus[False])
-        with_m = statistics.median(c for c, _ in cpus[True])
-        scrapes = statistics.median(n for _, n in cpus[True])
+            for scrape in (0, 1, 2):
+                cpus[scrape].append(metrics_run(a.memcreep, a.service, a.seconds, scrape))
+        base = statistics.median(c for c, _ in cpus[0])
         print(f"\n--metrics: memcreep's own CPU over a {a.seconds:.0f}-s run, median of "
-              f"{len(cpus[True])}")
+              f"{len(cpus[0])}")
         if a.markdown:
-            print("| run | memcreep CPU s | scrapes answered | ratio |\n|---|---|---|---|")
-            print(f"| without --metrics | {base:.2f} | - | 1.00x |")
-            print(f"| --metrics, scraped every 100 ms | {with_m:.2f} | {scrapes:.0f} | "
-                  f"{with_m / base:.2f}x |")
-        else:
-            print(f"  without --metrics                 {base:6.2f} s")
-            print(f"  --metrics, scraped every 100 ms   {with_m:6.2f} s  ({scrapes:.0f} scrapes)"
-                  f"  {with_m / base:.2f}x")
+            print("| run | memcreep CPU s | scrapes answered | ratio | added, % of a core |\n"
+                  "|---|---|---|---|---|")
+        for scrape, name in ((0, "without --metrics"), (1, "--metrics, scraped once"),
+                             (2, "--metrics, scraped every 100 ms")):
+            cpu = statistics.median(c for c, _ in cpus[scrape])
+            n = statistics.median(k for _, k in cpus[scrape])
+            core = (cpu - base) / a.seconds * 100
+            if a.markdown:
+                print(f"| {name} | {cpu:.2f} | {n:.0f} | {cpu / base:.2f}x | {core:.2f}% |")
+            else:
+                print(f"  {name:34s} {cpu:6.2f} s  ({n:.0f} scrapes)  {cpu / base:.2f}x  "
+                      f"+{core:.2f}% of a core")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -38,8 +38,30 @@ struct mc_metrics {
     char *text[2]; /* the last rendering: [0] Prometheus 0.0.4, [1] OpenMetrics */
     double next;
     uint64_t scrapes;
+    _Atomic int wanted; /* scraped since the last rendering */
     struct mc_symbolizer *sym;
+    /* Sites of the stacks shown lately: symbolizing a whole stack again at
+     * every rendering would cost more than the rest of it together. */
+    struct site_cache {
+        pid_t pid;
+        uint32_t slot;
+        char site[300];
+    } cache[4 * TOP_STACKS];
+    unsigned cache_next;
 };
+
+/* The site of a stack, from the cache or symbolized (and then kept). */
+static const char *site_of(struct mc_metrics *m, const struct mc_proc *p, uint32_t slot)
+{
+    for (size_t i = 0; i < sizeof(m->cache) / sizeof(m->cache[0]); i++)
+        if (m->cache[i].pid == p->pid && m->cache[i].slot == slot && m->cache[i].site[0])
+            return m->cache[i].site;
+    struct site_cache *c = &m->cache[m->cache_next++ % (sizeof(m->cache) / sizeof(m->cache[0]))];
+    c->pid = p->pid;
+    c->slot = slot;
+    mc_result_site((struct mc_proc *)p, slot, m->sym, c->site, sizeof(c->site));
+    return c->site;
+}
 
 /* ---- rendering ---- */
 
@@ -159,7 +181,8 @@ static int top_stacks(const struct mc_collector *c, struct top *t)
 }
 
 static void render(struct mc_metrics *m, struct buf *b, int om, const struct mc_collector *c,
-                   double requests, double elapsed, const struct top *t, int nt, char sites[][300])
+                   double requests, double elapsed, const struct top *t, int nt,
+                   const char *const *sites)
 {
     static const struct {
         const char *name, *unit, *help;
@@ -241,13 +264,16 @@ void mc_metrics_update(struct mc_metrics *m, struct mc_collector *c, double requ
     if (!m) return;
     double now = mc_now();
     if (!force && now < m->next) return;
+    /* Nothing to do until someone scrapes, but a first text to answer. */
+    if (!force && m->text[0] && !m->wanted) return;
+    m->wanted = 0;
     m->next = now + METRICS_EVERY;
     struct top t[TOP_STACKS];
     memset(t, 0, sizeof(t));
     int nt = top_stacks(c, t);
-    char sites[TOP_STACKS][300];
+    const char *sites[TOP_STACKS];
     for (int i = 0; i < nt; i++)
-        mc_result_site((struct mc_proc *)t[i].p, t[i].slot, m->sym, sites[i], sizeof(sites[i]));
+        sites[i] = site_of(m, t[i].p, t[i].slot);
     struct buf b[2];
     memset(b, 0, sizeof(b));
     for (int om = 0; om < 2; om++)
@@ -318,6 +344,7 @@ static void answer(struct mc_metrics *m, int fd)
         pthread_mutex_lock(&m->lock);
         body = m->text[om] ? strdup(m->text[om]) : NULL;
         m->scrapes++;
+        m->wanted = 1;
         pthread_mutex_unlock(&m->lock);
         if (!body) status = "503 Service Unavailable"; /* nothing sampled yet */
     }
