@@ -208,7 +208,8 @@ def chromium(page, rec, *extra, timeout=90):
     prof = tempfile.mkdtemp(prefix="mc-chromium-")
     try:
         p = subprocess.run([exe, "--headless=new", "--no-sandbox", "--disable-gpu",
-                            "--hide-scrollbars", f"--user-data-dir={prof}", "--no-first-run",
+                            "--hide-scrollbars", "--disable-dev-shm-usage", f"--user-data-dir={prof}",
+                            "--no-first-run",
                             "--disable-background-networking", "--disable-component-update",
                             "--disable-sync", "--disable-default-apps",
                             f"--proxy-server=http://127.0.0.1:{rec.port}",

@@ -166,10 +166,17 @@ def case_asyncio():
               f"keep: peers {f[0]['peers']}")
         check(f"opened at {top['line']}" in err, "the report does not name the line")
 
-        doc, rc, err = test_run.run_target(argv + ["fixed"], ["-d", "6s", "--fail-on-creep"])
+        # Descriptors are what this variant is about. Its heap is not
+        # judged: a client per call builds an SSL context each time, and
+        # over a few seconds on a busy machine their warm-up can still read
+        # as growth (it levels off over 30 s: PLATEAU).
+        doc, rc, err = test_run.run_target(argv + ["fixed"], ["-d", "6s"])
         kinds = [x["kind"] for x in doc["summary"]["findings"]]
-        check(rc == 0 and "SOCKET CREEP" not in kinds and "CONNECTION CHURN" in kinds,
-              f"fixed: exit {rc}, findings {kinds}")
+        check(not [k for k in kinds if k.startswith(("SOCKET CREEP", "FD CREEP"))] and
+              "CONNECTION CHURN" in kinds, f"fixed: findings {kinds}")
+        m = test_run.root_proc(doc)["metrics"]
+        check(m["sockets"]["verdict"] != "CREEP" and m["fds"]["verdict"] != "CREEP",
+              f"fixed: sockets {m['sockets']['verdict']}, descriptors {m['fds']['verdict']}")
 
 
 def case_multiprocessing():
