@@ -180,6 +180,17 @@ static int top_stacks(const struct mc_collector *c, struct top *t)
     return n;
 }
 
+/* One sample of a stack's family, labelled with its process and site. */
+static void stack_sample(struct buf *b, const char *name, const struct top *t, const char *site,
+                         int64_t v)
+{
+    put(b, "%s{pid=\"%d\",exe=\"", name, (int)t->p->pid);
+    put_label(b, base_name(t->p->exe));
+    put(b, "\",stack=\"%u\",site=\"", t->slot);
+    put_label(b, site);
+    put(b, "\"} %lld\n", (long long)v);
+}
+
 static void render(struct mc_metrics *m, struct buf *b, int om, const struct mc_collector *c,
                    double requests, double elapsed, const struct top *t, int nt,
                    const char *const *sites)
@@ -239,22 +250,12 @@ static void render(struct mc_metrics *m, struct buf *b, int om, const struct mc_
     }
     family(b, om, "memcreep_stack_live_bytes", GAUGE, "bytes",
            "Live bytes of the stacks that grew most since the start, by allocation site.");
-    for (int i = 0; i < nt; i++) {
-        put(b, "memcreep_stack_live_bytes{pid=\"%d\",exe=\"", (int)t[i].p->pid);
-        put_label(b, base_name(t[i].p->exe));
-        put(b, "\",stack=\"%u\",site=\"", t[i].slot);
-        put_label(b, sites[i]);
-        put(b, "\"} %lld\n", (long long)t[i].live);
-    }
+    for (int i = 0; i < nt; i++)
+        stack_sample(b, "memcreep_stack_live_bytes", &t[i], sites[i], t[i].live);
     family(b, om, "memcreep_stack_grown_bytes", GAUGE, "bytes",
            "Growth of the same stacks since the series started.");
-    for (int i = 0; i < nt; i++) {
-        put(b, "memcreep_stack_grown_bytes{pid=\"%d\",exe=\"", (int)t[i].p->pid);
-        put_label(b, base_name(t[i].p->exe));
-        put(b, "\",stack=\"%u\",site=\"", t[i].slot);
-        put_label(b, sites[i]);
-        put(b, "\"} %lld\n", (long long)t[i].grown);
-    }
+    for (int i = 0; i < nt; i++)
+        stack_sample(b, "memcreep_stack_grown_bytes", &t[i], sites[i], t[i].grown);
     if (om) put(b, "# EOF\n");
 }
 

@@ -27,6 +27,14 @@ static void cell(FILE *out, const char *cls, const char *text)
     fputs("</td>", out);
 }
 
+/* A table cell holding one number printed with fmt. */
+static void cellf(FILE *out, const char *fmt, double v)
+{
+    char b[48];
+    snprintf(b, sizeof(b), fmt, v);
+    cell(out, NULL, b);
+}
+
 static void cell_bytes(FILE *out, double v, int sign)
 {
     char b[32];
@@ -250,17 +258,12 @@ static void python_section(FILE *out, json_t *py, int per_unit)
             per_unit ? "<th>per unit</th>" : "");
     json_array_foreach (json_object_get(py, "types"), i, e) {
         if (i == PY_ROWS) break;
-        char a[32], b[32], c[32], d[32];
-        snprintf(a, sizeof(a), "%.0f", mc_jnum(e, "start"));
-        snprintf(b, sizeof(b), "%.0f", mc_jnum(e, "end"));
-        snprintf(c, sizeof(c), "%+.1f", mc_jnum(e, "per_min"));
-        snprintf(d, sizeof(d), "%+.2f", mc_jnum(e, "per_unit"));
         fputs("<tr>", out);
         cell(out, "l mono", mc_jstr(e, "type"));
-        cell(out, NULL, a);
-        cell(out, NULL, b);
-        cell(out, NULL, c);
-        if (per_unit) cell(out, NULL, d);
+        cellf(out, "%.0f", mc_jnum(e, "start"));
+        cellf(out, "%.0f", mc_jnum(e, "end"));
+        cellf(out, "%+.1f", mc_jnum(e, "per_min"));
+        if (per_unit) cellf(out, "%+.2f", mc_jnum(e, "per_unit"));
         fputs("<td class=\"l\">", out);
         mc_html_badge(out, mc_jstr(e, "verdict"));
         fputs("</td><td class=\"l\">", out);
@@ -277,11 +280,9 @@ static void python_section(FILE *out, json_t *py, int per_unit)
                 per_unit ? "<th>per unit</th>" : "");
         json_array_foreach (json_object_get(py, "lines"), i, e) {
             if (i == PY_ROWS) break;
-            char o[32];
-            snprintf(o, sizeof(o), "%.0f", mc_jnum(e, "objects"));
             fputs("<tr>", out);
             cell(out, "l mono", mc_jstr(e, "line"));
-            cell(out, NULL, o);
+            cellf(out, "%.0f", mc_jnum(e, "objects"));
             cell_bytes(out, mc_jnum(e, "bytes_per_min"), 1);
             if (per_unit) cell_bytes(out, mc_jnum(e, "bytes_per_unit"), 1);
             fputs("</tr>\n", out);
@@ -295,15 +296,11 @@ static void python_section(FILE *out, json_t *py, int per_unit)
                 per_unit ? "<th>per unit</th>" : "");
         json_array_foreach (json_object_get(py, "cycle_garbage"), i, e) {
             if (i == PY_ROWS) break;
-            char o[32], m[32], u[32];
-            snprintf(o, sizeof(o), "%.0f", mc_jnum(e, "total"));
-            snprintf(m, sizeof(m), "%+.1f", mc_jnum(e, "per_min"));
-            snprintf(u, sizeof(u), "%+.2f", mc_jnum(e, "per_unit"));
             fputs("<tr>", out);
             cell(out, "l mono", mc_jstr(e, "type"));
-            cell(out, NULL, o);
-            cell(out, NULL, m);
-            if (per_unit) cell(out, NULL, u);
+            cellf(out, "%.0f", mc_jnum(e, "total"));
+            cellf(out, "%+.1f", mc_jnum(e, "per_min"));
+            if (per_unit) cellf(out, "%+.2f", mc_jnum(e, "per_unit"));
             fputs("</tr>\n", out);
         }
         fputs("</table>\n", out);

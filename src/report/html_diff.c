@@ -93,6 +93,26 @@ static void rounds_overlay(FILE *out, json_t *a, json_t *b)
     }
 }
 
+/* A process of either run (pa, pb; NULL where it has no match): its
+ * program, then the live heap's verdict and rate in each. */
+static void proc_row(FILE *out, json_t *named, json_t *pa, json_t *pb, const char *rate)
+{
+    const char *exe = mc_jstr(named, "exe"), *base = strrchr(exe, '/');
+    fputs("<tr><td class=\"l mono\">", out);
+    mc_html_esc(out, base ? base + 1 : exe);
+    fputs("</td>", out);
+    json_t *side[2] = {pa, pb};
+    for (int k = 0; k < 2; k++) {
+        json_t *heap =
+            side[k] ? json_object_get(json_object_get(side[k], "metrics"), "live_heap") : NULL;
+        fputs("<td class=\"l\">", out);
+        if (heap) mc_html_badge(out, mc_jstr(heap, "verdict"));
+        fputs(heap ? "</td>" : "-</td>", out);
+        bytes_td(out, heap != NULL, mc_jnum(heap, rate), 1);
+    }
+    fputs("</tr>\n", out);
+}
+
 static void rate_row(FILE *out, const char *label, json_t *ma, json_t *mb, const char *k, int sign)
 {
     if (!ma && !mb) return;
@@ -166,35 +186,10 @@ int mc_report_diff_html(json_t *a, json_t *b, const char *na, const char *nb, FI
     char used[1024] = {0};
     json_t *p;
     size_t i;
-    json_array_foreach (json_object_get(a, "processes"), i, p) {
-        json_t *q = mc_diff_match(b, p, used, sizeof(used));
-        json_t *hpa = json_object_get(json_object_get(p, "metrics"), "live_heap");
-        json_t *hpb = q ? json_object_get(json_object_get(q, "metrics"), "live_heap") : NULL;
-        const char *exe = mc_jstr(p, "exe"), *base = strrchr(exe, '/');
-        fputs("<tr><td class=\"l mono\">", out);
-        mc_html_esc(out, base ? base + 1 : exe);
-        fputs("</td><td class=\"l\">", out);
-        if (hpa) mc_html_badge(out, mc_jstr(hpa, "verdict"));
-        fputs("</td>", out);
-        bytes_td(out, hpa != NULL, mc_jnum(hpa, rate), 1);
-        fputs("<td class=\"l\">", out);
-        if (hpb) mc_html_badge(out, mc_jstr(hpb, "verdict"));
-        fputs("</td>", out);
-        bytes_td(out, hpb != NULL, mc_jnum(hpb, rate), 1);
-        fputs("</tr>\n", out);
-    }
-    json_array_foreach (json_object_get(b, "processes"), i, p) {
-        if (i < sizeof(used) && used[i]) continue;
-        json_t *hpb = json_object_get(json_object_get(p, "metrics"), "live_heap");
-        const char *exe = mc_jstr(p, "exe"), *base = strrchr(exe, '/');
-        fputs("<tr><td class=\"l mono\">", out);
-        mc_html_esc(out, base ? base + 1 : exe);
-        fputs("</td><td class=\"l\">-</td><td>-</td><td class=\"l\">", out);
-        if (hpb) mc_html_badge(out, mc_jstr(hpb, "verdict"));
-        fputs("</td>", out);
-        bytes_td(out, hpb != NULL, mc_jnum(hpb, rate), 1);
-        fputs("</tr>\n", out);
-    }
+    json_array_foreach (json_object_get(a, "processes"), i, p)
+        proc_row(out, p, p, mc_diff_match(b, p, used, sizeof(used)), rate);
+    json_array_foreach (json_object_get(b, "processes"), i, p)
+        if (i >= sizeof(used) || !used[i]) proc_row(out, p, NULL, p, rate);
     fputs("</table>\n", out);
 
     struct mc_diff_row *rows;
