@@ -1,6 +1,5 @@
 /* diff_cmd.c - `memcreep diff RUN_A RUN_B`: two finished runs side by
  * side (report/diff.c renders them). */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,7 +51,8 @@ int mc_cmd_diff(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+f:h", opts, NULL)) != -1) {
+    /* GNU getopt also takes the options that follow the two runs. */
+    while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             format = optarg;
@@ -65,25 +65,7 @@ int mc_cmd_diff(int argc, char **argv)
             return MC_EXIT_USAGE;
         }
     }
-    /* Options may also follow the two runs. */
-    char *runs[2];
-    int nruns = 0;
-    for (int i = optind; i < argc; i++) {
-        if (!strcmp(argv[i], "--format") && i + 1 < argc) {
-            format = argv[++i];
-            continue;
-        }
-        if (!strncmp(argv[i], "--format=", 9)) {
-            format = argv[i] + 9;
-            continue;
-        }
-        if (argv[i][0] == '-' || nruns == 2) {
-            nruns = 3;
-            break;
-        }
-        runs[nruns++] = argv[i];
-    }
-    if (nruns != 2) {
+    if (argc - optind != 2) {
         mc_error("diff needs exactly two runs: memcreep diff RUN_A RUN_B");
         return MC_EXIT_USAGE;
     }
@@ -91,6 +73,7 @@ int mc_cmd_diff(int argc, char **argv)
         mc_error("--format must be text or html, not '%s'", format);
         return MC_EXIT_USAGE;
     }
+    const char *runs[2] = {argv[optind], argv[optind + 1]};
     json_t *a = load_run(runs[0]);
     json_t *b = a ? load_run(runs[1]) : NULL;
     int rc = MC_EXIT_OK;
@@ -99,8 +82,9 @@ int mc_cmd_diff(int argc, char **argv)
         goto out;
     }
     if (!strcmp(format, "html")) {
-        if (mc_report_diff_html(a, b, runs[0], runs[1], stdout) != 0) {
-            mc_error("cannot write the page: %s", strerror(errno));
+        int r = mc_report_diff_html(a, b, runs[0], runs[1], stdout);
+        if (r != 0) {
+            mc_error("cannot write the page: %s", strerror(-r));
             rc = MC_EXIT_USAGE;
         }
     } else {

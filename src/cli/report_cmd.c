@@ -1,5 +1,4 @@
 /* report_cmd.c - `memcreep report RUN`: renders a saved result again. */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -110,8 +109,9 @@ int mc_cmd_report(int argc, char **argv)
     int colour = !strcmp(color, "always") || (!strcmp(color, "auto") && isatty(1));
     if (!strcmp(format, "html")) {
         /* One page, with both protocols side by side for an h1,h2 run. */
-        if (mc_report_html(docs, n, stdout, (int)top) != 0) {
-            mc_error("cannot write the page: %s", strerror(errno));
+        int r = mc_report_html(docs, n, stdout, (int)top);
+        if (r != 0) {
+            mc_error("cannot write the page: %s", strerror(-r));
             rc = MC_EXIT_USAGE;
         }
         goto out;
@@ -128,8 +128,9 @@ int mc_cmd_report(int argc, char **argv)
         } else if (!strcmp(format, "folded")) {
             mc_report_folded(docs[i], stdout);
         } else if (!strcmp(format, "pprof")) {
-            if (mc_report_pprof(docs[i], stdout) != 0) {
-                mc_error("cannot write the profile: %s", strerror(errno));
+            int r = mc_report_pprof(docs[i], stdout);
+            if (r != 0) {
+                mc_error("cannot write the profile: %s", strerror(-r));
                 rc = MC_EXIT_USAGE;
             }
         } else {

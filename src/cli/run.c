@@ -234,36 +234,53 @@ static int prepare_output(const char *dir)
     return 0;
 }
 
-/* The renderings written beside result.json, one per format. */
-static int put_text(json_t *doc, FILE *f, int top)
+/* The renderings written beside result.json, one per format: each gets
+ * the run's documents (two only for the page of both protocols). */
+typedef int (*put_fn)(json_t **docs, int n, FILE *f, int top);
+
+static int put_text(json_t **docs, int n, FILE *f, int top)
 {
-    mc_report_text(doc, f, 0, top);
+    (void)n;
+    mc_report_text(docs[0], f, 0, top);
     return 0;
 }
 
-static int put_folded(json_t *doc, FILE *f, int top)
+static int put_folded(json_t **docs, int n, FILE *f, int top)
 {
+    (void)n;
     (void)top;
-    mc_report_folded(doc, f);
+    mc_report_folded(docs[0], f);
     return 0;
 }
 
-static int put_html(json_t *doc, FILE *f, int top)
+static int put_html(json_t **docs, int n, FILE *f, int top)
 {
-    return mc_report_html(&doc, 1, f, top);
+    return mc_report_html(docs, n, f, top);
 }
 
-static int put_pprof(json_t *doc, FILE *f, int top)
+static int put_pprof(json_t **docs, int n, FILE *f, int top)
 {
+    (void)n;
     (void)top;
-    return mc_report_pprof(doc, f);
+    return mc_report_pprof(docs[0], f);
+}
+
+/* Writes dir/name with put; says so on stderr when it cannot. */
+static void write_out(const char *dir, const char *name, put_fn put, json_t **docs, int n, int top)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    int r = f ? put(docs, n, f, top) : -errno;
+    if (f && fclose(f) != 0 && !r) r = -errno;
+    if (r) mc_error("cannot write %s: %s", path, strerror(-r));
 }
 
 static void save(json_t *doc, const char *dir, int top)
 {
     static const struct {
         const char *name;
-        int (*put)(json_t *, FILE *, int);
+        put_fn put;
     } outs[] = {{"report.txt", put_text},
                 {"report.html", put_html},
                 {"growth.folded", put_folded},
@@ -272,17 +289,8 @@ static void save(json_t *doc, const char *dir, int top)
     int r;
     snprintf(path, sizeof(path), "%s/result.json", dir);
     if ((r = mc_result_save(doc, path)) != 0) mc_error("cannot write %s: %s", path, strerror(-r));
-    for (size_t i = 0; i < sizeof(outs) / sizeof(outs[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", dir, outs[i].name);
-        FILE *f = fopen(path, "w");
-        if (!f) {
-            mc_error("cannot write %s: %s", path, strerror(errno));
-            continue;
-        }
-        r = outs[i].put(doc, f, top);
-        if (fclose(f) != 0 && !r) r = -errno;
-        if (r) mc_error("cannot write %s: %s", path, strerror(-r));
-    }
+    for (size_t i = 0; i < sizeof(outs) / sizeof(outs[0]); i++)
+        write_out(dir, outs[i].name, outs[i].put, &doc, 1, top);
 }
 
 int mc_cmd_run(int argc, char **argv)
@@ -378,15 +386,8 @@ int mc_cmd_run(int argc, char **argv)
         if (failed) rc = MC_EXIT_TARGET;
     }
     if (np == 2 && docs[0] && docs[1] && !o.s.quiet) mc_report_compare(docs, 2, stderr, colour);
-    if (np == 2 && docs[0] && docs[1] && o.output) {
-        /* Both protocols on one page, beside h1/ and h2/. */
-        char path[PATH_MAX + 16];
-        snprintf(path, sizeof(path), "%s/report.html", o.output);
-        FILE *f = fopen(path, "w");
-        int r = f ? mc_report_html(docs, 2, f, (int)o.top) : -errno;
-        if (f && fclose(f) != 0 && !r) r = -errno;
-        if (r) mc_error("cannot write %s: %s", path, strerror(-r));
-    }
+    if (np == 2 && docs[0] && docs[1] && o.output) /* both protocols, beside h1/ and h2/ */
+        write_out(o.output, "report.html", put_html, docs, 2, (int)o.top);
     if (rc == MC_EXIT_OK && o.fail_on_creep)
         for (int i = 0; i < np; i++)
             if (docs[i] && !strcmp(mc_result_verdict(docs[i]), "CREEP")) rc = MC_EXIT_CREEP;

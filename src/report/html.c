@@ -446,22 +446,17 @@ static void load_section(FILE *out, json_t *load)
     free(heap);
 }
 
-static void run_section(FILE *out, json_t *doc, int top, int level)
+static void run_section(FILE *out, json_t *doc, int top)
 {
     json_t *run = json_object_get(doc, "run");
     json_t *procs = json_object_get(doc, "processes");
-    const char *verdict = mc_result_verdict(doc);
-    fprintf(out, "<h%d>", level);
-    mc_html_badge(out, verdict);
-    fputs(" <code>", out);
-    json_t *a;
     size_t i;
-    json_array_foreach (json_object_get(run, "command"), i, a) {
-        if (i) fputc(' ', out);
-        mc_html_esc(out, json_string_value(a));
-    }
-    fprintf(out, "</code></h%d>\n<p>Started %s, ran %.1f s, %lld samples every %.2f s, stopped by ",
-            level, mc_jstr(run, "started"), mc_jnum(run, "duration_s"),
+    fputs("<h2>", out);
+    mc_html_badge(out, mc_result_verdict(doc));
+    fputs(" <code>", out);
+    mc_html_command(out, doc);
+    fprintf(out, "</code></h2>\n<p>Started %s, ran %.1f s, %lld samples every %.2f s, stopped by ",
+            mc_jstr(run, "started"), mc_jnum(run, "duration_s"),
             (long long)json_integer_value(json_object_get(run, "samples")),
             mc_jnum(run, "interval_s"));
     mc_html_esc(out, mc_jstr(run, "stopped_by"));
@@ -548,7 +543,7 @@ int mc_report_html(json_t **docs, int n, FILE *out, int top)
     }
     for (int i = 0; i < n; i++) {
         if (n > 1) fputs("<hr>\n", out);
-        run_section(out, docs[i], top, 2);
+        run_section(out, docs[i], top);
     }
     fprintf(out,
             "<p class=\"muted\">Rendered by memcreep from result.json (schema %s, version "

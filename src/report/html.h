@@ -21,6 +21,8 @@ void mc_html_begin(FILE *out, const char *title);
 /* A verdict as a coloured label (the class only from the known verdicts:
  * the text comes from the document). */
 void mc_html_badge(FILE *out, const char *verdict);
+/* The run's command line, its words escaped and joined by spaces. */
+void mc_html_command(FILE *out, json_t *doc);
 /* Closes the document. */
 void mc_html_end(FILE *out);
 

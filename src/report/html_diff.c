@@ -140,12 +140,7 @@ int mc_report_diff_html(json_t *a, json_t *b, const char *na, const char *nb, FI
         fputs("</td><td class=\"l mono\">", out);
         mc_html_esc(out, names[i]);
         fputs("</td><td class=\"l mono\">", out);
-        json_t *arg;
-        size_t k;
-        json_array_foreach (json_object_get(json_object_get(docs[i], "run"), "command"), k, arg) {
-            if (k) fputc(' ', out);
-            mc_html_esc(out, json_string_value(arg));
-        }
+        mc_html_command(out, docs[i]);
         fputs("</td></tr>\n", out);
     }
     fputs("</table>\n<h2>The target</h2>\n", out);

@@ -75,6 +75,16 @@ void mc_html_badge(FILE *out, const char *v)
     fputs("</span>", out);
 }
 
+void mc_html_command(FILE *out, json_t *doc)
+{
+    json_t *a;
+    size_t i;
+    json_array_foreach (json_object_get(json_object_get(doc, "run"), "command"), i, a) {
+        if (i) fputc(' ', out);
+        mc_html_esc(out, json_string_value(a));
+    }
+}
+
 void mc_html_end(FILE *out)
 {
     fputs("</body></html>\n", out);
