@@ -19,20 +19,15 @@ import time
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "scenario"))
+from test_run import Failure, check  # noqa: E402  (the scenario tests' helpers)
+
 GOLDEN = os.path.join(HERE, "golden")
 WIDTH = 100
 
 
-class Fail(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Fail(msg)
-
-
 def memcreep(args, timeout=60, binary=False, cwd=None):
+    """Runs memcreep; returns (exit code, stdout, stderr), bytes when binary."""
     p = subprocess.run([ARGS.memcreep] + args, capture_output=True, text=not binary,
                        timeout=timeout, cwd=cwd)
     return p.returncode, p.stdout, p.stderr
@@ -54,7 +49,7 @@ def compare(rendered, expected_path):
         import difflib
         d = "".join(difflib.unified_diff(want.splitlines(True), rendered.splitlines(True),
                                          expected_path, "rendered", n=1))
-        raise Fail(f"{os.path.relpath(expected_path, HERE)} differs:\n{d[:4000]}")
+        raise Failure(f"{os.path.relpath(expected_path, HERE)} differs:\n{d[:4000]}")
 
 
 def width_ok(text, what):
@@ -474,7 +469,7 @@ if __name__ == "__main__":
     ARGS.memcreep = os.path.abspath(ARGS.memcreep)
     try:
         CASES[ARGS.case]()
-    except (Fail, subprocess.TimeoutExpired) as e:
+    except (Failure, subprocess.TimeoutExpired) as e:
         print(f"FAIL {ARGS.case}: {e}", file=sys.stderr)
         sys.exit(1)
     print(f"ok {ARGS.case}")
