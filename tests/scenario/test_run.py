@@ -218,7 +218,7 @@ def case_aligned():
 
 
 def case_plateau():
-    doc, _, _ = run_target([fixture("cache_plateau"), "2500", "1000"], ["--fail-on-creep"],
+    doc, _, _ = run_target([fixture("cache_plateau"), "3000", "1000"], ["--fail-on-creep"],
                            expect_rc=0)
     p = root_proc(doc)
     found = stacks_at(p, "cache_put")
