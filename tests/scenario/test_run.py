@@ -318,6 +318,24 @@ def case_fd_behaviour():
     check("event" not in dk and dk.get("tcp") == 1, f"forked child: {dk}")
 
 
+def case_signals():
+    """Signals whose handlers call hooked functions (dup, close), from a
+    timer and aimed at each allocating thread: the program behaves as it
+    does plainly, and its leak is still measured at its rate."""
+    argv = [fixture("signal_storm"), "600", "4000"]
+    plain = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    check(plain.returncode == 0 and "FAIL" not in plain.stdout, f"plain run: {plain.stdout}")
+    rc, out, err = memcreep(["run", "-q", "--"] + argv)
+    check(rc == 0 and out == plain.stdout, f"under memcreep (exit {rc}):\n{out}{err}")
+    doc, _, _ = run_target(argv)
+    p = root_proc(doc)
+    check(p["end"]["how"] == "exited" and p["end"]["status"] == 0, f"end: {p['end']}")
+    expect_creep(p, "storm_leak", 64)
+    expect_only_creep(p, ["storm_leak", "worker"])
+    kinds = [f["kind"] for f in doc["summary"]["findings"]]
+    check(not any(k.startswith(("FD", "SOCKET")) for k in kinds), f"findings {kinds}")
+
+
 def case_churn():
     """Seed 002: a new connection per request is CONNECTION CHURN, with the
     connecting line, although nothing leaks; the pooled client is not."""
