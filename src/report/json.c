@@ -649,7 +649,7 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
     /* One point per snapshot (the Python series have their own clock). */
     uint32_t n = p->py_clk.n;
     int work = n >= 2 && p->py_work[n - 1] > p->py_work[0];
-    double xm[MC_SERIES_MAX], y[MC_SERIES_MAX];
+    double xm[MC_SERIES_MAX], y[MC_SERIES_MAX], gsum[MC_SERIES_MAX] = {0};
     const double *xw = p->py_work;
     for (uint32_t k = 0; k < n; k++)
         xm[k] = p->py_t[k] / 60.0;
@@ -676,6 +676,8 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
         }
         r->key = r->tr.net;
         creeping += r->tr.verdict == MC_V_CREEP;
+        for (uint32_t k = 0; k < n; k++)
+            gsum[k] += (double)ps->garbage[k];
         double g = (double)(ps->garbage[n - 1] - ps->garbage[0]);
         if (g > 0) {
             garb[ng].i = i;
@@ -744,10 +746,15 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
     json_decref(creep);
     /* Garbage that comes with the work, not a few cycles left by start-up:
      * at least PY_GARBAGE_MIN objects and, with a work axis, at least
-     * PY_GARBAGE_RATE per unit. */
-    double span = work ? p->py_work[n - 1] - p->py_work[0] : 0;
-    if (span > 0) json_object_set_new(py, "cycle_garbage_per_unit", json_real(total / span));
-    if (total >= PY_GARBAGE_MIN && (span <= 0 || total / span >= PY_GARBAGE_RATE)) {
+     * PY_GARBAGE_RATE per unit. The rate is the Theil-Sen slope of the
+     * cumulative garbage of all types against the work, not total / work:
+     * the garbage of imports done after the first snapshot comes as one
+     * step, which moves only the slopes of the pairs of points around it
+     * (about 2/n of them for a step at the start), whereas divided by the
+     * little work of a slow run it could read as a cycle per request. */
+    double rate = work ? slope_of(xw, gsum, n) : 0;
+    if (work) json_object_set_new(py, "cycle_garbage_per_unit", json_real(rate));
+    if (total >= PY_GARBAGE_MIN && (!work || rate >= PY_GARBAGE_RATE)) {
         json_t *f = add_finding(findings, "CYCLE GARBAGE", "python.cycle_garbage", p->pid);
         json_object_set_new(f, "total", json_integer((json_int_t)total));
         json_object_set(f, "types", cg);

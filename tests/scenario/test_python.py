@@ -95,10 +95,11 @@ def case_service():
     check(not kinds and rate < 0.1, f"clean: findings {kinds}, cycle garbage {rate:.3f} per request")
 
 
-def run_worker(srv, mode, expect_rc, seconds):
+def run_worker(srv, mode, expect_rc, seconds, pause_ms=3):
     """The worker for a time rather than a count: snapshots of a heap that
     keeps growing take longer, and come less often, on a busy machine."""
-    argv = [PYTHON, os.path.join(PYFIX, "httpx_worker.py"), srv.url(), f"{seconds}s", mode, "3"]
+    argv = [PYTHON, os.path.join(PYFIX, "httpx_worker.py"), srv.url(), f"{seconds}s", mode,
+            str(pause_ms)]
     doc, rc, err = test_run.run_target(argv, ["--fail-on-creep"])
     check(rc == expect_rc, f"{mode}: exit {rc}, expected {expect_rc}: {err}")
     return doc
@@ -119,7 +120,10 @@ def case_httpx():
             t = types.get(name)
             check(t and abs(t["per_unit"] - 1) <= RATE_TOL, f"shared: {name} {brief(t)}")
 
-        doc = run_worker(srv, "keep", 1, 25)
+        # Slower, so that the kept heap stays small enough for memcreep to
+        # afford a snapshot every second or two even on a busy machine (it
+        # spaces them by ten times what the last one took).
+        doc = run_worker(srv, "keep", 1, 25, pause_ms=10)
         f = finding(doc, "PYTHON OBJECTS CREEP")
         names = {t["type"]: t for t in f[0]["types"]} if f else {}
         r = names.get("httpx.Response")
@@ -170,7 +174,10 @@ def case_asyncio():
         # judged: a client per call builds an SSL context each time, and
         # over a few seconds on a busy machine their warm-up can still read
         # as growth (it levels off over 30 s: PLATEAU).
-        doc, rc, err = test_run.run_target(argv + ["fixed"], ["-d", "6s"])
+        # The fixture's own 5 s of calls, counted from when its imports are
+        # done: a fixed -d would leave few calls when a busy machine makes
+        # the start slow.
+        doc, rc, err = test_run.run_target(argv[:-1] + ["5", "fixed"])
         kinds = [x["kind"] for x in doc["summary"]["findings"]]
         check(not [k for k in kinds if k.startswith(("SOCKET CREEP", "FD CREEP"))] and
               "CONNECTION CHURN" in kinds, f"fixed: findings {kinds}")
