@@ -325,9 +325,11 @@ def case_signals():
     argv = [fixture("signal_storm"), "600", "4000"]
     plain = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     check(plain.returncode == 0 and "FAIL" not in plain.stdout, f"plain run: {plain.stdout}")
-    rc, out, err = memcreep(["run", "-q", "--"] + argv)
+    # A deadlocked target is stopped by -d (and its output cut short), so
+    # that a hang fails here rather than at the test's time limit.
+    rc, out, err = memcreep(["run", "-q", "-d", "60s", "--"] + argv)
     check(rc == 0 and out == plain.stdout, f"under memcreep (exit {rc}):\n{out}{err}")
-    doc, _, _ = run_target(argv)
+    doc, _, _ = run_target(argv, ["-d", "60s"])
     p = root_proc(doc)
     check(p["end"]["how"] == "exited" and p["end"]["status"] == 0, f"end: {p['end']}")
     expect_creep(p, "storm_leak", 64)
