@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -74,6 +75,7 @@ int mc_spawn(char *const argv[], char *const extra_env[], pid_t *pid)
 {
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0) return -errno;
+    pid_t parent = getpid();
     pid_t p = fork();
     if (p < 0) {
         int e = errno;
@@ -93,6 +95,13 @@ int mc_spawn(char *const argv[], char *const extra_env[], pid_t *pid)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        /* Should memcreep be killed outright (SIGKILL, the OOM killer, a CI
+         * job's time limit), nobody is left to stop the target: it gets
+         * SIGTERM then, as it would from memcreep, rather than running on
+         * unsupervised and holding its port. The setting survives exec but
+         * not the target's own forks; a parent already gone is checked. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) raise(SIGTERM);
         for (int i = 0; extra_env && extra_env[i]; i++)
             putenv(extra_env[i]);
         execvp(argv[0], argv);

@@ -12,8 +12,9 @@ int mc_resolve_exe(const char *name, char *out, size_t len);
  * cannot work), 0 otherwise (dynamic ELF, script, unreadable). */
 int mc_exe_is_static(const char *path);
 /* Starts argv in a new process group with the given extra environment
- * ("NAME=value" strings, NULL-terminated). Returns 0 and the pid, or
- * -errno when the exec failed (reported back through a CLOEXEC pipe). */
+ * ("NAME=value" strings, NULL-terminated); it gets SIGTERM if the calling
+ * thread dies first. Returns 0 and the pid, or -errno when the exec failed
+ * (reported back through a CLOEXEC pipe). */
 int mc_spawn(char *const argv[], char *const extra_env[], pid_t *pid);
 /* Stops the child's process group: SIGTERM, up to grace seconds, SIGKILL.
  * Reaps the child; fills how it ended. */

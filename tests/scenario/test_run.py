@@ -404,9 +404,9 @@ def case_real_programs():
           f"no python frames in {sorted(m for m in mods if m)}")
 
 
-def case_sigkill():
-    """A target killed with SIGKILL mid-run still yields its report."""
-    out = tempfile.mkdtemp(prefix="mc-scenario-")
+def start_long_run(out):
+    """memcreep run on a leak that would last 1000 s; returns (memcreep's
+    Popen, the target's pid) once the target runs."""
     p = subprocess.Popen([ARGS.memcreep, "run", "-i", "0.05", "-o", out, "--",
                           fixture("leak_linear"), "1000000", "1000"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -420,7 +420,26 @@ def case_sigkill():
             target = int(kids[0]) if kids else None
         except OSError:
             pass
+    if target is None:
+        p.kill()
     check(target, "target never started")
+    return p, target
+
+
+def running(pid):
+    """True while pid is a live process (not gone, not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def case_sigkill():
+    """A target killed with SIGKILL mid-run still yields its report; when
+    memcreep itself is killed, the target is stopped, not left running."""
+    out = tempfile.mkdtemp(prefix="mc-scenario-")
+    p, target = start_long_run(out)
     time.sleep(2.5)
     os.kill(target, signal.SIGKILL)
     _, err = p.communicate(timeout=60)
@@ -431,6 +450,18 @@ def case_sigkill():
     check(r["end"]["how"] == "signaled" and r["end"]["signal"] == 9, f"end {r['end']}")
     expect_creep(r, "leaky_store", 256)
     check("killed by signal 9" in err, "report does not say how the run ended")
+
+    p, target = start_long_run(tempfile.mkdtemp(prefix="mc-scenario-"))
+    time.sleep(1)
+    p.kill()
+    p.communicate(timeout=30)
+    deadline = time.time() + 10
+    while time.time() < deadline and running(target):
+        time.sleep(0.1)
+    alive = running(target)
+    if alive:
+        os.kill(target, signal.SIGKILL)
+    check(not alive, "the target runs on after memcreep was killed")
 
 
 def case_bad_input():
