@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/supervise.h"
 
 #ifndef MC_VERSION
 #define MC_VERSION "0.1.0"
@@ -43,12 +44,15 @@ static void usage(FILE *f)
           "  2  usage error: bad option or value, unreadable result, unwritable output\n"
           "  3  the target could not be started, exited at once with an error, or the\n"
           "     preload could not work in it (statically linked target: RSS only)\n"
-          "  4  internal error\n",
+          "  4  internal error\n"
+          "  5  the target failed by itself after it ran (non-zero exit status, or a\n"
+          "     signal memcreep did not send), or the --workload command failed\n",
           f);
 }
 
 int main(int argc, char **argv)
 {
+    mc_signals_inherit();
     if (argc < 2) {
         usage(stderr);
         return MC_EXIT_USAGE;

@@ -70,7 +70,8 @@ static void usage(FILE *f)
           "      -c, -m, --rate, --new-conn, -X, -H, --body-file, --urls, -k, --timeout\n"
           "\n"
           "exit status: 0 no creep, 1 creep with --fail-on-creep, 2 usage error,\n"
-          "3 target could not start or the preload could not work, 4 internal error\n",
+          "3 target could not start or the preload could not work, 4 internal error,\n"
+          "5 the target failed by itself (non-zero status, a signal) or --workload failed\n",
           f);
 }
 
@@ -361,13 +362,14 @@ int mc_cmd_run(int argc, char **argv)
     if (driven && (o.load.protos & MC_PROTO_H2)) protos[np++] = MC_PROTO_H2;
     json_t *docs[2] = {NULL, NULL};
     int colour = !strcmp(o.color, "always") || (!strcmp(o.color, "auto") && isatty(2));
+    int failed_status = 0;
     for (int i = 0; i < np; i++) {
-        int failed = 0;
+        struct mc_session_end end;
         o.s.proto = protos[i];
         if (np > 1 && !o.s.quiet)
             fprintf(stderr, "== %s: fresh start of the target\n",
                     protos[i] == MC_PROTO_H2 ? "h2" : "h1");
-        int r = mc_session_run(&o.s, &docs[i], &failed);
+        int r = mc_session_run(&o.s, &docs[i], &end);
         if (r == MC_SESSION_NOT_STARTED) {
             rc = MC_EXIT_TARGET;
             break;
@@ -383,7 +385,8 @@ int mc_cmd_run(int argc, char **argv)
             if (np == 1 || prepare_output(dir) == 0) save(docs[i], dir, (int)o.top);
         }
         if (!o.s.quiet) mc_report_text(docs[i], stderr, colour, (int)o.top);
-        if (failed) rc = MC_EXIT_TARGET;
+        if (end.target_failed) rc = MC_EXIT_TARGET;
+        if (end.failed_status && !failed_status) failed_status = end.failed_status;
     }
     if (np == 2 && docs[0] && docs[1] && !o.s.quiet) mc_report_compare(docs, 2, stderr, colour);
     if (np == 2 && docs[0] && docs[1] && o.output) /* both protocols, beside h1/ and h2/ */
@@ -391,6 +394,13 @@ int mc_cmd_run(int argc, char **argv)
     if (rc == MC_EXIT_OK && o.fail_on_creep)
         for (int i = 0; i < np; i++)
             if (docs[i] && !strcmp(mc_result_verdict(docs[i]), "CREEP")) rc = MC_EXIT_CREEP;
+    /* The target's own failure wins over a verdict: a CI job that wraps its
+     * tests in memcreep must fail when they do. */
+    if ((rc == MC_EXIT_OK || rc == MC_EXIT_CREEP) && failed_status) {
+        mc_error("the target failed (status %d): exit status %d", failed_status,
+                 MC_EXIT_TARGET_FAILED);
+        rc = MC_EXIT_TARGET_FAILED;
+    }
     for (int i = 0; i < np; i++)
         if (docs[i]) json_decref(docs[i]);
     mc_metrics_stop(o.s.metrics);

@@ -93,6 +93,7 @@ struct session {
     json_t *rounds;
     json_t *load_summary;       /* taken before the malloc_trim probe adds requests */
     double prev_heap, prev_rss; /* at the end of the previous round */
+    int workload_status;        /* the workload's failure, 0 when it did not fail */
 };
 
 /* Reaps any child; notes how the root ended once it has. As a subreaper
@@ -321,9 +322,10 @@ static int drive_workload(struct session *s)
         progress(s);
         mc_sleep(0.02);
     }
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        mc_error("workload '%s' ended with status %d", s->o->workload,
-                 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        s->workload_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        mc_error("workload '%s' ended with status %d", s->o->workload, s->workload_status);
+    }
     s->stopped_by = "workload done";
     return 0;
 }
@@ -405,8 +407,9 @@ static json_t *throughput(json_t *rounds)
     return t;
 }
 
-int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_failed)
+int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_session_end *end)
 {
+    int *target_failed = &end->target_failed;
     struct session s;
     char rundir[PATH_MAX] = "", lib[PATH_MAX], exe[PATH_MAX];
     char env_buf[8][PATH_MAX + 64];
@@ -417,7 +420,7 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_fa
     s.o = o;
     s.stopped_by = NULL;
     *doc = NULL;
-    *target_failed = 0;
+    memset(end, 0, sizeof(*end));
     stop_signal = 0;
 
     int r = mc_resolve_exe(o->target[0], exe, sizeof(exe));
@@ -461,10 +464,13 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_fa
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
+    /* An inherited ignore of SIGINT or SIGHUP (nohup, a background job)
+     * is honoured, as the target honours it. */
+    if (!mc_signal_inherited_ignored(SIGINT)) sigaction(SIGINT, &sa, NULL);
+    if (!mc_signal_inherited_ignored(SIGHUP)) sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGCHLD, SIG_DFL); /* an inherited ignore would reap for us */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 
     s.t0 = mc_now();
@@ -521,7 +527,11 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_fa
         ran < 2 * o->interval + 0.5 && s.col.tree.clk.n <= 3) {
         mc_error("'%s' exited at once with status %d; nothing to measure", o->target[0], s.status);
         *target_failed = 1;
+    } else if (!strcmp(s.stopped_by, "exit") && (s.signaled || s.status != 0)) {
+        /* It failed by itself after it ran: a CI job wrapping it must fail. */
+        end->failed_status = s.signaled ? 128 + s.sig : s.status;
     }
+    if (s.workload_status && !end->failed_status) end->failed_status = s.workload_status;
 
     unsetenv("DEBUGINFOD_URLS"); /* symbols come from local files only */
     sym = mc_symbolizer_new();

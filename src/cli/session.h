@@ -33,9 +33,16 @@ enum mc_session_rc {
     MC_SESSION_INTERNAL = -2,
 };
 
+/* How the target (or the workload command) ended, for the exit status. */
+struct mc_session_end {
+    int target_failed; /* exited at once with an error, or no preload in it */
+    int failed_status; /* ended by itself with this status (128 + signal when
+                          a signal memcreep did not send killed it), or the
+                          workload failed with it; 0 when neither */
+};
+
 /* Runs one session. On success *doc holds the result (json_decref it) and
- * *target_failed says the target exited at once with an error or the
- * preload did not work in it. */
-int mc_session_run(const struct mc_session_opts *o, json_t **doc, int *target_failed);
+ * *end says how the target ended. */
+int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_session_end *end);
 
 #endif

@@ -15,6 +15,47 @@
 #include "cli/supervise.h"
 #include "common/util.h"
 
+/* What memcreep itself inherited: the signals it was started with ignored
+ * (nohup, a background job of a shell) and its signal mask. The target
+ * gets exactly these, whatever memcreep does with its own dispositions. */
+static sigset_t inherited_ignored, inherited_mask;
+static int inherited_saved;
+
+void mc_signals_inherit(void)
+{
+    sigemptyset(&inherited_ignored);
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction old;
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+            sigaddset(&inherited_ignored, sig);
+    }
+    sigprocmask(SIG_SETMASK, NULL, &inherited_mask);
+    inherited_saved = 1;
+}
+
+int mc_signal_inherited_ignored(int sig)
+{
+    return inherited_saved && sigismember(&inherited_ignored, sig) == 1;
+}
+
+/* In the child before exec: every disposition memcreep may have changed
+ * goes back to what memcreep inherited (handlers would become SIG_DFL at
+ * exec anyway; an ignore inherited must stay an ignore). */
+static void restore_inherited_signals(void)
+{
+    static const int changed[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD};
+    for (size_t i = 0; i < sizeof(changed) / sizeof(changed[0]); i++)
+        signal(changed[i], mc_signal_inherited_ignored(changed[i]) ? SIG_IGN : SIG_DFL);
+    if (inherited_saved) {
+        sigprocmask(SIG_SETMASK, &inherited_mask, NULL);
+    } else {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+    }
+}
+
 static int check_file(const char *path)
 {
     struct stat sb;
@@ -87,14 +128,9 @@ int mc_spawn(char *const argv[], char *const extra_env[], pid_t *pid)
         close(pfd[0]);
         setpgid(0, 0);
         /* Dispositions memcreep changed must not leak into the target:
-         * ignored signals stay ignored across exec. */
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGHUP, SIG_DFL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+         * ignored signals stay ignored across exec, so it gets the ones
+         * memcreep was given. */
+        restore_inherited_signals();
         /* Should memcreep be killed outright (SIGKILL, the OOM killer, a CI
          * job's time limit), nobody is left to stop the target: it gets
          * SIGTERM then, as it would from memcreep, rather than running on

@@ -5,6 +5,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* Records the signal dispositions and mask memcreep was started with, so
+ * that the target gets the same ones. Called first thing in main. */
+void mc_signals_inherit(void);
+/* 1 when sig was ignored when memcreep started (nohup, a background job):
+ * memcreep then leaves it ignored for itself too. */
+int mc_signal_inherited_ignored(int sig);
 /* Finds the file execvp would run for name. Returns 0 with the path in out,
  * -ENOENT, -EACCES (exists, not executable) or -EISDIR. */
 int mc_resolve_exe(const char *name, char *out, size_t len);

@@ -1,0 +1,118 @@
+"""memcreep must not change what the program under it does, and must not be
+broken by it: each case runs a program plain and under `memcreep run` and
+compares what the program itself saw, or feeds memcreep input it must
+survive. Usage: test_harm.py --memcreep PATH --fixtures DIR CASE
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import test_run  # noqa: E402
+from test_run import Failure, check, run_case  # noqa: E402,F401
+
+ARGS = None
+PY = "/usr/bin/python3"
+
+
+def fixture(name):
+    return os.path.join(ARGS.fixtures, name)
+
+
+def plain(argv, timeout=60, **kw):
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
+    return p.returncode, p.stdout, p.stderr
+
+
+def under(argv, extra=(), timeout=90, **kw):
+    """memcreep run -q on argv: (exit status, stdout, stderr)."""
+    return plain([ARGS.memcreep, "run", "-q", "-i", "0.05"] + list(extra) + ["--"] + argv,
+                 timeout=timeout, **kw)
+
+
+def same_output(argv, what):
+    """The program prints the same plain and under memcreep."""
+    rc0, out0, err0 = plain(argv)
+    check(rc0 == 0 and out0, f"{what} plain: exit {rc0}: {out0}{err0}")
+    rc1, out1, err1 = under(argv)
+    check(rc1 == 0 and out1 == out0,
+          f"{what}: plain printed\n{out0}under memcreep (exit {rc1})\n{out1}{err1}")
+    return out0
+
+
+def case_exit_status():
+    """A target that fails after it ran makes memcreep fail (5); one stopped
+    by memcreep, or exiting 0, does not."""
+    rc, _, err = under(["sh", "-c", "sleep 1; exit 5"])
+    check(rc == 5 and "status 5" in err, f"exit 5: memcreep exit {rc}: {err}")
+    rc, _, err = under(["sh", "-c", "sleep 1; kill -SEGV $$"])
+    check(rc == 5 and "status 139" in err, f"SIGSEGV: memcreep exit {rc}: {err}")
+    rc, _, err = under(["sh", "-c", "sleep 1; exit 0"])
+    check(rc == 0, f"exit 0: memcreep exit {rc}: {err}")
+    rc, _, err = under(["sleep", "30"], extra=["-d", "1"])
+    check(rc == 0, f"stopped by --duration: memcreep exit {rc}: {err}")
+    # A leak and a failure: the failure wins over --fail-on-creep's 1.
+    rc, _, err = under(["sh", "-c", f"{fixture('leak_linear')} 2000 500; exit 7"],
+                       extra=["--fail-on-creep"])
+    check(rc == 5 and "status 7" in err, f"leak + exit 7: memcreep exit {rc}: {err}")
+    rc, _, err = under(["sleep", "30"], extra=["--workload", "sleep 0.5; exit 3"])
+    check(rc == 5, f"failed workload: memcreep exit {rc}: {err}")
+
+
+def sig_ign_of(out):
+    return [ln.split()[1] for ln in out.splitlines() if ln.startswith("SigIgn:")]
+
+
+def case_signals():
+    """nohup and a background job: the target inherits the same ignored
+    signals and mask as plain, and memcreep itself stays up on SIGHUP."""
+    d = tempfile.mkdtemp(prefix="mc-harm-")
+    show = os.path.join(d, "show.sh")
+    with open(show, "w") as f:
+        f.write("grep -E '^Sig(Ign|Blk):' /proc/self/status\n")
+    mc = f"{ARGS.memcreep} run -q --"
+    for how in ("nohup {} sh {} </dev/null 2>/dev/null & wait",
+                "trap '' USR1; {} sh {} & wait"):
+        rc0, out0, _ = plain(["sh", "-c", how.format("", show)], cwd=d)
+        rc1, out1, err1 = plain(["sh", "-c", how.format(mc, show)], cwd=d)
+        check(sig_ign_of(out0) and sig_ign_of(out0) != ["0000000000000000"] and out1 == out0,
+              f"{how}: plain\n{out0}under memcreep (exit {rc1})\n{out1}{err1}")
+    # memcreep honours the SIGHUP ignore it inherits: the target runs on.
+    script = (f"nohup {mc} sh -c 'sleep 2; echo survived' </dev/null 2>&1 & p=$!; "
+              f"sleep 0.7; kill -HUP $p; wait $p; echo rc=$?")
+    rc, out, err = plain(["sh", "-c", script], cwd=d)
+    check("survived" in out and "rc=0" in out, f"nohup memcreep and SIGHUP: {out}{err}")
+
+
+def case_fd_floor():
+    """memcreep's descriptors stay out of the program's: the same numbers,
+    nothing written into the program's pipe, no deadlock in a blocking one,
+    a daemon that closes everything gets 0, 1, 2 back."""
+    for mode in ("closefrom", "listing"):
+        out = same_output([fixture("fd_floor"), mode], mode)
+        if mode == "closefrom":
+            check("read back 20 bytes, 0 not" in out, f"closefrom: {out}")
+    rc, out, err = under([fixture("fd_floor"), "blocking"], extra=["-d", "20"])
+    check(rc == 0 and "read back 20 bytes, 0 not" in out,
+          f"blocking pipe (a deadlock ends at -d 20): exit {rc}: {out}{err}")
+    d = tempfile.mkdtemp(prefix="mc-harm-")
+    a, b = os.path.join(d, "plain"), os.path.join(d, "under")
+    plain([fixture("fd_floor"), "daemon", a])
+    under([fixture("fd_floor"), "daemon", b])
+    with open(a) as f0, open(b) as f1:
+        t0, t1 = f0.read(), f1.read()
+    check(t0.startswith("reopened 0 1 2") and t0 == t1, f"daemon: plain {t0!r}, under {t1!r}")
+    # Python closes descriptors through os.closerange and subprocess.
+    prog = ("import os, subprocess\n"
+            "os.closerange(3, 65536)\n"
+            "r, w = os.pipe()\n"
+            "out = subprocess.run(['ls', '/proc/self/fd'], capture_output=True, pass_fds=(w,),"
+            " text=True).stdout.split()\n"
+            "print(r, w, sorted(int(x) for x in out if int(x) < 1024 and int(x) != r))\n")
+    same_output([PY, "-c", prog], "python closerange + pass_fds")
+
+
+if __name__ == "__main__":
+    sys.exit(run_case(globals()))
