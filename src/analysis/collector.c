@@ -31,6 +31,7 @@ static void proc_free(struct mc_proc *p)
         free(p->py[i]);
     free(p->py);
     free(p->vals);
+    free(p->mods);
     free(p);
 }
 
@@ -123,14 +124,14 @@ static void scan_maps(struct mc_collector *c)
         }
         p->map = m;
         p->has_map = 1;
-        p->ppid = m.h->ppid;
+        p->ppid = m.lay.ppid;
         snprintf(p->map_path, sizeof(p->map_path), "%s", path);
-        snprintf(p->exe, sizeof(p->exe), "%s", m.h->exe);
-        p->stk_cap = m.h->stack_cap;
+        snprintf(p->exe, sizeof(p->exe), "%.*s", (int)sizeof(m.lay.exe), m.lay.exe);
+        p->stk_cap = m.lay.stack_cap;
         p->stk = calloc(p->stk_cap, sizeof(*p->stk));
         p->vals = calloc(p->stk_cap, sizeof(*p->vals));
         if (!p->stk || !p->vals) p->stk_cap = 0;
-        p->py_cap = m.h->py_cap;
+        p->py_cap = m.lay.py_cap;
         p->py = calloc(p->py_cap ? p->py_cap : 1, sizeof(*p->py));
         if (!p->py) p->py_cap = 0;
     }

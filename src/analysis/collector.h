@@ -71,6 +71,8 @@ struct mc_proc {
     uint32_t stk_cap;
     uint64_t torn;
     /* Python snapshots (preload/python.c): one asked before each sample. */
+    struct mc_shm_module *mods; /* private copy for symbolizing, or NULL */
+    uint64_t nmods;
     struct mc_py_series **py; /* indexed like the mapping's type table */
     uint32_t py_cap;
     int64_t py_ticket; /* request outstanding, 0 = none */

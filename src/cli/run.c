@@ -51,6 +51,8 @@ static void usage(FILE *f)
           "                       (default 60s; 0 = never)\n"
           "      --python-malloc  run Python with PYTHONMALLOC=malloc: every object\n"
           "                       through malloc, so native stacks show each one\n"
+          "      --run-dir DIR    where the target's shared mappings go (default /dev/shm,\n"
+          "                       else $TMPDIR or /tmp; see docs/run.md for the room needed)\n"
           "      --metrics H:P    serve live metrics (OpenMetrics / Prometheus text) at\n"
           "                       http://H:P/metrics while the run lasts\n"
           "      --fail-on-creep  exit with status 1 when creep is found\n"
@@ -94,6 +96,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
                                          {"python-malloc", no_argument, 0, 2010},
                                          {"py-trace", required_argument, 0, 2011},
                                          {"metrics", required_argument, 0, 2012},
+                                         {"run-dir", required_argument, 0, 2013},
                                          {"warmup", required_argument, 0, 2001},
                                          {"rounds", required_argument, 0, 2002},
                                          {"round-requests", required_argument, 0, 2003},
@@ -185,6 +188,15 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
         case 2012:
             o->metrics = optarg;
             break;
+        case 2013: {
+            struct stat sb;
+            if (stat(optarg, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+                mc_error("--run-dir takes an existing directory, not '%s'", optarg);
+                return -1;
+            }
+            o->s.run_dir = optarg;
+            break;
+        }
         case 'h':
             usage(stdout);
             exit(MC_EXIT_OK);

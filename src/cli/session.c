@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,10 +33,15 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
-/* The private run directory for the shared mappings: tmpfs when there is
- * one (mapped pages then never go to disk), mode 0700 from mkdtemp. */
-static int make_run_dir(char *out, size_t len)
+/* The private run directory for the shared mappings, mode 0700 from
+ * mkdtemp: under --run-dir when given, else tmpfs when there is one (the
+ * mapped pages then never go to disk), else $TMPDIR or /tmp. */
+static int make_run_dir(const char *want, char *out, size_t len)
 {
+    if (want) {
+        snprintf(out, len, "%s/memcreep-XXXXXX", want);
+        return mkdtemp(out) ? 0 : -errno;
+    }
     const char *bases[] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
     for (size_t i = 0; i < 3; i++) {
         if (!bases[i] || access(bases[i], W_OK) != 0) continue;
@@ -43,6 +49,32 @@ static int make_run_dir(char *out, size_t len)
         if (mkdtemp(out)) return 0;
     }
     return -errno;
+}
+
+/* Prints what the preloaded library wrote into the run directory's
+ * "warnings" file (it never writes into the program's stderr): at most 20
+ * lines, control characters shown as '?'. */
+static void print_warnings(const char *dir)
+{
+    char path[PATH_MAX + 16], line[400];
+    snprintf(path, sizeof(path), "%s/warnings", dir);
+    FILE *f = fopen(path, "re");
+    if (!f) return;
+    int n = 0;
+    while (fgets(line, sizeof(line), f)) {
+        size_t l = strcspn(line, "\n");
+        line[l] = 0;
+        for (size_t i = 0; i < l; i++)
+            if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) line[i] = '?';
+        if (n++ < 20) mc_error("in the target: %s", line);
+        if (l == sizeof(line) - 1) { /* the rest of an over-long line */
+            int c;
+            while ((c = fgetc(f)) != EOF && c != '\n')
+                ;
+        }
+    }
+    if (n > 20) mc_error("in the target: %d more warnings", n - 20);
+    fclose(f);
 }
 
 static void remove_run_dir(const char *dir)
@@ -439,8 +471,9 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
         mc_error("cannot find libmemcreep.so next to the memcreep command (set MEMCREEP_LIB)");
         return MC_SESSION_INTERNAL;
     }
-    if ((r = make_run_dir(rundir, sizeof(rundir))) != 0) {
-        mc_error("cannot create a private run directory: %s", strerror(-r));
+    if ((r = make_run_dir(o->run_dir, rundir, sizeof(rundir))) != 0) {
+        mc_error("cannot create a private run directory in %s: %s",
+                 o->run_dir ? o->run_dir : "/dev/shm, $TMPDIR or /tmp", strerror(-r));
         return MC_SESSION_INTERNAL;
     }
     /* LD_PRELOAD keeps what the user had, after ours. */
@@ -563,9 +596,18 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
         json_object_set_new(load, "rounds", json_incref(s.rounds));
         json_object_set_new(*doc, "load", load);
     }
+    struct statvfs vfs;
+    int full = statvfs(rundir, &vfs) == 0 && vfs.f_bavail * vfs.f_frsize < 256 * 1024;
+    if (full)
+        mc_error(
+            "the run directory %s is full: what did not fit was not recorded (give it room, or "
+            "another place with --run-dir; docs/run.md)",
+            rundir);
     if (!is_static && !(root && root->has_map) && !*target_failed) {
-        mc_error("the preload did not load into '%s' (setuid, or LD_PRELOAD removed?): RSS only",
-                 o->target[0]);
+        if (!full)
+            mc_error("the preload did not load into '%s' (setuid, or LD_PRELOAD removed?): RSS "
+                     "only",
+                     o->target[0]);
         *target_failed = 1;
     } else if (is_static) {
         *target_failed = 1;
@@ -576,6 +618,9 @@ out:
     if (s.ld) mc_load_free(s.ld);
     mc_symbolizer_free(sym);
     if (have_col) mc_collector_free(&s.col);
-    if (rundir[0]) remove_run_dir(rundir);
+    if (rundir[0]) {
+        print_warnings(rundir);
+        remove_run_dir(rundir);
+    }
     return rc;
 }

@@ -160,7 +160,10 @@ struct mc_shm_header {
     uint64_t py_work_ext;
 
     char exe[MC_PATH_MAX];
-    char reserved[40];
+    /* Records dropped because the run directory had no room for the pages
+     * they needed (room.c): the file system behind it is full. */
+    uint64_t room_lost;
+    char reserved[32];
 };
 
 /* live_count and allocs count blocks in units of 1/MC_COUNT_SCALE: with

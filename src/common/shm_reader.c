@@ -1,5 +1,7 @@
 /* shm_reader.c - validated, read-only access to a process's shared mapping. */
 #include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
@@ -8,6 +10,81 @@
 #include <unistd.h>
 
 #include "shm_reader.h"
+
+/* ---- reading a file the target may truncate ----
+ *
+ * The target owns its mapping file and can shorten it at any time (on
+ * purpose, or because its file system filled up): a read of a page past
+ * the new end is a SIGBUS in memcreep. The handler below turns such a page
+ * of a registered mapping into a private page of zeros and lets the read
+ * go on; the mapping is marked damaged, and the reader reports it. A fault
+ * anywhere else goes to the handler that was there before (or the default
+ * action), as if this one did not exist. */
+#define MAX_MAPS 4096
+
+static struct {
+    uintptr_t base, size;
+    int damaged;
+} maps[MAX_MAPS];
+static struct sigaction prev_bus;
+static int handler_set;
+
+static void on_sigbus(int sig, siginfo_t *si, void *ctx)
+{
+    uintptr_t a = (uintptr_t)si->si_addr;
+    for (int i = 0; i < MAX_MAPS; i++) {
+        uintptr_t b = __atomic_load_n(&maps[i].base, __ATOMIC_ACQUIRE);
+        if (!b || a < b || a - b >= maps[i].size) continue;
+        long pg = sysconf(_SC_PAGESIZE);
+        void *page = (void *)(a & ~(uintptr_t)(pg - 1));
+        if (mmap(page, (size_t)pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) !=
+            MAP_FAILED) {
+            maps[i].damaged = 1;
+            return;
+        }
+        break;
+    }
+    if (prev_bus.sa_flags & SA_SIGINFO) {
+        prev_bus.sa_sigaction(sig, si, ctx);
+    } else if (prev_bus.sa_handler != SIG_IGN && prev_bus.sa_handler != SIG_DFL) {
+        prev_bus.sa_handler(sig);
+    } else {
+        signal(sig, SIG_DFL); /* the fault repeats on return, and kills */
+    }
+}
+
+static void map_register(const struct mc_map *m)
+{
+    if (!__atomic_exchange_n(&handler_set, 1, __ATOMIC_ACQ_REL)) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_sigaction = on_sigbus;
+        sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGBUS, &sa, &prev_bus);
+    }
+    for (int i = 0; i < MAX_MAPS; i++) {
+        if (maps[i].base) continue;
+        maps[i].size = m->size;
+        maps[i].damaged = 0;
+        __atomic_store_n(&maps[i].base, (uintptr_t)m->base, __ATOMIC_RELEASE);
+        return;
+    }
+}
+
+static void map_unregister(const struct mc_map *m)
+{
+    for (int i = 0; i < MAX_MAPS; i++)
+        if (maps[i].base == (uintptr_t)m->base)
+            __atomic_store_n(&maps[i].base, 0, __ATOMIC_RELEASE);
+}
+
+int mc_map_damaged(const struct mc_map *m)
+{
+    for (int i = 0; i < MAX_MAPS; i++)
+        if (maps[i].base == (uintptr_t)m->base && m->base) return maps[i].damaged;
+    return 0;
+}
 
 static int in_bounds(uint64_t off, uint64_t len, uint64_t size)
 {
@@ -56,11 +133,17 @@ int mc_map_open(const char *path, struct mc_map *m)
         !in_bounds(h->off_py_socks, (uint64_t)h->py_socks_cap * sizeof(struct mc_shm_pyline),
                    size) ||
         (h->off_stacks | h->off_frames | h->off_stack_list | h->off_modules | h->off_threads |
-         h->off_stack_ext) %
+         h->off_stack_ext | h->off_py_types | h->off_py_lines | h->off_py_socks) %
                 8 !=
             0) {
         mc_map_close(m);
         rc = -EPROTO;
+    } else {
+        /* The layout is frozen as it was checked: the target can write its
+         * header at any time, and nothing read later may change where the
+         * reader looks or how much it reads. */
+        memcpy(&m->lay, h, sizeof(m->lay));
+        map_register(m);
     }
 out:
     close(fd);
@@ -69,7 +152,10 @@ out:
 
 void mc_map_close(struct mc_map *m)
 {
-    if (m->base) munmap((void *)m->base, m->size);
+    if (m->base) {
+        map_unregister(m);
+        munmap((void *)m->base, m->size);
+    }
     memset(m, 0, sizeof(*m));
 }
 
@@ -81,29 +167,29 @@ uint64_t mc_map_load(const uint64_t *field)
 uint64_t mc_map_stack_count(const struct mc_map *m)
 {
     uint64_t n = mc_map_load(&m->h->stack_count);
-    return n < m->h->stack_cap ? n : m->h->stack_cap;
+    return n < m->lay.stack_cap ? n : m->lay.stack_cap;
 }
 
 int64_t mc_map_stack_slot(const struct mc_map *m, uint64_t i)
 {
-    const uint32_t *list = (const uint32_t *)(m->base + m->h->off_stack_list);
-    if (i >= m->h->stack_cap) return -1;
+    const uint32_t *list = (const uint32_t *)(m->base + m->lay.off_stack_list);
+    if (i >= m->lay.stack_cap) return -1;
     uint32_t v = __atomic_load_n(&list[i], __ATOMIC_ACQUIRE);
-    if (v == 0 || v > m->h->stack_cap) return -1;
+    if (v == 0 || v > m->lay.stack_cap) return -1;
     return (int64_t)v - 1;
 }
 
 const struct mc_shm_stack *mc_map_stack(const struct mc_map *m, uint32_t slot)
 {
-    if (slot >= m->h->stack_cap) return NULL;
-    return (const struct mc_shm_stack *)(m->base + m->h->off_stacks) + slot;
+    if (slot >= m->lay.stack_cap) return NULL;
+    return (const struct mc_shm_stack *)(m->base + m->lay.off_stacks) + slot;
 }
 
 const struct mc_shm_pytype *mc_map_pytypes(const struct mc_map *m, uint64_t *count)
 {
     uint64_t n = mc_map_load(&m->h->py_types_used);
-    *count = n < m->h->py_cap ? n : m->h->py_cap;
-    return (const struct mc_shm_pytype *)(m->base + m->h->off_py_types);
+    *count = n < m->lay.py_cap ? n : m->lay.py_cap;
+    return (const struct mc_shm_pytype *)(m->base + m->lay.off_py_types);
 }
 
 /* Increments a request counter of the header. The reader maps read-only;
@@ -125,9 +211,10 @@ const struct mc_shm_pyline *mc_map_pylines(const struct mc_map *m, int socks, ui
 {
     const struct mc_shm_header *h = m->h;
     uint64_t n = mc_map_load(socks ? &h->py_socks_used : &h->py_lines_used);
-    uint64_t cap = socks ? h->py_socks_cap : h->py_lines_cap;
+    uint64_t cap = socks ? m->lay.py_socks_cap : m->lay.py_lines_cap;
     *count = n < cap ? n : cap;
-    return (const struct mc_shm_pyline *)(m->base + (socks ? h->off_py_socks : h->off_py_lines));
+    return (const struct mc_shm_pyline *)(m->base +
+                                          (socks ? m->lay.off_py_socks : m->lay.off_py_lines));
 }
 
 int mc_map_set_work(const char *path, double work)
@@ -147,8 +234,8 @@ int64_t mc_map_request_py(const char *path, const struct mc_map *m)
 
 const struct mc_shm_stack_ext *mc_map_stack_ext(const struct mc_map *m, uint32_t slot)
 {
-    if (slot >= m->h->stack_cap) return NULL;
-    return (const struct mc_shm_stack_ext *)(m->base + m->h->off_stack_ext) + slot;
+    if (slot >= m->lay.stack_cap) return NULL;
+    return (const struct mc_shm_stack_ext *)(m->base + m->lay.off_stack_ext) + slot;
 }
 
 uint32_t mc_map_frames(const struct mc_map *m, const struct mc_shm_stack *st,
@@ -160,31 +247,72 @@ uint32_t mc_map_frames(const struct mc_map *m, const struct mc_shm_stack *st,
     uint64_t off = MC_FRAMES_OFF(f);
     uint32_t depth = MC_FRAMES_DEPTH(f);
     if (depth == 0 || depth == MC_DEPTH_DEAD || depth > 4096) return 0;
-    if (off > m->h->frame_cap || depth > m->h->frame_cap - off) return 0;
-    *frames = (const uint64_t *)(m->base + m->h->off_frames) + off;
+    if (off > m->lay.frame_cap || depth > m->lay.frame_cap - off) return 0;
+    *frames = (const uint64_t *)(m->base + m->lay.off_frames) + off;
     return depth;
 }
 
 const struct mc_shm_module *mc_map_modules(const struct mc_map *m, uint64_t *count)
 {
     uint64_t n = mc_map_load(&m->h->module_count);
-    *count = n < m->h->module_cap ? n : m->h->module_cap;
-    return (const struct mc_shm_module *)(m->base + m->h->off_modules);
+    *count = n < m->lay.module_cap ? n : m->lay.module_cap;
+    return (const struct mc_shm_module *)(m->base + m->lay.off_modules);
+}
+
+struct mc_shm_module *mc_map_modules_copy(const struct mc_map *m, uint64_t *count)
+{
+    uint64_t n;
+    const struct mc_shm_module *src = mc_map_modules(m, &n);
+    struct mc_shm_module *c = n ? malloc(n * sizeof(*c)) : NULL;
+    *count = c ? n : 0;
+    if (!c) return NULL;
+    memcpy(c, src, n * sizeof(*c));
+    for (uint64_t i = 0; i < n; i++) {
+        c[i].path[sizeof(c[i].path) - 1] = 0;
+        if (c[i].build_id_len > MC_BUILD_ID_MAX) c[i].build_id_len = MC_BUILD_ID_MAX;
+    }
+    return c;
 }
 
 /* How many slabs a reader must look at. */
 static uint32_t slabs_used(const struct mc_map *m)
 {
     uint32_t n = __atomic_load_n(&m->h->threads_used, __ATOMIC_ACQUIRE);
-    return n < m->h->thread_cap ? n : m->h->thread_cap;
+    return n < m->lay.thread_cap ? n : m->lay.thread_cap;
+}
+
+/* Adds a counter the target wrote: any value, so the sum wraps (two's
+ * complement) instead of overflowing. */
+static inline void add_i64(int64_t *sum, const int64_t *field)
+{
+    *sum = (int64_t)((uint64_t)*sum + (uint64_t)__atomic_load_n(field, __ATOMIC_RELAXED));
+}
+
+static inline void add_u64(uint64_t *sum, const uint64_t *field)
+{
+    *sum += __atomic_load_n(field, __ATOMIC_RELAXED);
 }
 
 /* Counts are kept in 1/MC_COUNT_SCALE blocks; round to whole blocks. */
+/* Values no real process reaches (a petabyte, 2^50 blocks) are clamped:
+ * whatever the target wrote, the analysis's sums and differences of a few
+ * of them cannot overflow. */
+#define VALUE_MAX (1ll << 50)
+
+static int64_t clamp_i64(int64_t v)
+{
+    return v > VALUE_MAX ? VALUE_MAX : v < -VALUE_MAX ? -VALUE_MAX : v;
+}
+
 static void scale_one(struct mc_stack_value *v)
 {
     const int64_t half = MC_COUNT_SCALE / 2;
-    v->live_count = (v->live_count + (v->live_count >= 0 ? half : -half)) / MC_COUNT_SCALE;
-    v->allocs = (v->allocs + (uint64_t)half) / MC_COUNT_SCALE;
+    int64_t q = v->live_count / MC_COUNT_SCALE, r = v->live_count % MC_COUNT_SCALE;
+    v->live_count = clamp_i64(q + (r >= half) - (r <= -half));
+    uint64_t a = v->allocs / MC_COUNT_SCALE + (v->allocs % MC_COUNT_SCALE >= (uint64_t)half);
+    v->allocs = a > (uint64_t)VALUE_MAX ? (uint64_t)VALUE_MAX : a;
+    v->live_bytes = clamp_i64(v->live_bytes);
+    if (v->alloc_bytes > (uint64_t)VALUE_MAX) v->alloc_bytes = (uint64_t)VALUE_MAX;
 }
 
 static void scale_counts(const struct mc_map *m, struct mc_stack_value *v, uint64_t listed)
@@ -200,10 +328,9 @@ int mc_map_snapshot(const struct mc_map *m, struct mc_stack_value *vals, uint64_
 {
     enum { TRIES = 16, MAX_SEQS = 4096 };
     static uint32_t seqs[MAX_SEQS];
-    const struct mc_shm_header *h = m->h;
-    const struct mc_shm_stack *st = (const struct mc_shm_stack *)(m->base + h->off_stacks);
-    const struct mc_shm_thread *t = (const struct mc_shm_thread *)(m->base + h->off_threads);
-    uint32_t cap = h->stack_cap;
+    const struct mc_shm_stack *st = (const struct mc_shm_stack *)(m->base + m->lay.off_stacks);
+    const struct mc_shm_thread *t = (const struct mc_shm_thread *)(m->base + m->lay.off_threads);
+    uint32_t cap = m->lay.stack_cap;
     uint64_t listed = mc_map_stack_count(m);
     *nlisted = listed;
     for (int attempt = 0; attempt < TRIES; attempt++) {
@@ -227,19 +354,19 @@ int mc_map_snapshot(const struct mc_map *m, struct mc_stack_value *vals, uint64_
                 uint32_t s1 = __atomic_load_n(&d->slot1, __ATOMIC_RELAXED);
                 if (s1 == 0 || s1 > cap) continue;
                 struct mc_stack_value *v = &vals[s1 - 1];
-                v->live_bytes += __atomic_load_n(&d->live_bytes, __ATOMIC_RELAXED);
-                v->live_count += __atomic_load_n(&d->live_count, __ATOMIC_RELAXED);
-                v->allocs += __atomic_load_n(&d->allocs, __ATOMIC_RELAXED);
-                v->alloc_bytes += __atomic_load_n(&d->alloc_bytes, __ATOMIC_RELAXED);
+                add_i64(&v->live_bytes, &d->live_bytes);
+                add_i64(&v->live_count, &d->live_count);
+                add_u64(&v->allocs, &d->allocs);
+                add_u64(&v->alloc_bytes, &d->alloc_bytes);
             }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         for (uint64_t i = 0; i <= listed; i++) {
             int64_t s = i == listed ? MC_STACK_OVERFLOW : mc_map_stack_slot(m, i);
             if (s < 0) continue;
-            vals[s].live_bytes += __atomic_load_n(&st[s].live_bytes, __ATOMIC_RELAXED);
-            vals[s].live_count += __atomic_load_n(&st[s].live_count, __ATOMIC_RELAXED);
-            vals[s].allocs += __atomic_load_n(&st[s].allocs, __ATOMIC_RELAXED);
-            vals[s].alloc_bytes += __atomic_load_n(&st[s].alloc_bytes, __ATOMIC_RELAXED);
+            add_i64(&vals[s].live_bytes, &st[s].live_bytes);
+            add_i64(&vals[s].live_count, &st[s].live_count);
+            add_u64(&vals[s].allocs, &st[s].allocs);
+            add_u64(&vals[s].alloc_bytes, &st[s].alloc_bytes);
         }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         int same = slabs_used(m) == n;

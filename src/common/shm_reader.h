@@ -12,7 +12,10 @@
 struct mc_map {
     const char *base;
     size_t size;
-    const struct mc_shm_header *h;
+    const struct mc_shm_header *h; /* live: counters only */
+    /* The header as checked at open: caps and offsets are taken from here,
+     * never from the live header the target can rewrite. */
+    struct mc_shm_header lay;
 };
 
 /* Maps the file read-only and validates its layout. Returns 0, -errno when
@@ -20,6 +23,9 @@ struct mc_map {
  * of this version (or not one yet: the magic is written last). */
 int mc_map_open(const char *path, struct mc_map *m);
 void mc_map_close(struct mc_map *m);
+/* 1 when part of the file was gone while memcreep read it (the target
+ * truncated it): those pages read as zeros. */
+int mc_map_damaged(const struct mc_map *m);
 
 /* Number of stacks published in insertion order (bounded by capacity). */
 uint64_t mc_map_stack_count(const struct mc_map *m);
@@ -45,6 +51,10 @@ uint32_t mc_map_frames(const struct mc_map *m, const struct mc_shm_stack *st,
                        const uint64_t **frames);
 /* Published modules and their count. */
 const struct mc_shm_module *mc_map_modules(const struct mc_map *m, uint64_t *count);
+/* A private copy of the published modules, every path NUL-terminated (the
+ * target may have written anything there); free() it. NULL with *count 0
+ * when there are none or memory is short. */
+struct mc_shm_module *mc_map_modules_copy(const struct mc_map *m, uint64_t *count);
 /* A stack's value: its counters plus what thread slabs hold for it, counts
  * in whole blocks. */
 struct mc_stack_value {

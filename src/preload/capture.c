@@ -114,8 +114,9 @@ int mc_capture(uint64_t *ips, int max)
 int mc_capture_known(uint64_t addr)
 {
     const struct mc_shm_module *m =
-        (const struct mc_shm_module *)((const char *)mc_shm + mc_shm->off_modules);
+        (const struct mc_shm_module *)((const char *)mc_shm + mc_lay.off_modules);
     uint64_t n = __atomic_load_n(&mc_shm->module_count, __ATOMIC_ACQUIRE);
+    if (n > mc_lay.module_cap) n = mc_lay.module_cap;
     for (uint64_t i = 0; i < n; i++)
         if (addr >= m[i].lo && addr < m[i].hi) return 1;
     return 0;

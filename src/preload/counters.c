@@ -21,12 +21,12 @@ static int have_key;
 
 static inline struct mc_shm_stack *stack_at(struct mc_shm_header *h, uint32_t slot)
 {
-    return (struct mc_shm_stack *)((char *)h + h->off_stacks) + slot;
+    return (struct mc_shm_stack *)((char *)h + mc_lay.off_stacks) + slot;
 }
 
 static inline struct mc_shm_thread *slabs(struct mc_shm_header *h)
 {
-    return (struct mc_shm_thread *)((char *)h + h->off_threads);
+    return (struct mc_shm_thread *)((char *)h + mc_lay.off_threads);
 }
 
 /* Adds an entry's deltas to its stack's counters and empties it. */
@@ -34,6 +34,7 @@ static void drain(struct mc_shm_header *h, struct mc_shm_delta *d)
 {
     if (!d->slot1) return;
     struct mc_shm_stack *st = stack_at(h, d->slot1 - 1);
+    if (mc_room_commit(st, sizeof(*st)) != 0) return; /* counted as room lost */
     __atomic_fetch_add(&st->live_bytes, d->live_bytes, __ATOMIC_RELAXED);
     __atomic_fetch_add(&st->live_count, d->live_count, __ATOMIC_RELAXED);
     __atomic_fetch_add(&st->allocs, d->allocs, __ATOMIC_RELAXED);
@@ -76,8 +77,9 @@ static struct mc_shm_thread *claim(void)
     struct mc_shm_header *h = mc_shm;
     uint32_t tid = (uint32_t)syscall(SYS_gettid);
     struct mc_shm_thread *t = slabs(h);
-    for (uint32_t i = 0; i < h->thread_cap; i++) {
+    for (uint32_t i = 0; i < mc_lay.thread_cap; i++) {
         uint32_t free_owner = 0;
+        if (mc_room_commit(&t[i], sizeof(t[i])) != 0) break;
         if (__atomic_load_n(&t[i].owner, __ATOMIC_RELAXED) != 0) continue;
         if (!__atomic_compare_exchange_n(&t[i].owner, &free_owner, tid, 0, __ATOMIC_ACQ_REL,
                                          __ATOMIC_RELAXED))
@@ -165,7 +167,7 @@ void mc_counters_init(void)
 void mc_counters_fold(struct mc_shm_header *h)
 {
     struct mc_shm_thread *t = slabs(h);
-    for (uint32_t i = 0; i < h->threads_used && i < h->thread_cap; i++) {
+    for (uint32_t i = 0; i < h->threads_used && i < mc_lay.thread_cap; i++) {
         for (int k = 0; k < MC_SLAB_ENTRIES; k++)
             drain(h, &t[i].e[k]);
         t[i].owner = 0;

@@ -41,7 +41,7 @@ static int hiwater = -1; /* highest number ever recorded */
 
 static inline struct mc_shm_stack_ext *ext_at(uint32_t slot)
 {
-    return (struct mc_shm_stack_ext *)((char *)mc_shm + mc_shm->off_stack_ext) + slot;
+    return (struct mc_shm_stack_ext *)((char *)mc_shm + mc_lay.off_stack_ext) + slot;
 }
 
 /* Adds (sign 1) or removes (sign -1) an entry from the counts. */
@@ -50,7 +50,7 @@ static void account(uint64_t e, int sign)
     int kind = E_KIND(e);
     if (kind >= MC_FD_KINDS) return;
     __atomic_fetch_add(&mc_shm->fd_live[kind], sign, __ATOMIC_RELAXED);
-    if (!(e & E_INHERITED) && E_SLOT(e) < mc_shm->stack_cap)
+    if (!(e & E_INHERITED) && E_SLOT(e) < mc_lay.stack_cap)
         __atomic_fetch_add(&ext_at(E_SLOT(e))->fd_live[kind], sign, __ATOMIC_RELAXED);
 }
 

@@ -21,6 +21,10 @@
 extern struct mc_shm_header *mc_shm;
 /* Non-zero once the library is ready to record. */
 extern int mc_active;
+/* The mapping's layout (capacities and offsets) as this process made it: a
+ * private copy, so that a program writing over its header cannot send the
+ * library's own reads and writes anywhere else. */
+extern struct mc_shm_header mc_lay;
 
 /* Makes sure the mapping belongs to this process (a forked child first gets
  * its own copy). Returns 0 when recording may go on, -1 when it may not. */
@@ -28,12 +32,29 @@ int mc_publish_own(void);
 /* Non-zero in the process that owns the mapping; 0 in a vfork child, which
  * shares the parent's memory until it calls exec. */
 int mc_publish_owner(void);
+/* The run directory memcreep gave this process (a private copy), or ""
+ * when not started by memcreep. */
+const char *mc_publish_run_dir(void);
 /* Refreshes the published allocator statistics if they are stale. */
 void mc_publish_mallinfo(void);
 /* Runs malloc_trim(0) if memcreep asked for it since the last time. */
 void mc_publish_trim(void);
 /* Re-reads the list of loaded objects when it changed (dlopen/dlclose). */
 void mc_publish_modules(void);
+
+/* ---- room.c: pages of the mapping backed before their first touch ---- */
+
+/* Sets up the committed-page map for the mapping at map (size bytes, file
+ * descriptor fd, used only on kernels without MADV_POPULATE_WRITE) and
+ * commits its first page. Returns 0, or -1 when there is no room at all. */
+int mc_room_init(void *map, uint64_t size, int fd);
+/* Makes sure [p, p + len) of the mapping has memory behind it. Returns 0,
+ * or -1 (counted in room_lost) when the file system has no room: the
+ * caller then drops what it was about to write there. */
+int mc_room_commit(const void *p, uint64_t len);
+/* The mapping moved to map (a forked child's copy mapped over the old
+ * address): same file, same committed pages. */
+void mc_room_rebase(void *map);
 
 /* ---- hooks.c: the reentrancy guard, for hooks in other files ---- */
 

@@ -24,6 +24,7 @@
 
 struct mc_shm_header *mc_shm;
 int mc_active;
+struct mc_shm_header mc_lay;
 
 /* A copy, not getenv's pointer: programs that set their process title
  * (nginx, postgres) write over the original environment strings. */
@@ -80,13 +81,12 @@ static void supersede_old_images(pid_t pid)
     closedir(d);
 }
 
-/* Creates this pid's next free map file at the given size. Returns the fd,
- * or -1 with errno set. */
-static int create_map_file(pid_t pid, size_t size)
+/* Creates this pid's next free map file at the given size, its name in
+ * path. Returns the fd, or -1 with errno set. */
+static int create_map_file(pid_t pid, size_t size, char *path, size_t plen)
 {
-    char path[4096];
     for (unsigned n = 0; n < 1000; n++) {
-        map_path(path, sizeof(path), run_dir, pid, n);
+        map_path(path, plen, run_dir, pid, n);
         int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0 && errno == EEXIST) continue;
         if (fd < 0) return -1;
@@ -138,13 +138,15 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *data)
     mc_module_extent(info, &lo, &hi);
     if (hi == 0) return 0;
 
-    struct mc_shm_module *tab = (struct mc_shm_module *)((char *)mc_shm + mc_shm->off_modules);
+    struct mc_shm_module *tab = (struct mc_shm_module *)((char *)mc_shm + mc_lay.off_modules);
     uint64_t n = mc_shm->module_count;
+    if (n > mc_lay.module_cap) n = mc_lay.module_cap;
     for (uint64_t i = 0; i < n; i++)
         if (tab[i].lo == lo && tab[i].hi == hi && tab[i].bias == info->dlpi_addr) return 0;
-    if (n >= mc_shm->module_cap) return 1;
+    if (n >= mc_lay.module_cap) return 1;
 
     struct mc_shm_module *m = &tab[n];
+    if (mc_room_commit(m, sizeof(*m)) != 0) return 1;
     memset(m, 0, sizeof(*m));
     m->bias = info->dlpi_addr;
     m->lo = lo;
@@ -231,15 +233,22 @@ static void at_fork_child(void)
 static int remap_for_child(void)
 {
     pid_t pid = getpid();
-    int fd = create_map_file(pid, map_size);
+    char path[4096];
+    int fd = create_map_file(pid, map_size, path, sizeof(path));
     if (fd < 0) return -1;
     char *dst = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (dst == MAP_FAILED) {
         close(fd);
+        unlink(path);
         return -1;
     }
     const char *src = (const char *)mc_shm;
     const struct mc_shm_header *h = mc_shm;
+    /* Every part copied needs room in the new file first (room.c). */
+    if (mc_room_init(dst, map_size, fd) != 0 ||
+        mc_room_commit(dst + mc_lay.off_stacks, sizeof(struct mc_shm_stack)) != 0 ||
+        mc_room_commit(dst + mc_lay.off_stack_ext, sizeof(struct mc_shm_stack_ext)) != 0)
+        goto no_room;
     memcpy(dst, src, sizeof(*h));
     struct mc_shm_header *nh = (struct mc_shm_header *)dst;
     nh->pid = pid;
@@ -248,35 +257,46 @@ static int remap_for_child(void)
     nh->start_ns = mc_now_ns(CLOCK_REALTIME);
 
     /* Only used parts are copied: the file is sparse and should stay so. */
-    uint64_t count = h->stack_count < h->stack_cap ? h->stack_count : h->stack_cap;
-    const uint32_t *list = (const uint32_t *)(src + h->off_stack_list);
-    const struct mc_shm_stack *st = (const struct mc_shm_stack *)(src + h->off_stacks);
-    struct mc_shm_stack *dst_st = (struct mc_shm_stack *)(dst + h->off_stacks);
-    const struct mc_shm_stack_ext *ext = (const struct mc_shm_stack_ext *)(src + h->off_stack_ext);
-    struct mc_shm_stack_ext *dst_ext = (struct mc_shm_stack_ext *)(dst + h->off_stack_ext);
+    uint64_t count = h->stack_count < mc_lay.stack_cap ? h->stack_count : mc_lay.stack_cap;
+    const uint32_t *list = (const uint32_t *)(src + mc_lay.off_stack_list);
+    const struct mc_shm_stack *st = (const struct mc_shm_stack *)(src + mc_lay.off_stacks);
+    struct mc_shm_stack *dst_st = (struct mc_shm_stack *)(dst + mc_lay.off_stacks);
+    const struct mc_shm_stack_ext *ext =
+        (const struct mc_shm_stack_ext *)(src + mc_lay.off_stack_ext);
+    struct mc_shm_stack_ext *dst_ext = (struct mc_shm_stack_ext *)(dst + mc_lay.off_stack_ext);
     dst_st[MC_STACK_OVERFLOW] = st[MC_STACK_OVERFLOW];
     dst_ext[MC_STACK_OVERFLOW] = ext[MC_STACK_OVERFLOW];
     for (uint64_t i = 0; i < count; i++) {
         uint32_t s = list[i];
-        if (s == 0 || s > h->stack_cap || !st[s - 1].ready) continue;
+        if (s == 0 || s > mc_lay.stack_cap || !st[s - 1].ready) continue;
+        if (mc_room_commit(&dst_st[s - 1], sizeof(*dst_st)) != 0 ||
+            mc_room_commit(&dst_ext[s - 1], sizeof(*dst_ext)) != 0)
+            goto no_room;
         dst_st[s - 1] = st[s - 1];
         dst_ext[s - 1] = ext[s - 1];
     }
-    memcpy(dst + h->off_stack_list, list, count * sizeof(uint32_t));
-    uint64_t frames = h->frames_used < h->frame_cap ? h->frames_used : h->frame_cap;
-    memcpy(dst + h->off_frames, src + h->off_frames, frames * sizeof(uint64_t));
-    memcpy(dst + h->off_modules, src + h->off_modules,
-           h->module_count * sizeof(struct mc_shm_module));
-    uint64_t pyn = h->py_types_used < h->py_cap ? h->py_types_used : h->py_cap;
-    memcpy(dst + h->off_py_types, src + h->off_py_types, pyn * sizeof(struct mc_shm_pytype));
-    uint64_t pyl = h->py_lines_used < h->py_lines_cap ? h->py_lines_used : h->py_lines_cap;
-    memcpy(dst + h->off_py_lines, src + h->off_py_lines, pyl * sizeof(struct mc_shm_pyline));
-    uint64_t pys = h->py_socks_used < h->py_socks_cap ? h->py_socks_used : h->py_socks_cap;
-    memcpy(dst + h->off_py_socks, src + h->off_py_socks, pys * sizeof(struct mc_shm_pyline));
+    uint64_t frames = h->frames_used < mc_lay.frame_cap ? h->frames_used : mc_lay.frame_cap;
+    uint64_t pyn = h->py_types_used < mc_lay.py_cap ? h->py_types_used : mc_lay.py_cap;
+    uint64_t pyl = h->py_lines_used < mc_lay.py_lines_cap ? h->py_lines_used : mc_lay.py_lines_cap;
+    uint64_t pys = h->py_socks_used < mc_lay.py_socks_cap ? h->py_socks_used : mc_lay.py_socks_cap;
     /* The parent's threads are not in the child: what their slabs held
      * becomes part of the counters, and every slab is free again. */
-    uint32_t used = h->threads_used < h->thread_cap ? h->threads_used : h->thread_cap;
-    memcpy(dst + h->off_threads, src + h->off_threads, used * sizeof(struct mc_shm_thread));
+    uint32_t used = h->threads_used < mc_lay.thread_cap ? h->threads_used : mc_lay.thread_cap;
+    const struct {
+        uint64_t off, len;
+    } parts[] = {{mc_lay.off_stack_list, count * sizeof(uint32_t)},
+                 {mc_lay.off_frames, frames * sizeof(uint64_t)},
+                 {mc_lay.off_modules,
+                  (h->module_count < mc_lay.module_cap ? h->module_count : mc_lay.module_cap) *
+                      sizeof(struct mc_shm_module)},
+                 {mc_lay.off_py_types, pyn * sizeof(struct mc_shm_pytype)},
+                 {mc_lay.off_py_lines, pyl * sizeof(struct mc_shm_pyline)},
+                 {mc_lay.off_py_socks, pys * sizeof(struct mc_shm_pyline)},
+                 {mc_lay.off_threads, used * sizeof(struct mc_shm_thread)}};
+    for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++) {
+        if (mc_room_commit(dst + parts[k].off, parts[k].len) != 0) goto no_room;
+        memcpy(dst + parts[k].off, src + parts[k].off, parts[k].len);
+    }
     mc_counters_fold(nh);
     munmap(dst, map_size);
 
@@ -284,8 +304,20 @@ static int remap_for_child(void)
     close(fd);
     mc_counters_forget_thread();
     if (m == MAP_FAILED) return -1;
+    mc_room_rebase(m);
     mc_python_after_fork();
     return 0;
+no_room:
+    munmap(dst, map_size);
+    close(fd);
+    unlink(path);
+    errno = ENOSPC;
+    return -1;
+}
+
+const char *mc_publish_run_dir(void)
+{
+    return run_dir;
 }
 
 int mc_publish_owner(void)
@@ -352,17 +384,30 @@ void mc_publish_start(void)
     pid_t pid = getpid();
     owner_pid = pid;
     supersede_old_images(pid);
-    int fd = create_map_file(pid, size);
+    char path[4096];
+    int fd = create_map_file(pid, size, path, sizeof(path));
     if (fd < 0) {
         mc_warn("cannot create the shared mapping, not tracking", strerror(errno));
         return;
     }
     void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
     if (m == MAP_FAILED) {
         mc_warn("cannot map the shared mapping, not tracking", strerror(errno));
+        close(fd);
         return;
     }
+    /* The header and the overflow slot (and its extension) first: without
+     * room for them nothing is tracked, and the program runs on. */
+    if (mc_room_init(m, size, fd) != 0 ||
+        mc_room_commit((char *)m + off_stacks, sizeof(struct mc_shm_stack)) != 0 ||
+        mc_room_commit((char *)m + off_ext, sizeof(struct mc_shm_stack_ext)) != 0) {
+        mc_warn("no room in the run directory for the shared mapping, not tracking", NULL);
+        close(fd);
+        munmap(m, size);
+        unlink(path);
+        return;
+    }
+    close(fd);
     struct mc_shm_header *h = m;
     h->version = MC_SHM_VERSION;
     h->header_size = sizeof(*h);
@@ -391,6 +436,7 @@ void mc_publish_start(void)
     h->sample_bytes = mc_env_u64("MEMCREEP_SAMPLE_BYTES", 0);
     ssize_t l = readlink("/proc/self/exe", h->exe, sizeof(h->exe) - 1);
     h->exe[l > 0 ? l : 0] = 0;
+    mc_lay = *h;
     struct mc_shm_stack *ov = (struct mc_shm_stack *)((char *)m + off_stacks);
     ov->hash = 1;
     ov->ready = 1;

@@ -141,7 +141,7 @@ fail:
 
 static struct mc_shm_pytype *types(void)
 {
-    return (struct mc_shm_pytype *)((char *)mc_shm + mc_shm->off_py_types);
+    return (struct mc_shm_pytype *)((char *)mc_shm + mc_lay.off_py_types);
 }
 
 /* The table entry for a type name, added when new; NULL when full. Only
@@ -150,9 +150,10 @@ static struct mc_shm_pytype *entry_for(const char *name)
 {
     struct mc_shm_pytype *t = types();
     uint64_t n = mc_shm->py_types_used;
+    if (n > mc_lay.py_cap) n = mc_lay.py_cap; /* the program may write anything there */
     for (uint64_t i = 0; i < n; i++)
         if (!strncmp(t[i].name, name, MC_PY_NAME - 1)) return &t[i];
-    if (n >= mc_shm->py_cap) return NULL;
+    if (n >= mc_lay.py_cap || mc_room_commit(&t[n], sizeof(t[n])) != 0) return NULL;
     strncpy(t[n].name, name, MC_PY_NAME - 1);
     t[n].name[MC_PY_NAME - 1] = 0;
     __atomic_store_n(&mc_shm->py_types_used, n + 1, __ATOMIC_RELEASE);
@@ -170,11 +171,11 @@ static void add_rows(PyObject *rows, struct mc_shm_pyline *t, uint64_t *used_p, 
         PyObject *where = row ? api.TupleGetItem(row, 0) : NULL;
         const char *s = where ? api.UnicodeAsUTF8(where) : NULL;
         if (!s) continue;
-        uint64_t used = *used_p, k = 0;
+        uint64_t used = *used_p < cap ? *used_p : cap, k = 0;
         while (k < used && strncmp(t[k].where, s, MC_PY_WHERE - 1))
             k++;
         if (k == used) {
-            if (used >= cap) continue;
+            if (used >= cap || mc_room_commit(&t[k], sizeof(t[k])) != 0) continue;
             strncpy(t[k].where, s, MC_PY_WHERE - 1);
             t[k].where[MC_PY_WHERE - 1] = 0;
             __atomic_store_n(used_p, used + 1, __ATOMIC_RELEASE);
@@ -191,10 +192,10 @@ static void add_rows(PyObject *rows, struct mc_shm_pyline *t, uint64_t *used_p, 
 static void publish_lines(PyObject *w)
 {
     char *base = (char *)mc_shm;
-    add_rows(api.TupleGetItem(w, 0), (struct mc_shm_pyline *)(base + mc_shm->off_py_lines),
-             &mc_shm->py_lines_used, mc_shm->py_lines_cap, 1);
-    add_rows(api.TupleGetItem(w, 3), (struct mc_shm_pyline *)(base + mc_shm->off_py_socks),
-             &mc_shm->py_socks_used, mc_shm->py_socks_cap, 0);
+    add_rows(api.TupleGetItem(w, 0), (struct mc_shm_pyline *)(base + mc_lay.off_py_lines),
+             &mc_shm->py_lines_used, mc_lay.py_lines_cap, 1);
+    add_rows(api.TupleGetItem(w, 3), (struct mc_shm_pyline *)(base + mc_lay.off_py_socks),
+             &mc_shm->py_socks_used, mc_lay.py_socks_cap, 0);
     long long work = api.LongAsLongLong(api.TupleGetItem(w, 1));
     PyObject *secs = api.TupleGetItem(w, 2);
     double s = secs ? api.FloatAsDouble(secs) : 0;

@@ -17,7 +17,7 @@
 
 static inline struct mc_shm_stack *stacks(void)
 {
-    return (struct mc_shm_stack *)((char *)mc_shm + mc_shm->off_stacks);
+    return (struct mc_shm_stack *)((char *)mc_shm + mc_lay.off_stacks);
 }
 
 /* Hash of a frame sequence: a multiply-xorshift mix of each address, then
@@ -56,7 +56,7 @@ static int wait_ready(struct mc_shm_stack *st)
 static int same_frames(const struct mc_shm_stack *st, const uint64_t *ips, int depth)
 {
     if ((int)MC_FRAMES_DEPTH(st->frames) != depth) return 0;
-    const uint64_t *f = (const uint64_t *)((const char *)mc_shm + mc_shm->off_frames);
+    const uint64_t *f = (const uint64_t *)((const char *)mc_shm + mc_lay.off_frames);
     return memcmp(f + MC_FRAMES_OFF(st->frames), ips, (size_t)depth * sizeof(*ips)) == 0;
 }
 
@@ -66,19 +66,28 @@ static uint32_t fill_slot(uint32_t i, const uint64_t *ips, int depth)
 {
     struct mc_shm_stack *st = &stacks()[i];
     uint64_t off = __atomic_fetch_add(&mc_shm->frames_used, (uint64_t)depth, __ATOMIC_RELAXED);
-    if (off + (uint64_t)depth > mc_shm->frame_cap) {
+    uint64_t *f = (uint64_t *)((char *)mc_shm + mc_lay.off_frames);
+    struct mc_shm_stack_ext *ext =
+        (struct mc_shm_stack_ext *)((char *)mc_shm + mc_lay.off_stack_ext);
+    uint32_t *list = (uint32_t *)((char *)mc_shm + mc_lay.off_stack_list);
+    uint64_t n = __atomic_load_n(&mc_shm->stack_count, __ATOMIC_RELAXED);
+    /* The frames, the slot's extension and (likely) its place in the list
+     * must have room; a slot that cannot be filled is dead, never read. */
+    if (off + (uint64_t)depth > mc_lay.frame_cap ||
+        mc_room_commit(f + off, (uint64_t)depth * sizeof(*ips)) != 0 ||
+        mc_room_commit(&ext[i], sizeof(ext[i])) != 0 ||
+        (n < mc_lay.stack_cap && mc_room_commit(&list[n], 2 * sizeof(*list)) != 0)) {
         st->frames = MC_DEPTH_DEAD;
         __atomic_store_n(&st->ready, 1, __ATOMIC_RELEASE);
         return overflow();
     }
-    uint64_t *f = (uint64_t *)((char *)mc_shm + mc_shm->off_frames);
     memcpy(f + off, ips, (size_t)depth * sizeof(*ips));
     st->frames = (off << 16) | (uint64_t)depth;
     __atomic_store_n(&st->ready, 1, __ATOMIC_RELEASE);
 
-    uint32_t *list = (uint32_t *)((char *)mc_shm + mc_shm->off_stack_list);
-    uint64_t n = __atomic_fetch_add(&mc_shm->stack_count, 1, __ATOMIC_RELAXED);
-    if (n < mc_shm->stack_cap) __atomic_store_n(&list[n], i + 1, __ATOMIC_RELEASE);
+    n = __atomic_fetch_add(&mc_shm->stack_count, 1, __ATOMIC_RELAXED);
+    if (n < mc_lay.stack_cap && mc_room_commit(&list[n], sizeof(*list)) == 0)
+        __atomic_store_n(&list[n], i + 1, __ATOMIC_RELEASE);
 
     /* A frame in no known module means something was loaded since the
      * module list was last read (dlopen): read it again. Rare: only new
@@ -96,13 +105,14 @@ uint32_t mc_stack_intern(const uint64_t *ips, int depth)
 {
     if (depth <= 0) return overflow();
     uint64_t h = frames_hash(ips, depth);
-    uint32_t cap = mc_shm->stack_cap, mask = cap - 1;
+    uint32_t cap = mc_lay.stack_cap, mask = cap - 1;
     uint32_t i = (uint32_t)h & mask;
     struct mc_shm_stack *tab = stacks();
 
     for (uint32_t probes = 0; probes < cap; probes++, i = (i + 1) & mask) {
         if (i == MC_STACK_OVERFLOW) continue;
         struct mc_shm_stack *st = &tab[i];
+        if (MC_UNLIKELY(mc_room_commit(st, sizeof(*st)) != 0)) return overflow();
         uint64_t cur = __atomic_load_n(&st->hash, __ATOMIC_ACQUIRE);
         if (cur == 0) {
             uint64_t used = __atomic_load_n(&mc_shm->stack_count, __ATOMIC_RELAXED);

@@ -1,7 +1,10 @@
 /* sys.c - helpers for the preloaded library that never allocate through
  * malloc: the library's own memory comes from mmap so that it neither
  * recurses into the hooks nor shows up in the target's numbers. */
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -45,19 +48,30 @@ uint64_t mc_env_u64(const char *name, uint64_t dflt)
     return v;
 }
 
-/* One write(2) per line so that lines from several processes do not mix. */
+/* The program's stderr is its own: a warning goes to the file "warnings"
+ * of the run directory, which memcreep prints on its own stderr at the end
+ * of the run. One write(2) per line, O_APPEND, so that lines from several
+ * processes do not mix. Without a run directory it is dropped. */
 void mc_warn(const char *msg, const char *detail)
 {
-    char buf[512];
+    char buf[512], pid[16], path[4200];
+    const char *dir = mc_publish_run_dir();
+    if (!dir || !*dir) return;
+    snprintf(path, sizeof(path), "%s/warnings", dir);
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
     size_t n = 0;
-    const char *parts[4] = {"memcreep preload: ", msg, detail ? ": " : "", detail ? detail : ""};
-    for (int i = 0; i < 4; i++) {
+    const char *parts[6] = {"process ", pid, ": ", msg, detail ? ": " : "", detail ? detail : ""};
+    for (int i = 0; i < 6; i++) {
         size_t l = strlen(parts[i]);
         if (l > sizeof(buf) - 2 - n) l = sizeof(buf) - 2 - n;
         memcpy(buf + n, parts[i], l);
         n += l;
     }
     buf[n++] = '\n';
-    ssize_t w = write(2, buf, n);
+    int fd =
+        (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    ssize_t w = syscall(SYS_write, fd, buf, n);
     (void)w;
+    syscall(SYS_close, fd);
 }

@@ -57,13 +57,13 @@ static void unlock(void)
 
 static inline struct mc_shm_stack_ext *ext_at(uint32_t slot)
 {
-    return (struct mc_shm_stack_ext *)((char *)mc_shm + mc_shm->off_stack_ext) + slot;
+    return (struct mc_shm_stack_ext *)((char *)mc_shm + mc_lay.off_stack_ext) + slot;
 }
 
 /* Adds d to the unjoined count of the record's stack and of the process. */
 static void unjoined(const struct thr *t, int d)
 {
-    if (t->slot < mc_shm->stack_cap)
+    if (t->slot < mc_lay.stack_cap)
         __atomic_fetch_add(&ext_at(t->slot)->threads_unjoined, d, __ATOMIC_RELAXED);
     __atomic_fetch_add(&mc_shm->threads_unjoined, d, __ATOMIC_RELAXED);
 }

@@ -134,8 +134,14 @@ static json_t *frames_json(struct mc_proc *p, uint32_t slot, struct mc_symbolize
     const uint64_t *f;
     const struct mc_shm_stack *st = mc_map_stack(&p->map, slot);
     uint32_t depth = st ? mc_map_frames(&p->map, st, &f) : 0;
-    uint64_t nmods;
-    const struct mc_shm_module *mods = mc_map_modules(&p->map, &nmods);
+    uint64_t published;
+    mc_map_modules(&p->map, &published);
+    if (!p->mods || p->nmods != published) { /* first use, or a dlopen since */
+        free(p->mods);
+        p->mods = mc_map_modules_copy(&p->map, &p->nmods);
+    }
+    uint64_t nmods = p->nmods;
+    const struct mc_shm_module *mods = p->mods;
     *site = -1;
     for (uint32_t i = 0; i < depth; i++) {
         struct mc_frame fr[8];
@@ -697,7 +703,8 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
         for (uint32_t j = 0; j < n; j++)
             y[j] = (double)(v[j] = ps->live[j]);
         json_t *e = json_object();
-        json_object_set_new(e, "type", json_string(ty[live[k].i].name));
+        json_object_set_new(
+            e, "type", json_stringn(ty[live[k].i].name, strnlen(ty[live[k].i].name, MC_PY_NAME)));
         char held[MC_PY_HELD];
         memcpy(held, ty[live[k].i].held, sizeof(held));
         held[sizeof(held) - 1] = 0;
@@ -723,7 +730,8 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
         for (uint32_t j = 0; j < n; j++)
             y[j] = (double)ps->garbage[j];
         json_t *e = json_object();
-        json_object_set_new(e, "type", json_string(ty[garb[k].i].name));
+        json_object_set_new(
+            e, "type", json_stringn(ty[garb[k].i].name, strnlen(ty[garb[k].i].name, MC_PY_NAME)));
         json_object_set_new(e, "total", json_integer((json_int_t)garb[k].key));
         json_object_set_new(e, "per_min", json_real(slope_of(xm, y, n)));
         if (work) json_object_set_new(e, "per_unit", json_real(slope_of(xw, y, n)));
@@ -838,6 +846,12 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
             /* Samples read while thread slabs kept changing (off by at most
              * one eviction each). */
             json_object_set_new(lost, "torn_samples", json_integer((json_int_t)p->torn));
+            /* Records dropped because the run directory was full. */
+            json_object_set_new(lost, "no_room",
+                                json_integer((json_int_t)mc_map_load(&h->room_lost)));
+            /* The process cut its own mapping file short: what was past
+             * the cut read as zeros. */
+            if (mc_map_damaged(&p->map)) json_object_set_new(lost, "mapping_damaged", json_true());
             json_object_set_new(o, "lost", lost);
             json_object_set_new(o, "work_units", json_integer((json_int_t)h->work_units));
             int creeping;

@@ -327,6 +327,14 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
             fprintf(out,
                     "  lost: %.0f events without a stack, %.0f blocks untracked (tables full)\n",
                     mc_jnum(lost, "stacks"), mc_jnum(lost, "pointers"));
+        if (lost && json_is_true(json_object_get(lost, "mapping_damaged")))
+            fprintf(out, "  lost: the process cut its shared mapping short; what was cut read "
+                         "as zeros\n");
+        if (lost && mc_jnum(lost, "no_room") > 0)
+            fprintf(out,
+                    "  lost: %.0f records for want of room in the run directory (--run-dir, "
+                    "docs/run.md)\n",
+                    mc_jnum(lost, "no_room"));
         json_t *stacks = json_object_get(p, "stacks");
         if (json_array_size(stacks)) {
             fprintf(out, "\n");

@@ -3,6 +3,7 @@ broken by it: each case runs a program plain and under `memcreep run` and
 compares what the program itself saw, or feeds memcreep input it must
 survive. Usage: test_harm.py --memcreep PATH --fixtures DIR CASE
 """
+import json
 import os
 import subprocess
 import sys
@@ -112,6 +113,31 @@ def case_fd_floor():
             " text=True).stdout.split()\n"
             "print(r, w, sorted(int(x) for x in out if int(x) < 1024 and int(x) != r))\n")
     same_output([PY, "-c", prog], "python closerange + pass_fds")
+
+
+def case_scribble():
+    """A program that writes over its own mapping (any bytes, caps,
+    offsets, counts, crafted slab entries, a truncated file) cannot crash
+    memcreep, make it hang or lose the report."""
+    for mode in ("header", "counts", "slab", "random", "truncate"):
+        out = tempfile.mkdtemp(prefix="mc-harm-")
+        rc, stdout, err = under([fixture("map_scribble"), mode], extra=["-o", out, "-d", "30"])
+        # Cutting the file short takes the program down with it when the
+        # library writes there next (its exit path): its failure, not ours.
+        ok_rc = (0, 5) if mode == "truncate" else (0,)
+        check(rc in ok_rc and "AddressSanitizer" not in err and "runtime error" not in err,
+              f"{mode}: memcreep exit {rc}\n{err}")
+        if mode != "truncate":
+            check(f"map_scribble {mode} done" in stdout, f"{mode}: the program's output: {stdout}")
+        with open(os.path.join(out, "result.json")) as f:
+            doc = json.load(f)
+        check(doc["summary"]["verdict"] in ("CREEP", "PLATEAU", "STEADY", "UNKNOWN"),
+              f"{mode}: verdict {doc['summary']['verdict']}")
+        # (After a cut nothing may be left that grew: folded stacks can be empty.)
+        names = ("report.txt", "report.html") + (() if mode == "truncate" else
+                                                  ("growth.folded", "growth.pb.gz"))
+        for name in names:
+            check(os.path.getsize(os.path.join(out, name)) > 0, f"{mode}: {name} empty")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ static inline struct mc_shm_header *shm_fixture(uint32_t cap, uint64_t frame_cap
     uint64_t off_py = A64(off_ext + cap * sizeof(struct mc_shm_stack_ext));
     uint64_t off_pyl = A64(off_py + 16 * sizeof(struct mc_shm_pytype));
     uint64_t off_pys = A64(off_pyl + 16 * sizeof(struct mc_shm_pyline));
-    uint64_t total = A64(off_pys + 16 * sizeof(struct mc_shm_pyline));
-    struct mc_shm_header *h = aligned_alloc(64, total);
+    /* Whole pages, page-aligned, as a mapping is (room.c commits pages). */
+    uint64_t total = (A64(off_pys + 16 * sizeof(struct mc_shm_pyline)) + 4095) & ~(uint64_t)4095;
+    struct mc_shm_header *h = aligned_alloc(4096, total);
     memset(h, 0, total);
     h->magic = MC_SHM_MAGIC;
     h->version = MC_SHM_VERSION;

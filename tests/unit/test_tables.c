@@ -13,8 +13,13 @@
 
 /* What the tables need from the rest of the library. */
 struct mc_shm_header *mc_shm;
+struct mc_shm_header mc_lay;
 int mc_active = 1;
 void mc_publish_modules(void) {}
+const char *mc_publish_run_dir(void)
+{
+    return "";
+}
 int mc_publish_own(void)
 {
     return 0;
@@ -78,6 +83,8 @@ static size_t shm_size;
 static int setup_shm(void **state)
 {
     mc_shm = shm_fixture(1024, 1024 * 8, &shm_size);
+    mc_lay = *mc_shm;
+    assert_int_equal(mc_room_init(mc_shm, shm_size, -1), 0);
     mc_counters_forget_thread();
     *state = mc_shm;
     return 0;
@@ -87,7 +94,7 @@ static int setup_shm(void **state)
 static struct mc_stack_value *snapshot(void)
 {
     static struct mc_stack_value vals[1024];
-    struct mc_map m = {(const char *)mc_shm, shm_size, mc_shm};
+    struct mc_map m = {(const char *)mc_shm, shm_size, mc_shm, *mc_shm};
     uint64_t listed;
     assert_int_equal(mc_map_snapshot(&m, vals, &listed), 0);
     assert_int_equal(listed, mc_shm->stack_count);
