@@ -1,10 +1,12 @@
 /* collector.c - the sampling loop's body: find processes, read their
  * mappings and /proc, append to bounded series (see collector.h). */
 #include <dirent.h>
+#include <sys/mman.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis/collector.h"
 #include "common/proc.h"
@@ -21,16 +23,34 @@ int mc_collector_init(struct mc_collector *c, const char *dir, pid_t root, doubl
     return 0;
 }
 
+/* The per-slot arrays of a process are indexed by hash slot (up to the
+ * stack table's capacity, 65536 by default) but only a few entries are
+ * ever touched. They come straight from mmap so untouched pages cost
+ * nothing: from malloc, once glibc's mmap threshold has risen past their
+ * size (it does after the first such block is freed), calloc would clear
+ * them and every process would cost megabytes. */
+static void *slot_array(size_t n, size_t size)
+{
+    void *p = mmap(NULL, n * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void slot_array_free(void *p, size_t n, size_t size)
+{
+    if (p) munmap(p, n * size);
+}
+
 static void proc_free(struct mc_proc *p)
 {
     if (p->has_map) mc_map_close(&p->map);
-    for (uint32_t i = 0; i < p->stk_cap; i++)
-        free(p->stk[i]);
-    free(p->stk);
+    if (p->stk)
+        for (uint32_t i = 0; i < p->stk_cap; i++)
+            free(p->stk[i]);
+    slot_array_free(p->stk, p->stk_alloc, sizeof(*p->stk));
+    slot_array_free(p->vals, p->stk_alloc, sizeof(*p->vals));
     for (uint32_t i = 0; i < p->py_cap; i++)
         free(p->py[i]);
     free(p->py);
-    free(p->vals);
     free(p->mods);
     free(p);
 }
@@ -43,18 +63,59 @@ void mc_collector_free(struct mc_collector *c)
     memset(c, 0, sizeof(*c));
 }
 
-/* Frees the oldest process that has ended. Returns 0, -1 if none has. */
+/* Frees a process that has ended to make room: the oldest of those that
+ * lived for fewer than four samples (a shell's /bin/true), else the oldest
+ * that ended. Returns 0, -1 if none has ended. */
 static int drop_oldest_ended(struct mc_collector *c)
 {
+    size_t pick = c->nprocs;
     for (size_t i = 0; i < c->nprocs; i++) {
-        if (c->procs[i]->end == MC_END_RUNNING) continue;
-        proc_free(c->procs[i]);
-        memmove(&c->procs[i], &c->procs[i + 1], (c->nprocs - i - 1) * sizeof(c->procs[0]));
-        c->nprocs--;
-        c->dropped++;
-        return 0;
+        const struct mc_proc *p = c->procs[i];
+        if (p->end == MC_END_RUNNING) continue;
+        if (pick == c->nprocs) pick = i;
+        if (p->pts.clk.n < 4) {
+            pick = i;
+            break;
+        }
     }
-    return -1;
+    if (pick == c->nprocs) return -1;
+    proc_free(c->procs[pick]);
+    memmove(&c->procs[pick], &c->procs[pick + 1], (c->nprocs - pick - 1) * sizeof(c->procs[0]));
+    c->nprocs--;
+    c->dropped++;
+    return 0;
+}
+
+/* Maps of processes that could not be kept (MC_MAX_PROCS running at once)
+ * are remembered by name while their process lives, so that they are not
+ * opened again at every tick; once it is gone its file is removed. */
+static int skipped(struct mc_collector *c, const char *name)
+{
+    for (size_t i = 0; i < c->nskip; i++)
+        if (!strcmp(c->skip[i].name, name)) return 1;
+    return 0;
+}
+
+static void skip_map(struct mc_collector *c, pid_t pid, const char *name)
+{
+    if (c->nskip >= MC_MAX_SKIPPED) return;
+    c->skip[c->nskip].pid = pid;
+    snprintf(c->skip[c->nskip].name, sizeof(c->skip[0].name), "%s", name);
+    c->nskip++;
+}
+
+static void prune_skipped(struct mc_collector *c)
+{
+    for (size_t i = 0; i < c->nskip;) {
+        if (mc_proc_alive(c->skip[i].pid)) {
+            i++;
+            continue;
+        }
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", c->dir, c->skip[i].name);
+        unlink(path);
+        c->skip[i] = c->skip[--c->nskip];
+    }
 }
 
 static struct mc_proc *add_proc(struct mc_collector *c, pid_t pid)
@@ -106,7 +167,7 @@ static void scan_maps(struct mc_collector *c)
         char path[PATH_MAX];
         if (sscanf(de->d_name, "p%d-%d.map", &pid, &n) != 2) continue;
         snprintf(path, sizeof(path), "%s/%s", c->dir, de->d_name);
-        if (known_map(c, path)) continue;
+        if (known_map(c, path) || skipped(c, de->d_name)) continue;
         struct mc_map m;
         if (mc_map_open(path, &m) != 0) continue; /* not complete yet */
         struct mc_proc *p = find_live(c, pid);
@@ -120,6 +181,7 @@ static void scan_maps(struct mc_collector *c)
         if (!p) p = add_proc(c, pid);
         if (!p) {
             mc_map_close(&m);
+            skip_map(c, pid, de->d_name);
             continue;
         }
         p->map = m;
@@ -128,8 +190,9 @@ static void scan_maps(struct mc_collector *c)
         snprintf(p->map_path, sizeof(p->map_path), "%s", path);
         snprintf(p->exe, sizeof(p->exe), "%.*s", (int)sizeof(m.lay.exe), m.lay.exe);
         p->stk_cap = m.lay.stack_cap;
-        p->stk = calloc(p->stk_cap, sizeof(*p->stk));
-        p->vals = calloc(p->stk_cap, sizeof(*p->vals));
+        p->stk_alloc = p->stk_cap;
+        p->stk = slot_array(p->stk_cap, sizeof(*p->stk));
+        p->vals = slot_array(p->stk_cap, sizeof(*p->vals));
         if (!p->stk || !p->vals) p->stk_cap = 0;
         p->py_cap = m.lay.py_cap;
         p->py = calloc(p->py_cap ? p->py_cap : 1, sizeof(*p->py));
@@ -352,6 +415,9 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
     }
     p->py_fresh = 0;
     if (closing && p->end == MC_END_RUNNING) {
+        /* Its last sample is taken: the file goes (the mapping stays valid
+         * for the report), so the run directory holds only what lives. */
+        if (p->has_map) unlink(p->map_path);
         p->t_end = t;
         if (execed)
             p->end = MC_END_EXECED;
@@ -367,6 +433,7 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
 
 void mc_collector_tick(struct mc_collector *c, int final)
 {
+    prune_skipped(c);
     scan_maps(c);
     if (!final) scan_tree(c);
     if (!c->frozen) python_snapshots(c, final);

@@ -69,6 +69,7 @@ struct mc_proc {
     struct mc_stack_series **stk; /* indexed by slot, NULL until seen */
     struct mc_stack_value *vals;  /* every stack's value at the last sample */
     uint32_t stk_cap;
+    uint32_t stk_alloc; /* entries mapped for stk and vals */
     uint64_t torn;
     /* Python snapshots (preload/python.c): one asked before each sample. */
     struct mc_shm_module *mods; /* private copy for symbolizing, or NULL */
@@ -94,10 +95,18 @@ struct mc_proc {
  * dropped (and counted), so that a target that keeps starting short-lived
  * children does not make memcreep grow with the length of the run. */
 #define MC_MAX_PROCS 256
+/* Mappings of running processes beyond MC_MAX_PROCS remembered as not
+ * kept (so they are not read again and again). */
+#define MC_MAX_SKIPPED 4096
 
 struct mc_collector {
     char dir[PATH_MAX];
     size_t dropped;
+    struct {
+        pid_t pid;
+        char name[48];
+    } skip[MC_MAX_SKIPPED];
+    size_t nskip;
     pid_t root;
     double t0;
     struct mc_proc **procs;

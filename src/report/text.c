@@ -280,6 +280,62 @@ static void compare_body(json_t **docs, int n, FILE *out, int colour)
     }
 }
 
+/* With many processes (a test suite, a build), those that grew in nothing
+ * (not the target, no creeping stack, every metric STEADY or UNKNOWN, no
+ * finding) are counted by program instead of shown one by one. */
+#define QUIET_FOLD_FROM 8
+
+static int quiet_proc(json_t *doc, json_t *p)
+{
+    if (json_is_true(json_object_get(p, "root")) ||
+        json_integer_value(json_object_get(p, "creeping_stacks")) > 0)
+        return 0;
+    const char *k;
+    json_t *m;
+    json_object_foreach (json_object_get(p, "metrics"), k, m) {
+        const char *v = mc_jstr(m, "verdict");
+        if (strcmp(v, "STEADY") && strcmp(v, "UNKNOWN") && *v) return 0;
+    }
+    size_t i;
+    json_t *f;
+    json_int_t pid = json_integer_value(json_object_get(p, "pid"));
+    json_array_foreach (json_object_get(json_object_get(doc, "summary"), "findings"), i, f)
+        if (json_integer_value(json_object_get(f, "pid")) == pid) return 0;
+    return 1;
+}
+
+/* "N processes that did not grow: prog xK, ..." for the folded ones. */
+static void quiet_line(json_t *doc, json_t *procs, FILE *out)
+{
+    enum { MAXP = 8 };
+    const char *name[MAXP];
+    int count[MAXP], kinds = 0, total = 0, other = 0;
+    size_t i;
+    json_t *p;
+    json_array_foreach (procs, i, p) {
+        if (!quiet_proc(doc, p)) continue;
+        total++;
+        const char *exe = *mc_jstr(p, "exe") ? mc_jstr(p, "exe") : "(unnamed)";
+        int k = 0;
+        while (k < kinds && strcmp(name[k], exe))
+            k++;
+        if (k == kinds && kinds < MAXP) {
+            name[kinds] = exe;
+            count[kinds++] = 0;
+        }
+        if (k < kinds)
+            count[k]++;
+        else
+            other++;
+    }
+    if (!total) return;
+    fprintf(out, "\n%d processes that did not grow, not shown one by one:", total);
+    for (int k = 0; k < kinds; k++)
+        fprintf(out, "%s %s x%d", k ? "," : "", name[k], count[k]);
+    if (other) fprintf(out, ", %d others", other);
+    fprintf(out, "\n");
+}
+
 static void text_body(json_t *doc, FILE *out, int colour, int top)
 {
     json_t *run = json_object_get(doc, "run");
@@ -301,8 +357,10 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
         fprintf(out, "  the preload could not load (statically linked?): RSS only\n");
 
     json_t *p;
+    int fold = json_array_size(procs) > QUIET_FOLD_FROM;
     json_array_foreach (procs, i, p) {
         char end[128];
+        if (fold && quiet_proc(doc, p)) continue;
         mc_report_end_text(json_object_get(p, "end"), end, sizeof(end));
         int per_unit = json_is_true(json_object_get(p, "per_unit"));
         fprintf(out, "\nprocess %lld  %s  %s%s\n",
@@ -343,6 +401,7 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
         json_t *py = json_object_get(p, "python");
         if (py) python_rows(out, py, per_unit, colour);
     }
+    if (fold) quiet_line(doc, procs, out);
     load_section(doc, out, colour);
     if (json_array_size(procs) > 1) {
         json_t *tm = json_object_get(json_object_get(doc, "tree"), "metrics");

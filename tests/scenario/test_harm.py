@@ -115,6 +115,66 @@ def case_fd_floor():
     same_output([PY, "-c", prog], "python closerange + pass_fds")
 
 
+def small_tmpfs(size):
+    """A tmpfs of the given size (as Docker's small /dev/shm); unmount it
+    with subprocess.run(['umount', path])."""
+    d = tempfile.mkdtemp(prefix="mc-harm-shm-")
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", d],
+                       capture_output=True, text=True)
+    check(p.returncode == 0, f"cannot mount a small tmpfs (the test needs root): {p.stderr}")
+    return d
+
+
+def case_small_rundir():
+    """A run directory without room costs records, never the program: it
+    runs as it does plain, its stderr has nothing of memcreep's, and
+    memcreep says what happened and still reports."""
+    prog = ("import json, ssl, http.client, asyncio, email.parser, decimal, sqlite3\n"
+            "keep = [json.dumps({'k': i, 'v': [i] * 50}) for i in range(20000)]\n"
+            "print('python done', len(keep))\n")
+    d = small_tmpfs("4m")
+    try:
+        rc0, out0, err0 = plain([PY, "-c", prog])
+        # 4 MB: some stacks fit, then the room runs out.
+        rc1, out1, err1 = plain([ARGS.memcreep, "run", "-i", "0.05", "--run-dir", d, "--",
+                                 PY, "-c", prog])
+        check(rc1 in (0, 3) and out1 == out0, f"4 MB: exit {rc1}: {out1}{err1}")
+        check("Bus error" not in err1 and "memcreep preload" not in err1,
+              f"4 MB: the program's stderr: {err1}")
+        # Full before the start: nothing can be published at all.
+        with open(os.path.join(d, "fill"), "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        rc2, out2, err2 = plain([ARGS.memcreep, "run", "-i", "0.05", "--run-dir", d, "--",
+                                 fixture("leak_linear"), "2000", "500"])
+        check(rc2 == 3 and "leak_linear done" in out2 and "is full" in err2 and
+              "verdict:" in err2, f"full: exit {rc2}: {out2}{err2}")
+    finally:
+        subprocess.run(["umount", d])
+
+
+def case_many_processes():
+    """10 000 short processes: memcreep's memory depends on what lives, not
+    on how many came and went; the report counts them and stays small."""
+    import resource
+    out = tempfile.mkdtemp(prefix="mc-harm-")
+    loop = "i=0; while [ $i -lt 10000 ]; do /bin/true; i=$((i+1)); done; echo loop done"
+    rc, stdout, err = under(["sh", "-c", loop], extra=["-o", out], timeout=300)
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    check(rc == 0 and "loop done" in stdout, f"exit {rc}: {stdout}{err}")
+    check(peak_kib < 150 * 1024, f"memcreep's peak RSS {peak_kib} KiB for 10 000 processes")
+    size = os.path.getsize(os.path.join(out, "result.json"))
+    check(size < 8 << 20, f"result.json is {size} bytes")
+    with open(os.path.join(out, "report.txt")) as f:
+        text = f.read()
+    check("processes that did not grow" in text and "/usr/bin/true x" in text and
+          len(text.splitlines()) < 400, f"report.txt ({len(text.splitlines())} lines):\n{text[-2000:]}")
+
+
 def case_scribble():
     """A program that writes over its own mapping (any bytes, caps,
     offsets, counts, crafted slab entries, a truncated file) cannot crash
