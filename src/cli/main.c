@@ -44,7 +44,7 @@ static void usage(FILE *f)
           "  2  usage error: bad option or value, unreadable result, unwritable output\n"
           "  3  the target could not be started, exited at once with an error, or the\n"
           "     preload could not work in it (statically linked target: RSS only)\n"
-          "  4  internal error\n"
+          "  4  internal error, or an output file could not be written (a full disk)\n"
           "  5  the target failed by itself after it ran (non-zero exit status, or a\n"
           "     signal memcreep did not send), or the --workload command failed\n",
           f);

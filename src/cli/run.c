@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "cli/load_opts.h"
+#include "cli/outfile.h"
 #include "cli/session.h"
 #include "common/util.h"
 #include "load/url.h"
@@ -25,6 +26,7 @@ struct run_opts {
     const char *metrics; /* --metrics HOST:PORT */
     uint64_t top;
     int fail_on_creep;
+    int output_any_owner; /* --output-any-owner */
 };
 
 static void usage(FILE *f)
@@ -39,6 +41,7 @@ static void usage(FILE *f)
           "                       5m, 1h. Default: wait until it exits\n"
           "  -o, --output DIR     write result.json, report.txt, report.html,\n"
           "                       growth.folded and growth.pb.gz into DIR\n"
+          "      --output-any-owner  write into an output directory another user owns\n"
           "  -i, --interval T     time between samples (default 0.25s)\n"
           "      --grace T        time between SIGTERM and SIGKILL (default 5s)\n"
           "      --depth N        frames kept per stack, 1-256 (default 64)\n"
@@ -72,7 +75,8 @@ static void usage(FILE *f)
           "      -c, -m, --rate, --new-conn, -X, -H, --body-file, --urls, -k, --timeout\n"
           "\n"
           "exit status: 0 no creep, 1 creep with --fail-on-creep, 2 usage error,\n"
-          "3 target could not start or the preload could not work, 4 internal error,\n"
+          "3 target could not start or the preload could not work, 4 internal error or\n"
+          "an output file could not be written,\n"
           "5 the target failed by itself (non-zero status, a signal) or --workload failed\n",
           f);
 }
@@ -97,6 +101,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
                                          {"py-trace", required_argument, 0, 2011},
                                          {"metrics", required_argument, 0, 2012},
                                          {"run-dir", required_argument, 0, 2013},
+                                         {"output-any-owner", no_argument, 0, 2014},
                                          {"warmup", required_argument, 0, 2001},
                                          {"rounds", required_argument, 0, 2002},
                                          {"round-requests", required_argument, 0, 2003},
@@ -188,6 +193,9 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
         case 2012:
             o->metrics = optarg;
             break;
+        case 2014:
+            o->output_any_owner = 1;
+            break;
         case 2013: {
             struct stat sb;
             if (stat(optarg, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
@@ -224,32 +232,30 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
 }
 
 /* Creates DIR if needed and checks that files can be written in it. */
-static int prepare_output(const char *dir)
+static int prepare_output(const char *dir, int any_owner)
 {
-    char probe[PATH_MAX];
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        mc_error("cannot create output directory '%s': %s", dir, strerror(errno));
-        return -1;
-    }
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+    int r = mc_out_dir_check(dir, any_owner);
+    if (r == -ENOTDIR)
         mc_error("output '%s' is not a directory", dir);
-        return -1;
-    }
-    snprintf(probe, sizeof(probe), "%s/.memcreep-probe-%d", dir, (int)getpid());
-    FILE *f = fopen(probe, "w");
-    if (!f) {
-        mc_error("cannot write in output directory '%s': %s", dir, strerror(errno));
-        return -1;
-    }
-    fclose(f);
-    unlink(probe);
-    return 0;
+    else if (r == -EPERM)
+        mc_error("output directory '%s' belongs to another user (--output-any-owner to write "
+                 "there anyway)",
+                 dir);
+    else if (r)
+        mc_error("cannot write in output directory '%s': %s", dir, strerror(-r));
+    return r ? -1 : 0;
 }
 
 /* The renderings written beside result.json, one per format: each gets
  * the run's documents (two only for the page of both protocols). */
 typedef int (*put_fn)(json_t **docs, int n, FILE *f, int top);
+
+static int put_json(json_t **docs, int n, FILE *f, int top)
+{
+    (void)n;
+    (void)top;
+    return mc_result_write(docs[0], f);
+}
 
 static int put_text(json_t **docs, int n, FILE *f, int top)
 {
@@ -278,32 +284,44 @@ static int put_pprof(json_t **docs, int n, FILE *f, int top)
     return mc_report_pprof(docs[0], f);
 }
 
-/* Writes dir/name with put; says so on stderr when it cannot. */
-static void write_out(const char *dir, const char *name, put_fn put, json_t **docs, int n, int top)
+struct rendering {
+    put_fn put;
+    json_t **docs;
+    int n, top;
+};
+
+static int put_rendering(FILE *f, void *arg)
 {
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    int r = f ? put(docs, n, f, top) : -errno;
-    if (f && fclose(f) != 0 && !r) r = -errno;
-    if (r) mc_error("cannot write %s: %s", path, strerror(-r));
+    struct rendering *r = arg;
+    return r->put(r->docs, r->n, f, r->top);
 }
 
-static void save(json_t *doc, const char *dir, int top)
+/* Writes dir/name with put (safely: outfile.c); says so on stderr when it
+ * cannot. Returns 0 or -1. */
+static int write_out(const char *dir, const char *name, put_fn put, json_t **docs, int n, int top)
+{
+    struct rendering r = {put, docs, n, top};
+    int rc = mc_out_write(dir, name, put_rendering, &r);
+    if (rc) mc_error("cannot write %s/%s: %s", dir, name, strerror(-rc));
+    return rc ? -1 : 0;
+}
+
+/* Writes result.json and every rendering. Returns 0, or -1 when one of
+ * them could not be written (each failure said on stderr). */
+static int save(json_t *doc, const char *dir, int top)
 {
     static const struct {
         const char *name;
         put_fn put;
-    } outs[] = {{"report.txt", put_text},
+    } outs[] = {{"result.json", put_json},
+                {"report.txt", put_text},
                 {"report.html", put_html},
                 {"growth.folded", put_folded},
                 {"growth.pb.gz", put_pprof}};
-    char path[PATH_MAX + 16];
-    int r;
-    snprintf(path, sizeof(path), "%s/result.json", dir);
-    if ((r = mc_result_save(doc, path)) != 0) mc_error("cannot write %s: %s", path, strerror(-r));
+    int rc = 0;
     for (size_t i = 0; i < sizeof(outs) / sizeof(outs[0]); i++)
-        write_out(dir, outs[i].name, outs[i].put, &doc, 1, top);
+        if (write_out(dir, outs[i].name, outs[i].put, &doc, 1, top) != 0) rc = -1;
+    return rc;
 }
 
 int mc_cmd_run(int argc, char **argv)
@@ -350,7 +368,7 @@ int mc_cmd_run(int argc, char **argv)
     }
     if (driven && !o.s.round_requests && !o.s.duration) o.s.round_requests = 1000;
     o.s.tty = !o.s.quiet && isatty(2);
-    if (o.output && prepare_output(o.output) != 0) {
+    if (o.output && prepare_output(o.output, o.output_any_owner) != 0) {
         mc_load_cli_free(&o.load);
         return MC_EXIT_USAGE;
     }
@@ -374,7 +392,7 @@ int mc_cmd_run(int argc, char **argv)
     if (driven && (o.load.protos & MC_PROTO_H2)) protos[np++] = MC_PROTO_H2;
     json_t *docs[2] = {NULL, NULL};
     int colour = !strcmp(o.color, "always") || (!strcmp(o.color, "auto") && isatty(2));
-    int failed_status = 0;
+    int failed_status = 0, write_failed = 0;
     for (int i = 0; i < np; i++) {
         struct mc_session_end end;
         o.s.proto = protos[i];
@@ -394,15 +412,20 @@ int mc_cmd_run(int argc, char **argv)
             char dir[PATH_MAX];
             snprintf(dir, sizeof(dir), "%s%s%s", o.output, np > 1 ? "/" : "",
                      np > 1 ? (protos[i] == MC_PROTO_H2 ? "h2" : "h1") : "");
-            if (np == 1 || prepare_output(dir) == 0) save(docs[i], dir, (int)o.top);
+            if ((np > 1 && prepare_output(dir, o.output_any_owner) != 0) ||
+                save(docs[i], dir, (int)o.top) != 0)
+                write_failed = 1;
         }
         if (!o.s.quiet) mc_report_text(docs[i], stderr, colour, (int)o.top);
         if (end.target_failed) rc = MC_EXIT_TARGET;
         if (end.failed_status && !failed_status) failed_status = end.failed_status;
     }
     if (np == 2 && docs[0] && docs[1] && !o.s.quiet) mc_report_compare(docs, 2, stderr, colour);
-    if (np == 2 && docs[0] && docs[1] && o.output) /* both protocols, beside h1/ and h2/ */
-        write_out(o.output, "report.html", put_html, docs, 2, (int)o.top);
+    if (np == 2 && docs[0] && docs[1] && o.output && /* both protocols, beside h1/ and h2/ */
+        write_out(o.output, "report.html", put_html, docs, 2, (int)o.top) != 0)
+        write_failed = 1;
+    /* What was measured did not reach its files: not a success. */
+    if (write_failed && (rc == MC_EXIT_OK || rc == MC_EXIT_CREEP)) rc = MC_EXIT_INTERNAL;
     if (rc == MC_EXIT_OK && o.fail_on_creep)
         for (int i = 0; i < np; i++)
             if (docs[i] && !strcmp(mc_result_verdict(docs[i]), "CREEP")) rc = MC_EXIT_CREEP;

@@ -24,7 +24,7 @@ struct mc_session_opts {
     uint64_t warmup, rounds, round_requests;
     /* a workload command instead */
     const char *workload;
-    const char *run_dir; /* --run-dir: where the shared mappings go, or NULL */
+    const char *run_dir;        /* --run-dir: where the shared mappings go, or NULL */
     struct mc_metrics *metrics; /* --metrics: the live endpoint, or NULL */
 };
 

@@ -883,15 +883,10 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
     return doc;
 }
 
-int mc_result_save(json_t *doc, const char *path)
+int mc_result_write(json_t *doc, FILE *f)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if (json_dump_file(doc, tmp, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) != 0) {
-        int e = errno ? errno : EIO;
-        unlink(tmp);
-        return -e;
-    }
-    if (rename(tmp, path) != 0) return -errno;
+    errno = 0;
+    if (json_dumpf(doc, f, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) != 0)
+        return -(errno ? errno : EIO);
     return 0;
 }

@@ -33,9 +33,8 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
  * names it ("func  file:line  (module)"), into buf. */
 void mc_result_site(struct mc_proc *p, uint32_t slot, struct mc_symbolizer *sym, char *buf,
                     size_t len);
-/* Writes the document to path (atomically, via a temporary file).
- * Returns 0 or -errno. */
-int mc_result_save(json_t *doc, const char *path);
+/* Writes the document as JSON to f. Returns 0 or -errno. */
+int mc_result_write(json_t *doc, FILE *f);
 /* Reads and validates a saved document. Returns a new reference, or NULL
  * with a one-line reason in err. */
 json_t *mc_result_load(const char *path, char *err, size_t errlen);

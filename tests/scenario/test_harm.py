@@ -175,6 +175,45 @@ def case_many_processes():
           len(text.splitlines()) < 400, f"report.txt ({len(text.splitlines())} lines):\n{text[-2000:]}")
 
 
+def case_output_files():
+    """Output files never follow a planted link, a directory of another
+    user's is refused unless asked, and a full disk is an error (exit 4)
+    that leaves nothing half-written or stale behind."""
+    import pwd
+    d = tempfile.mkdtemp(prefix="mc-harm-")
+    out, victim = os.path.join(d, "out"), os.path.join(d, "victim")
+    os.mkdir(out)
+    with open(victim, "w") as f:
+        f.write("secret\n")
+    os.symlink(victim, os.path.join(out, "report.html"))
+    rc, _, err = under([fixture("leak_linear"), "300", "200"], extra=["-o", out])
+    with open(victim) as f:
+        check(f.read() == "secret\n", "the planted link was followed")
+    check(rc == 0 and not os.path.islink(os.path.join(out, "report.html")),
+          f"planted link: exit {rc}: {err}")
+    nobody = pwd.getpwnam("nobody").pw_uid
+    os.chown(out, nobody, -1)
+    rc, _, err = under(["true"], extra=["-o", out])
+    check(rc == 2 and "another user" in err, f"another user's directory: exit {rc}: {err}")
+    rc, _, err = under(["true"], extra=["-o", out, "--output-any-owner"])
+    check(rc == 0, f"--output-any-owner: exit {rc}: {err}")
+    tiny = small_tmpfs("20k")
+    try:
+        with open(os.path.join(tiny, "report.html"), "w") as f:
+            f.write("an earlier run's\n")
+        rc, _, err = under([fixture("leak_linear"), "300", "200"], extra=["-o", tiny])
+        left = sorted(os.listdir(tiny))
+        check(rc == 4 and "No space left on device" in err, f"full disk: exit {rc}: {err}")
+        check("report.html" not in left and not [n for n in left if n.endswith(".tmp")],
+              f"full disk left {left}")
+        for n in left:  # what is there is whole
+            if n == "result.json":
+                with open(os.path.join(tiny, n)) as f:
+                    json.load(f)
+    finally:
+        subprocess.run(["umount", tiny])
+
+
 def case_scribble():
     """A program that writes over its own mapping (any bytes, caps,
     offsets, counts, crafted slab entries, a truncated file) cannot crash
