@@ -18,7 +18,6 @@
 int mc_out_dir_check(const char *dir, int any_owner)
 {
     struct stat sb;
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return -errno;
     if (stat(dir, &sb) != 0) return -errno;
     if (!S_ISDIR(sb.st_mode)) return -ENOTDIR;
     /* A directory of someone else's (a /tmp name another user made first)

@@ -7,8 +7,8 @@
 /* Writes a file's content to f. Returns 0 or -errno. */
 typedef int (*mc_out_put)(FILE *f, void *arg);
 
-/* Creates dir if needed and checks that memcreep may write there: a
- * directory, writable, owned by the effective user unless any_owner.
+/* Checks that memcreep may write in dir: a directory, writable, owned by
+ * the effective user unless any_owner.
  * Returns 0, or -errno (-ENOTDIR, -EPERM for another owner's). */
 int mc_out_dir_check(const char *dir, int any_owner);
 /* Writes dir/name with put through a temporary file renamed over it.

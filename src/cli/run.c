@@ -234,6 +234,10 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
 /* Creates DIR if needed and checks that files can be written in it. */
 static int prepare_output(const char *dir, int any_owner)
 {
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        mc_error("cannot create output directory '%s': %s", dir, strerror(errno));
+        return -1;
+    }
     int r = mc_out_dir_check(dir, any_owner);
     if (r == -ENOTDIR)
         mc_error("output '%s' is not a directory", dir);

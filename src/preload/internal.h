@@ -158,6 +158,8 @@ extern const char mc_python_snapshot_src[];
 void mc_python_start(void);
 /* Starts the thread again in a forked child (from its mapping copy). */
 void mc_python_after_fork(void);
+/* Notes, in the thread about to fork, whether it is the main thread. */
+void mc_python_fork_prepare(void);
 
 /* ---- ptr_table.c: live pointer -> (stack, size), private memory ---- */
 

@@ -207,7 +207,9 @@ void mc_publish_trim(void)
 
 static void at_fork_prepare(void)
 {
-    if (mc_active) mc_ptr_lock_all();
+    if (!mc_active) return;
+    mc_python_fork_prepare();
+    mc_ptr_lock_all();
 }
 
 static void at_fork_parent(void)

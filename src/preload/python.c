@@ -38,7 +38,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -355,12 +357,34 @@ void mc_python_start(void)
     if (have_api) start_thread();
 }
 
+/* Set in the parent by the thread that forks, read in the child. */
+static int forked_from_main = 1;
+
+void mc_python_fork_prepare(void)
+{
+    forked_from_main = syscall(SYS_gettid) == getpid();
+}
+
 void mc_python_after_fork(void)
 {
     /* The parent's compiled function lives in the child's copy of the
      * heap and stays valid; only the thread must be started again. The
-     * child's state is its own from here. */
+     * child's state is its own from here.
+     *
+     * Not in a child forked by a thread other than the main one: there the
+     * forking thread is the child's only Python thread, and when it ends
+     * (its function returns) the process must end with it. A thread of the
+     * library would keep the process alive (its parent waiting for ever),
+     * and its PyGILState_Ensure after that last thread state is gone would
+     * reuse the interpreter's initial thread state, which CPython 3.11
+     * leaves marked initialized in such a child ("Fatal Python error:
+     * init_threadstate"). Such a child is tracked natively, without
+     * Python snapshots. */
     if (!have_api || mc_shm->py_state == MC_PY_OFF) return;
+    if (!forked_from_main) {
+        mc_shm->py_state = MC_PY_OFF;
+        return;
+    }
     mc_shm->py_state = MC_PY_NONE;
     start_thread();
 }

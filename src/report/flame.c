@@ -13,6 +13,10 @@
 
 #define ROW    17 /* pixels per level */
 #define MARGIN 6
+/* Frames drawn per stack at most (memcreep keeps 256): a result file with
+ * more has its outermost callers folded into one box, so the tree, and the
+ * recursion over it, stay this deep. */
+#define MAX_LEVELS 256
 
 struct node {
     char *name;
@@ -113,7 +117,14 @@ static void add_stack(void *ctx, const char *proc, json_t *frames, long long gre
     struct node *root = ctx, *at = child(root, proc);
     char name[512];
     root->value += (double)grew;
-    for (size_t f = json_array_size(frames); at && f-- > 0;) {
+    size_t nf = json_array_size(frames);
+    if (at && nf > MAX_LEVELS) {
+        snprintf(name, sizeof(name), "[%zu outer frames]", nf - MAX_LEVELS);
+        at->value += (double)grew;
+        at = child(at, name);
+        nf = MAX_LEVELS;
+    }
+    for (size_t f = nf; at && f-- > 0;) {
         at->value += (double)grew;
         mc_report_frame_name(json_array_get(frames, f), name, sizeof(name));
         at = child(at, name);

@@ -338,7 +338,8 @@ static void findings(FILE *out, json_t *doc)
         json_t *x;
         size_t k;
         json_array_foreach (json_object_get(f, "stacks"), k, x) {
-            fprintf(out, "<li>%.0f %s", mc_jnum(x, "count"), mc_jstr(x, "what"));
+            fprintf(out, "<li>%.0f ", mc_jnum(x, "count"));
+            mc_html_esc(out, mc_jstr(x, "what"));
             if (json_object_get(x, "per_unit"))
                 fprintf(out, " (%+.2f per 1000 units)", mc_jnum(x, "per_unit") * 1000);
             fputs(", from ", out);
@@ -377,7 +378,9 @@ static void findings(FILE *out, json_t *doc)
         json_array_foreach (json_object_get(f, "peers"), k, x) {
             fputs(k ? ", " : "<li>peers: ", out);
             mc_html_esc(out, mc_jstr(x, "peer"));
-            fprintf(out, " %s &times;%.0f", mc_jstr(x, "state"), mc_jnum(x, "count"));
+            fputc(' ', out);
+            mc_html_esc(out, mc_jstr(x, "state"));
+            fprintf(out, " &times;%.0f", mc_jnum(x, "count"));
         }
         if (json_array_size(json_object_get(f, "peers"))) fputs("</li>", out);
         fputs("</ul></div>\n", out);
@@ -455,8 +458,9 @@ static void run_section(FILE *out, json_t *doc, int top)
     mc_html_badge(out, mc_result_verdict(doc));
     fputs(" <code>", out);
     mc_html_command(out, doc);
-    fprintf(out, "</code></h2>\n<p>Started %s, ran %.1f s, %lld samples every %.2f s, stopped by ",
-            mc_jstr(run, "started"), mc_jnum(run, "duration_s"),
+    fputs("</code></h2>\n<p>Started ", out);
+    mc_html_esc(out, mc_jstr(run, "started"));
+    fprintf(out, ", ran %.1f s, %lld samples every %.2f s, stopped by ", mc_jnum(run, "duration_s"),
             (long long)json_integer_value(json_object_get(run, "samples")),
             mc_jnum(run, "interval_s"));
     mc_html_esc(out, mc_jstr(run, "stopped_by"));

@@ -880,6 +880,7 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
     json_object_set_new(sum, "creeping_stacks", json_integer(creeping_total));
     json_object_set_new(sum, "findings", findings);
     json_object_set_new(doc, "summary", sum);
+    mc_result_sanitize(doc); /* names from the program: no control characters */
     return doc;
 }
 

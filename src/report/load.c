@@ -4,9 +4,41 @@
  * so a hand-edited or truncated-but-valid file never crashes them (the
  * reader and the renderers are fuzzed together: tests/fuzz). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report/result.h"
+
+/* Replaces control characters (C0 and DEL) in every string of the
+ * document with '?': names come from the program (a Python type, a module
+ * path) and from a file anyone may have written, and an ESC or a BEL must
+ * not reach the terminal that shows them. Object keys are left alone
+ * (renderers look up only the keys they know). */
+void mc_result_sanitize(json_t *v)
+{
+    size_t i;
+    const char *k;
+    json_t *x;
+    if (json_is_object(v)) {
+        json_object_foreach (v, k, x)
+            mc_result_sanitize(x);
+    } else if (json_is_array(v)) {
+        json_array_foreach (v, i, x)
+            mc_result_sanitize(x);
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v), j;
+        for (j = 0; j < n; j++)
+            if ((unsigned char)s[j] < 0x20 || s[j] == 0x7f) break;
+        if (j == n) return;
+        char *c = malloc(n ? n : 1);
+        if (!c) return;
+        for (j = 0; j < n; j++)
+            c[j] = (unsigned char)s[j] < 0x20 || s[j] == 0x7f ? '?' : s[j];
+        json_string_setn(v, c, n);
+        free(c);
+    }
+}
 
 /* Checks a parsed document; on failure decrefs it, fills err (naming it
  * by name) and returns NULL. */
@@ -31,6 +63,7 @@ static json_t *check(json_t *doc, const char *name, char *err, size_t errlen)
                  name);
         goto fail;
     }
+    mc_result_sanitize(doc);
     return doc;
 fail:
     json_decref(doc);

@@ -33,6 +33,9 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
  * names it ("func  file:line  (module)"), into buf. */
 void mc_result_site(struct mc_proc *p, uint32_t slot, struct mc_symbolizer *sym, char *buf,
                     size_t len);
+/* Replaces control characters in every string of the document (in
+ * place) with '?', so that no renderer passes one to a terminal. */
+void mc_result_sanitize(json_t *doc);
 /* Writes the document as JSON to f. Returns 0 or -errno. */
 int mc_result_write(json_t *doc, FILE *f);
 /* Reads and validates a saved document. Returns a new reference, or NULL

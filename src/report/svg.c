@@ -104,6 +104,9 @@ double *mc_html_doubles(json_t *arr, size_t *n)
     return v;
 }
 
+/* More than enough for the 4 intervals asked of nice_step. */
+#define MAX_TICKS 16
+
 /* A "nice" step for about `ticks` intervals over span: 1, 2 or 5 times a
  * power of ten (Heckbert, "Nice numbers for graph labels", Graphics Gems,
  * 1990); for bytes, powers of two from 1 KiB up read better (1 MiB, not
@@ -145,7 +148,12 @@ static void range(const double *a, size_t na, const double *b, size_t nb, enum m
         mn = fmin(mn, b[i]);
         mx = fmax(mx, b[i]);
     }
-    if (!isfinite(mn)) mn = mx = 0;
+    /* A result file can hold any number: nothing measured is beyond an
+     * exabyte, and an axis beyond it would have no whole steps. */
+    const double lim = 1e18;
+    if (!isfinite(mn) || !isfinite(mx)) mn = mx = 0;
+    mn = fmax(fmin(mn, lim), -lim);
+    mx = fmax(fmin(mx, lim), -lim);
     if (mx - mn < fmax(fabs(mx) * 1e-3, 1e-9)) {
         double pad = fmax(fabs(mx) * 0.1, unit == MC_UNIT_BYTES ? 1024 : 1);
         mn -= pad;
@@ -168,6 +176,10 @@ static void polyline(FILE *out, const double *x, const double *y, size_t n, doub
     for (size_t i = 0; i < n; i++) {
         double fx = x1 > x0 ? (x[i] - x0) / (x1 - x0) : 0.5;
         double fy = y1 > y0 ? (y[i] - y0) / (y1 - y0) : 0.5;
+        /* Out of the box (a value beyond the axis, or not a number): on its
+         * edge. */
+        fx = isfinite(fx) ? fmax(fmin(fx, 1), 0) : 0;
+        fy = isfinite(fy) ? fmax(fmin(fy, 1.05), -0.05) : 0;
         fprintf(out, "%.1f,%.1f ", px + fx * pw, py + ph - fy * ph);
     }
     fputs("\"/>\n", out);
@@ -202,8 +214,9 @@ void mc_svg_chart(FILE *out, const struct mc_chart *c)
     double y0, y1, ys;
     range(c->y, c->n, c->y_b, c->n_b, c->unit, &y0, &y1, &ys);
     char buf[48];
-    /* Grid and left axis. */
-    for (double v = y0; v <= y1 + ys / 2; v += ys) {
+    /* Grid and left axis; ticks are counted, never an open-ended loop. */
+    for (int k = 0; k <= MAX_TICKS && y0 + k * ys <= y1 + ys / 2; k++) {
+        double v = y0 + k * ys;
         double py = top + ph - (v - y0) / (y1 - y0) * ph;
         fprintf(out, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", left,
                 left + pw, py, py);
@@ -214,8 +227,10 @@ void mc_svg_chart(FILE *out, const struct mc_chart *c)
                 left - 4, py + 3, buf);
     }
     /* Bottom axis: a handful of whole ticks. */
-    double xs = nice_step(x1 - x0, 4, MC_UNIT_REAL);
-    for (double v = ceil(x0 / xs) * xs; x1 > x0 && v <= x1 + 1e-9; v += xs) {
+    if (!isfinite(x0) || !isfinite(x1) || x1 - x0 > 1e18) x0 = x1 = 0;
+    double xs = nice_step(x1 - x0, 4, MC_UNIT_REAL), xt = ceil(x0 / xs) * xs;
+    for (int k = 0; k <= MAX_TICKS && x1 > x0 && xt + k * xs <= x1 + 1e-9; k++) {
+        double v = xt + k * xs;
         double px = left + (v - x0) / (x1 - x0) * pw;
         fprintf(out,
                 "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" "
@@ -235,7 +250,8 @@ void mc_svg_chart(FILE *out, const struct mc_chart *c)
     if (c->y2) {
         double z0, z1, zs;
         range(c->y2, c->n, NULL, 0, MC_UNIT_COUNT, &z0, &z1, &zs);
-        for (double v = z0; v <= z1 + zs / 2; v += zs) {
+        for (int k = 0; k <= MAX_TICKS && z0 + k * zs <= z1 + zs / 2; k++) {
+            double v = z0 + k * zs;
             double py = top + ph - (v - z0) / (z1 - z0) * ph;
             label(buf, sizeof(buf), v, MC_UNIT_COUNT);
             fprintf(out, "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" fill=\"%s\">%s</text>\n",

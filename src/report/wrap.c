@@ -8,20 +8,38 @@
 
 #include "report/result.h"
 
-/* Visible columns of s[0..len): bytes outside ESC [ ... m sequences, each
- * UTF-8 character counted once. */
-static int visible(const char *s, size_t len)
+/* Length in bytes of an ESC [ ... m colour sequence at s, else 0. */
+static size_t sgr_len(const char *s, size_t len)
+{
+    if (len < 2 || s[0] != '\033' || s[1] != '[') return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] == 'm') return i + 1;
+    return len;
+}
+
+/* Scans the part of s[0..len) that fits in room columns (colour sequences
+ * take none, a UTF-8 character one). Returns the bytes that fit; *space is
+ * the last space among them after skip bytes (0: none). One pass: a line
+ * of any length folds in linear time. */
+static size_t fit(const char *s, size_t len, int room, size_t skip, size_t *space)
 {
     int w = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '\033') {
-            while (i < len && s[i] != 'm')
-                i++;
+    size_t i = 0;
+    *space = 0;
+    while (i < len) {
+        size_t q = sgr_len(s + i, len - i);
+        if (q) {
+            i += q;
             continue;
         }
-        if (((unsigned char)s[i] & 0xC0) != 0x80) w++;
+        if (((unsigned char)s[i] & 0xC0) != 0x80) {
+            if (w == room) break;
+            w++;
+        }
+        if (s[i] == ' ' && i > skip) *space = i;
+        i++;
     }
-    return w;
+    return i;
 }
 
 /* Writes one line (without its newline) folded to width. */
@@ -33,16 +51,15 @@ static void wrap_line(const char *s, size_t len, FILE *out, int width)
     int first = 1;
     while (len > 0) {
         int lead = first ? 0 : (int)indent + 4;
-        if (lead + visible(s, len) <= width) {
+        size_t space, n = fit(s, len, width - lead, first ? indent : 0, &space);
+        if (n >= len) {
             fprintf(out, "%*s%.*s\n", lead, "", (int)len, s);
             return;
         }
-        /* The last space that keeps the part inside the width; past the
-         * indent, so a part always carries text. */
-        size_t cut = 0, i = first ? indent : 0;
-        for (; i < len && lead + visible(s, i) < width; i++)
-            if (s[i] == ' ' && i > (first ? indent : 0)) cut = i;
-        if (!cut) cut = i; /* one word wider than the line: cut it */
+        /* Cut at the last space that keeps the part inside the width (past
+         * the indent, so a part always carries text); one word wider than
+         * the line is cut where the width ends. */
+        size_t cut = space ? space : (n ? n : 1);
         size_t end = cut;
         while (end > 0 && s[end - 1] == ' ')
             end--;
