@@ -361,6 +361,12 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
             if (rss >= 0) p->last_rss = (double)rss;
             if (got) p->last_res = res;
         }
+        /* The descriptor limit, read again when the count comes near what
+         * was read (a program may raise it at start). */
+        if (got && (p->fd_limit <= 0 || res.fds >= 0.9 * p->fd_limit)) {
+            int64_t lim = mc_proc_fd_limit(p->pid);
+            if (lim > 0) p->fd_limit = (double)lim;
+        }
     }
     int closing = !alive || execed;
     int halved;

@@ -64,6 +64,7 @@ struct mc_proc {
     int status, sig;
     double t_start, t_end;
     double last_rss;
+    double fd_limit; /* soft RLIMIT_NOFILE as last read, 0 = unknown */
     struct mc_proc_res last_res;
     struct mc_points pts;
     struct mc_stack_series **stk; /* indexed by slot, NULL until seen */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,11 +109,24 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
                                          {"listen-timeout", required_argument, 0, 2004},
                                          {"workload", required_argument, 0, 2005},
                                          {0, 0, 0, 0}};
-    int c;
+    int c, li;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:d:o:i:c:m:X:H:kqh", opts, NULL)) != -1) {
-        const char *name = argv[optind - 1];
+    while ((li = -1, c = getopt_long(argc, argv, "+:d:o:i:c:m:X:H:kqh", opts, &li)) != -1) {
+        /* The option as the user knows it (argv[optind - 1] is its value
+         * when the value was a word of its own). */
+        char name[64];
+        if (li >= 0)
+            snprintf(name, sizeof(name), "--%s", opts[li].name);
+        else if (c != '?' && c != ':')
+            snprintf(name, sizeof(name), "-%c", c);
+        else
+            snprintf(name, sizeof(name), "%s", argv[optind - 1]);
+        /* "--" ends the options: it is never an option's value. */
+        if (optarg && !strcmp(optarg, "--")) {
+            mc_error("option '%s' needs a value (got '--')", name);
+            return -1;
+        }
         int r = c == ':' || c == '?' ? 0 : mc_load_cli_option(&o->load, c, optarg);
         if (r < 0) return -1;
         if (r > 0) continue;
@@ -185,8 +199,8 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
             o->s.python_malloc = 1;
             break;
         case 2011:
-            if (mc_parse_duration(optarg, &o->s.py_trace) || o->s.py_trace < 0) {
-                mc_error("%s takes a duration such as 30s, or 0, not '%s'", name, optarg);
+            if (mc_parse_duration(optarg, &o->s.py_trace) || o->s.py_trace > 86400) {
+                mc_error("%s takes a duration up to 24h such as 30s, or 0, not '%s'", name, optarg);
                 return -1;
             }
             break;
@@ -209,7 +223,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
             usage(stdout);
             exit(MC_EXIT_OK);
         case ':':
-            mc_error("option '%s' needs a value", name);
+            mc_error("option '%s' needs a value", argv[optind - 1]);
             return -1;
         default:
             mc_error("run: unknown option '%s' (try 'memcreep run --help')", name);
@@ -363,6 +377,15 @@ int mc_cmd_run(int argc, char **argv)
                 mc_load_cli_free(&o.load);
                 return MC_EXIT_USAGE;
             }
+            struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+            int gai = getaddrinfo(u.host, u.port, &hints, &ai);
+            if (gai != 0) {
+                mc_error("cannot resolve '%s' in %s: %s", u.host, o.load.urls[i],
+                         gai_strerror(gai));
+                mc_load_cli_free(&o.load);
+                return MC_EXIT_USAGE;
+            }
+            freeaddrinfo(ai);
         }
         o.s.load = &o.load;
     } else if (o.load.protos != MC_PROTO_H1 || o.load.o.rate > 0 || o.load.o.new_conn) {

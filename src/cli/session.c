@@ -212,7 +212,11 @@ static void watch(struct session *s)
 static int wait_listening(struct session *s, const struct mc_url *u)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
-    if (getaddrinfo(u->host, u->port, &hints, &ai) != 0) return -1;
+    int gai = getaddrinfo(u->host, u->port, &hints, &ai);
+    if (gai != 0) {
+        mc_error("cannot resolve '%s': %s", u->host, gai_strerror(gai));
+        return -2;
+    }
     double until = mc_now() + s->o->listen_timeout;
     int rc = -1;
     while (mc_now() < until && !should_stop(s)) {
@@ -265,8 +269,9 @@ static int drive_load(struct session *s)
         mc_error("%s", err);
         return -1;
     }
-    if (wait_listening(s, &u) != 0) {
-        if (!s->ended && !stop_signal)
+    int wl = wait_listening(s, &u);
+    if (wl != 0) {
+        if (wl == -1 && !s->ended && !stop_signal)
             mc_error("'%s' never listened on %s within %.0f s", o->target[0], u.authority,
                      o->listen_timeout);
         return s->ended || stop_signal ? 0 : -1;
@@ -447,6 +452,7 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
     char env_buf[8][PATH_MAX + 64];
     char *env[9] = {0};
     int rc = MC_SESSION_OK, have_col = 0;
+    struct mc_watchdog wd = {0, -1};
     struct mc_symbolizer *sym = NULL;
     memset(&s, 0, sizeof(s));
     s.o = o;
@@ -515,6 +521,10 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
         rc = MC_SESSION_NOT_STARTED;
         goto out;
     }
+    /* Should memcreep be killed outright, this one stops the target's whole
+     * group and removes the run directory (PR_SET_PDEATHSIG reaches the
+     * target alone). */
+    mc_watchdog_start(&wd, s.pid, rundir, o->grace);
     mc_collector_init(&s.col, rundir, s.pid, s.t0);
     have_col = 1;
     s.next_progress = s.t0 + 1;
@@ -525,7 +535,7 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
             struct mc_url u;
             char err[256];
             if (mc_url_parse(o->load->urls[0], &u, err, sizeof(err)) == 0 &&
-                wait_listening(&s, &u) != 0 && !s.ended)
+                wait_listening(&s, &u) == -1 && !s.ended)
                 mc_error("'%s' never listened on %s", o->target[0], u.authority);
         }
         if (!s.ended) drive_rc = drive_workload(&s);
@@ -618,6 +628,7 @@ out:
     if (s.ld) mc_load_free(s.ld);
     mc_symbolizer_free(sym);
     if (have_col) mc_collector_free(&s.col);
+    mc_watchdog_done(&wd);
     if (rundir[0]) {
         print_warnings(rundir);
         remove_run_dir(rundir);

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -194,6 +197,84 @@ void mc_child_stop(pid_t pid, double grace, int *signaled, int *status, int *sig
             return;
         }
     decode(st, signaled, status, sig);
+}
+
+/* Removes the files of dir and dir itself with system calls only (the
+ * watchdog is a fork of a process that may have other threads). */
+static void remove_dir_raw(const char *dir)
+{
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        char buf[4096];
+        long n;
+        while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+            for (long off = 0; off < n;) {
+                struct dirent64 *de = (struct dirent64 *)(buf + off);
+                if (de->d_name[0] != '.') syscall(SYS_unlinkat, fd, de->d_name, 0);
+                off += de->d_reclen;
+            }
+            syscall(SYS_lseek, fd, 0, SEEK_SET); /* names shifted: read again */
+            if (n < (long)sizeof(buf) / 2) break;
+        }
+        syscall(SYS_close, fd);
+    }
+    syscall(SYS_unlinkat, AT_FDCWD, dir, AT_REMOVEDIR);
+}
+
+int mc_watchdog_start(struct mc_watchdog *w, pid_t pgid, const char *dir, double grace)
+{
+    int p[2];
+    w->pid = 0;
+    w->fd = -1;
+    if (pipe2(p, O_CLOEXEC) != 0) return -errno;
+    pid_t k = fork();
+    if (k < 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        return -e;
+    }
+    if (k == 0) {
+        /* Only system calls from here: a fork of a threaded process. */
+        signal(SIGINT, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGPIPE, SIG_IGN);
+        setpgid(0, 0); /* a Ctrl-C of memcreep's terminal is not for it */
+        dup2(p[0], 3);
+        syscall(SYS_close_range, 4, ~0u, 0);
+        char c;
+        ssize_t r;
+        do
+            r = read(3, &c, 1);
+        while (r < 0 && errno == EINTR);
+        if (r == 1) _exit(0); /* memcreep ended the run itself */
+        if (kill(-pgid, SIGTERM) == 0) {
+            struct timespec step = {0, 50000000};
+            for (double t = 0; t < grace && kill(-pgid, 0) == 0; t += 0.05)
+                nanosleep(&step, NULL);
+            kill(-pgid, SIGKILL);
+        }
+        remove_dir_raw(dir);
+        _exit(0);
+    }
+    close(p[0]);
+    w->pid = k;
+    w->fd = p[1];
+    return 0;
+}
+
+void mc_watchdog_done(struct mc_watchdog *w)
+{
+    if (w->pid <= 0) return;
+    char c = 'x';
+    ssize_t r = write(w->fd, &c, 1);
+    (void)r;
+    close(w->fd);
+    while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    w->pid = 0;
+    w->fd = -1;
 }
 
 void mc_group_cleanup(pid_t pgid, double grace)

@@ -29,4 +29,17 @@ void mc_child_stop(pid_t pid, double grace, int *signaled, int *status, int *sig
  * after the child itself ended. */
 void mc_group_cleanup(pid_t pgid, double grace);
 
+/* A watchdog process for when memcreep is killed outright (SIGKILL, the
+ * OOM killer): it stops the target's whole process group (SIGTERM, grace
+ * seconds, SIGKILL) and removes the run directory. */
+struct mc_watchdog {
+    pid_t pid; /* 0: none */
+    int fd;    /* memcreep's end of the pipe the watchdog waits on */
+};
+/* Starts it for the group pgid and the run directory dir. Returns 0 or
+ * -errno (the run goes on without one). */
+int mc_watchdog_start(struct mc_watchdog *w, pid_t pgid, const char *dir, double grace);
+/* The run ended normally: the watchdog leaves without doing anything. */
+void mc_watchdog_done(struct mc_watchdog *w);
+
 #endif

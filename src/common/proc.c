@@ -37,6 +37,16 @@ int64_t mc_proc_rss(pid_t pid)
     return (int64_t)resident * sysconf(_SC_PAGESIZE);
 }
 
+int64_t mc_proc_fd_limit(pid_t pid)
+{
+    char buf[4096];
+    if (read_proc(pid, "limits", buf, sizeof(buf)) <= 0) return -1;
+    const char *l = strstr(buf, "Max open files");
+    long long soft;
+    if (!l || sscanf(l + strlen("Max open files"), " %lld", &soft) != 1) return -1;
+    return soft;
+}
+
 /* The state letter and ppid follow the last ')' of /proc/PID/stat (the
  * command name itself may contain parentheses and spaces). */
 static int stat_fields(pid_t pid, char *state, pid_t *ppid)

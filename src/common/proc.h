@@ -9,6 +9,9 @@
 
 /* Resident set size in bytes; -1 when the process is gone. */
 int64_t mc_proc_rss(pid_t pid);
+/* The soft RLIMIT_NOFILE of a process (/proc/PID/limits), -1 when unknown
+ * or unlimited. */
+int64_t mc_proc_fd_limit(pid_t pid);
 /* 1 when the pid exists and is not a zombie, 0 otherwise. */
 int mc_proc_alive(pid_t pid);
 /* 1 when the process is gone or on its way out (PF_EXITING): what it holds

@@ -28,6 +28,9 @@ int mc_parse_duration(const char *s, double *out)
         mul = 3600;
     else
         return -EINVAL;
+    /* Nothing memcreep times runs longer than a year; beyond that a value
+     * is a typo (1e300), refused rather than clipped. */
+    if (v * mul > 366 * 86400.0) return -ERANGE;
     *out = v * mul;
     return 0;
 }

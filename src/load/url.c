@@ -28,6 +28,16 @@ int mc_url_parse(const char *s, struct mc_url *u, char *err, size_t errlen)
         return -1;
     }
     const char *hs = p, *he;
+    /* user:password@host: an '@' before the path. */
+    size_t auth_len = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', auth_len);
+    if (at) {
+        snprintf(err, errlen,
+                 "'%s' has user information ('%.*s@'): not supported, send an Authorization "
+                 "header with -H instead",
+                 s, (int)(at - p), p);
+        return -1;
+    }
     if (*p == '[') {
         he = strchr(p, ']');
         if (!he) goto bad;

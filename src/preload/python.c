@@ -8,18 +8,17 @@
  * mapping), the thread takes the GIL with PyGILState_Ensure, like any
  * thread calling into Python, and runs a small function compiled once
  * (SNAPSHOT_SRC below) that
- *   - runs a full collection, so what is counted is truly alive;
- *   - counts the objects the collector found unreachable since the last
- *     snapshot, by type: cycle garbage, what makes memory climb between
- *     collections even when it ends up flat (seed 000's Response <->
- *     BoundSyncStream). To see them, gc.DEBUG_SAVEALL stays set between
- *     snapshots, so the collector keeps what it finds in gc.garbage instead
- *     of freeing it; each snapshot counts them, empties gc.garbage and
- *     frees them with a collection without the flag. They are freed one
- *     snapshot later than they would be. If no snapshot is asked for
- *     during RELEASE_NS (memcreep gone), the flag is cleared and they are
- *     freed at once; a forked child clears it too until its own thread
- *     asks again. A program that set DEBUG_SAVEALL itself is left alone;
+ *   - runs a full collection, so what is counted is truly alive (not
+ *     while the program keeps the collector off: its choice);
+ *   - counts the objects the collector freed since the last snapshot (its
+ *     own statistics, automatic collections included), by type: cycle
+ *     garbage, what makes memory climb between collections even when it
+ *     ends up flat (seed 000's Response <-> BoundSyncStream). The types
+ *     come from the snapshot's own collection, run with gc.DEBUG_SAVEALL
+ *     set only for its duration, and the garbage it kept is freed before
+ *     the GIL is let go: the program never sees the flag nor memcreep's
+ *     objects in gc.garbage, and its garbage lives no longer than it would.
+ *     A program that set DEBUG_SAVEALL itself is left alone;
  *   - counts GC-tracked objects by type (module.qualname), and for a type
  *     that keeps growing, names what holds a recent object of it;
  *   - now and then (--py-trace), runs tracemalloc for two short phases and
@@ -71,7 +70,7 @@ static struct {
 } api;
 
 #define PY_FILE_INPUT  257            /* Py_file_input */
-#define RELEASE_NS     10000000000ull /* no request for 10 s: stop keeping garbage */
+#define RELEASE_NS     10000000000ull /* no request for 10 s: tracing stops */
 #define POLL_NS        10000000L      /* the thread looks for requests every 10 ms */
 #define TICK_NS        250000000ull   /* line tracing looks at its clock 4 times a second */
 #define CHILD_DELAY_NS 200000000ull   /* a forked child's first snapshot waits */
@@ -280,7 +279,7 @@ static void *py_thread(void *arg)
 {
     (void)arg;
     uint64_t served = 0, last_request_ns = mc_now_ns(CLOCK_MONOTONIC), next_tick = 0;
-    int keeping = 0; /* DEBUG_SAVEALL set by a snapshot and not released */
+    int keeping = 0; /* memcreep is asking: line tracing may run */
     const struct timespec poll = {0, POLL_NS};
     for (;;) {
         nanosleep(&poll, NULL);

@@ -340,6 +340,17 @@ enum top_by {
 
 static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, enum top_by by);
 
+/* 1 when the descriptors of p grew (net growth of at least 5) up to within
+ * 16 of its soft RLIMIT_NOFILE, where they end. */
+static int descriptors_at_limit(const struct mc_proc *p, json_t *metric)
+{
+    const struct mc_points *s = &p->pts;
+    if (p->fd_limit <= 0 || s->clk.n < 4) return 0;
+    double end = s->fds[s->clk.n - 1], start = s->fds[0];
+    (void)metric;
+    return end >= p->fd_limit - 16 && end - start >= 5;
+}
+
 /* Resource findings of a process: FD, SOCKET and THREAD CREEP. */
 static void resource_findings(json_t *findings, json_t *proc, json_t *m, struct mc_proc *p,
                               struct mc_symbolizer *sym)
@@ -353,9 +364,15 @@ static void resource_findings(json_t *findings, json_t *proc, json_t *m, struct 
                  {"threads_unjoined", "THREAD CREEP (ended, never joined nor detached)"}};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         json_t *x = json_object_get(m, kinds[i].metric);
-        if (strcmp(json_string_value(json_object_get(x, "verdict")) ?: "", "CREEP")) continue;
+        /* Descriptors that grew until the limit stopped them level off: a
+         * plateau at the limit is a leak that ran out of room, not a cache
+         * that filled (the program's next open fails with EMFILE). */
+        int at_limit = i == 0 && descriptors_at_limit(p, x);
+        if (!at_limit && strcmp(json_string_value(json_object_get(x, "verdict")) ?: "", "CREEP"))
+            continue;
         json_t *f = add_finding(findings, kinds[i].what, kinds[i].metric, p->pid);
         json_object_set(f, "evidence", x);
+        if (at_limit) json_object_set_new(f, "limit", json_real(p->fd_limit));
         /* The code responsible, as the preload counted it: the stacks that
          * start the threads, or that opened the descriptors still open. */
         static const enum top_by by[] = {TOP_FDS, TOP_SOCKETS, TOP_SOCKETS, TOP_THREADS,

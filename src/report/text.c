@@ -476,6 +476,9 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
                 mc_jnum(ev, "end"), mc_jnum(ev, "per_min"));
         if (json_object_get(ev, "per_unit"))
             fprintf(out, ", %+.2f per 1000 units", mc_jnum(ev, "per_unit") * 1000);
+        if (json_object_get(f, "limit"))
+            fprintf(out, "; stopped only by the descriptor limit (%.0f): opens now fail",
+                    mc_jnum(f, "limit"));
         json_t *st;
         size_t k;
         json_array_foreach (json_object_get(f, "stacks"), k, st) {

@@ -237,6 +237,102 @@ def case_python_fork_thread():
           f"plain\n{out0}under memcreep (exit {rc1})\n{out1}{err1}")
 
 
+def case_python_gc():
+    """The program's collector is its own: its debug flags, gc.garbage after
+    its own collections, its own DEBUG_SAVEALL garbage, and a collector it
+    turned off (cycles it leaves uncollected stay so)."""
+    prog = ("import gc, time, weakref\n"
+            "class A: pass\n"
+            "seen = set()\n"
+            "for i in range(30):\n"
+            "    for k in range(300):\n"
+            "        a = A(); b = A(); a.b = b; b.a = a\n"
+            "    del a, b\n"
+            "    gc.collect()\n"
+            "    seen.add((gc.get_debug(), len(gc.garbage)))\n"
+            "    time.sleep(0.03)\n"
+            "print('flags and garbage after collect:', sorted(seen))\n"
+            "gc.set_debug(gc.DEBUG_SAVEALL)\n"
+            "for k in range(100):\n"
+            "    a = A(); a.me = a\n"
+            "del a\n"
+            "time.sleep(0.5)\n"
+            "gc.collect()\n"
+            "print('own SAVEALL garbage:', len(gc.garbage), gc.get_debug())\n"
+            "gc.set_debug(0); del gc.garbage[:]; gc.collect()\n"
+            "gc.disable()\n"
+            "a = A(); a.me = a; r = weakref.ref(a); del a\n"
+            "time.sleep(1.5)\n"
+            "print('kept while the collector is off:', r() is not None)\n"
+            "gc.enable(); gc.collect()\n"
+            "print('freed once on:', r() is None)\n")
+    rc0, out0, _ = plain([PY, "-c", prog])
+    rc1, out1, err1 = under([PY, "-c", prog], extra=["-d", "60"])
+    check(rc0 == 0 and "(0, 0)" in out0 and rc1 == 0 and out1 == out0,
+          f"plain\n{out0}under memcreep (exit {rc1})\n{out1}{err1}")
+
+
+def case_killed_memcreep():
+    """memcreep killed outright (SIGKILL): the target, its children and the
+    run directory go too."""
+    import signal
+    import time
+    d = tempfile.mkdtemp(prefix="mc-harm-")
+    kid = os.path.join(d, "kid")
+    p = subprocess.Popen([ARGS.memcreep, "run", "-q", "--grace", "1", "--", "sh", "-c",
+                          f"sleep 60 & echo $! > {kid}; sleep 60"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while time.time() < deadline and not (os.path.exists(kid) and open(kid).read().strip()):
+        time.sleep(0.05)
+    with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+        target = int(f.read().split()[0])
+    with open(f"/proc/{target}/environ", "rb") as f:
+        env = dict(x.split(b"=", 1) for x in f.read().split(b"\0") if b"=" in x)
+    rundir = env[b"MEMCREEP_DIR"].decode()
+    child = int(open(kid).read())
+    check(os.path.isdir(rundir), f"no run directory {rundir}")
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=10)
+
+    def gone(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split(")")[-1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+    deadline = time.time() + 10
+    while time.time() < deadline and not (gone(target) and gone(child) and
+                                          not os.path.exists(rundir)):
+        time.sleep(0.1)
+    left = [n for n, pid in (("target", target), ("its child", child)) if not gone(pid)]
+    for pid in (target, child):
+        if not gone(pid):
+            os.kill(pid, signal.SIGKILL)
+    check(not left, f"after memcreep was killed, still running: {left}")
+    check(not os.path.exists(rundir), f"the run directory {rundir} is left")
+
+
+def case_fd_limit():
+    """A descriptor leak that the limit stops levels off at the limit: that
+    is FD CREEP (opens now fail), not a plateau."""
+    import resource
+    out = tempfile.mkdtemp(prefix="mc-harm-")
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    rc, stdout, err = under([fixture("fd_limit")], extra=["-o", out], preexec_fn=low_limit)
+    check(rc == 0 and "opens failed" in stdout, f"exit {rc}: {stdout}{err}")
+    with open(os.path.join(out, "result.json")) as f:
+        doc = json.load(f)
+    kinds = [f for f in doc["summary"]["findings"] if f["kind"] == "FD CREEP"]
+    with open(os.path.join(out, "report.txt")) as f:
+        text = " ".join(f.read().split())
+    check(kinds and kinds[0].get("limit") == 256 and "descriptor limit (256)" in text,
+          f"findings {[f['kind'] for f in doc['summary']['findings']]}\n{text}")
+    check(doc["summary"]["verdict"] == "CREEP", f"verdict {doc['summary']['verdict']}")
+
+
 GOLDEN = os.path.join(HERE, "..", "report", "golden")
 
 
