@@ -1,8 +1,9 @@
 /* metrics.c - `memcreep run --metrics HOST:PORT`: what the run sees, served
  * over HTTP while it runs, so that Prometheus can scrape a long soak. One
  * thread of its own accepts and answers (GET /metrics); the sampling loop
- * renders the text after its samples (at most every METRICS_EVERY seconds)
- * and swaps it in under a lock, so a slow scraper never holds up sampling.
+ * renders the text after the sample that follows a scrape (the scrape
+ * waits for it, so what it gets is never a scrape old) and swaps it in
+ * under a lock, so a slow scraper never holds up sampling.
  *
  * Both exposition formats are served from the same numbers: OpenMetrics
  * 1.0 when the scraper's Accept header asks for it (Prometheus does), the
@@ -19,13 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/metrics.h"
 #include "common/util.h"
 #include "report/result.h"
 
-#define METRICS_EVERY 0.5 /* seconds between renderings */
+#define METRICS_EVERY 0.5 /* seconds between renderings at most */
+#define FRESH_WAIT    1.0 /* how long a scrape waits for a rendering of its own */
+#define PENDING_MAX   32  /* connections read at once (idle ones cannot delay others) */
 #define TOP_STACKS    5   /* stacks exported, by growth since the start */
 #define REQ_MAX       8192
 
@@ -38,7 +42,9 @@ struct mc_metrics {
     char *text[2]; /* the last rendering: [0] Prometheus 0.0.4, [1] OpenMetrics */
     double next;
     uint64_t scrapes;
-    _Atomic int wanted; /* scraped since the last rendering */
+    _Atomic int wanted;      /* scraped since the last rendering */
+    pthread_cond_t rendered; /* signalled with lock held when text changes */
+    uint64_t generation;     /* renderings so far */
     struct mc_symbolizer *sym;
     /* Sites of the stacks shown lately: symbolizing a whole stack again at
      * every rendering would cost more than the rest of it together. */
@@ -264,9 +270,11 @@ void mc_metrics_update(struct mc_metrics *m, struct mc_collector *c, double requ
 {
     if (!m) return;
     double now = mc_now();
-    if (!force && now < m->next) return;
-    /* Nothing to do until someone scrapes, but a first text to answer. */
+    /* Nothing to do until someone scrapes, but a first text to answer. A
+     * scrape waiting for its own rendering does not wait for the half
+     * second. */
     if (!force && m->text[0] && !m->wanted) return;
+    if (!force && !m->wanted && now < m->next) return;
     m->wanted = 0;
     m->next = now + METRICS_EVERY;
     struct top t[TOP_STACKS];
@@ -289,6 +297,8 @@ void mc_metrics_update(struct mc_metrics *m, struct mc_collector *c, double requ
         free(m->text[i]);
         m->text[i] = b[i].p;
     }
+    m->generation++;
+    pthread_cond_broadcast(&m->rendered);
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -310,23 +320,34 @@ static void send_all(int fd, const char *buf, size_t len)
     }
 }
 
-/* Reads one request head (bounded in size and time) and answers it. */
-static void answer(struct mc_metrics *m, int fd)
+/* The text to serve: a rendering made after this scrape arrived, asked of
+ * the sampling loop (it renders at its next sample), or the last one when
+ * none comes within FRESH_WAIT (the run is ending). A copy; NULL before
+ * the first sample. */
+static char *fresh_text(struct mc_metrics *m, int om)
 {
-    char req[REQ_MAX + 1];
-    size_t n = 0;
-    req[0] = 0;
-    double until = mc_now() + 2;
-    while (n < REQ_MAX && !strstr(req, "\r\n\r\n")) {
-        struct pollfd pf = {fd, POLLIN, 0};
-        int ms = (int)((until - mc_now()) * 1000);
-        if (ms <= 0 || poll(&pf, 1, ms) <= 0) return;
-        ssize_t r = recv(fd, req + n, REQ_MAX - n, 0);
-        if (r <= 0) return;
-        n += (size_t)r;
-        req[n] = 0;
+    pthread_mutex_lock(&m->lock);
+    m->scrapes++;
+    uint64_t gen = m->generation;
+    m->wanted = 1;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)FRESH_WAIT;
+    until.tv_nsec += (long)((FRESH_WAIT - (double)(time_t)FRESH_WAIT) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
     }
-    req[n] = 0;
+    while (m->generation == gen && !m->stop)
+        if (pthread_cond_timedwait(&m->rendered, &m->lock, &until) != 0) break;
+    char *body = m->text[om] ? strdup(m->text[om]) : NULL;
+    pthread_mutex_unlock(&m->lock);
+    return body;
+}
+
+/* Answers one complete request head. */
+static void respond(struct mc_metrics *m, int fd, const char *req)
+{
     char head[512];
     const char *status = "200 OK", *type = "text/plain; version=0.0.4; charset=utf-8";
     int get = !strncmp(req, "GET ", 4), headreq = !strncmp(req, "HEAD ", 5);
@@ -342,11 +363,7 @@ static void answer(struct mc_metrics *m, int fd)
     } else if (!known) {
         status = "404 Not Found";
     } else {
-        pthread_mutex_lock(&m->lock);
-        body = m->text[om] ? strdup(m->text[om]) : NULL;
-        m->scrapes++;
-        m->wanted = 1;
-        pthread_mutex_unlock(&m->lock);
+        body = fresh_text(m, om);
         if (!body) status = "503 Service Unavailable"; /* nothing sampled yet */
     }
     if (strcmp(status, "200 OK")) type = "text/plain; charset=utf-8";
@@ -364,17 +381,63 @@ static void answer(struct mc_metrics *m, int fd)
     free(body);
 }
 
+/* A connection whose request head is still arriving. */
+struct pending {
+    int fd;
+    size_t n;
+    double until; /* dropped then: 2 s for a whole head */
+    char req[REQ_MAX + 1];
+};
+
+/* Accepts and reads up to PENDING_MAX connections at once, so that idle or
+ * slow ones never hold up a scrape; each is answered once its head is in. */
 static void *serve(void *arg)
 {
     struct mc_metrics *m = arg;
+    static struct pending pend[PENDING_MAX];
+    int np = 0;
     while (!m->stop) {
-        struct pollfd pf = {m->fd, POLLIN, 0};
-        if (poll(&pf, 1, 200) <= 0) continue;
-        int fd = accept4(m->fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) continue;
-        answer(m, fd);
-        close(fd);
+        struct pollfd pf[PENDING_MAX + 1];
+        pf[0] = (struct pollfd){m->fd, POLLIN, 0};
+        for (int i = 0; i < np; i++)
+            pf[i + 1] = (struct pollfd){pend[i].fd, POLLIN, 0};
+        int r = poll(pf, (nfds_t)np + 1, 200);
+        double now = mc_now();
+        for (int i = np - 1; i >= 0; i--) {
+            struct pending *q = &pend[i];
+            int done = 0, drop = now >= q->until;
+            if (r > 0 && (pf[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) {
+                ssize_t got = recv(q->fd, q->req + q->n, REQ_MAX - q->n, 0);
+                if (got <= 0) {
+                    drop = 1;
+                } else {
+                    q->n += (size_t)got;
+                    q->req[q->n] = 0;
+                    done = strstr(q->req, "\r\n\r\n") != NULL || q->n == REQ_MAX;
+                }
+            }
+            if (done) respond(m, q->fd, q->req);
+            if (done || drop) {
+                close(q->fd);
+                pend[i] = pend[--np];
+            }
+        }
+        if (r > 0 && (pf[0].revents & POLLIN)) {
+            int fd = accept4(m->fd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd < 0) continue;
+            if (np == PENDING_MAX) { /* full: the oldest idle one goes */
+                close(pend[0].fd);
+                pend[0] = pend[--np];
+            }
+            pend[np].fd = fd;
+            pend[np].n = 0;
+            pend[np].req[0] = 0;
+            pend[np].until = mc_now() + 2;
+            np++;
+        }
     }
+    for (int i = 0; i < np; i++)
+        close(pend[i].fd);
     return NULL;
 }
 
@@ -406,6 +469,7 @@ int mc_metrics_start(const char *addr, struct mc_metrics **out)
         goto out;
     }
     pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->rendered, NULL);
     m->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (m->fd < 0) {
         rc = -errno;
@@ -440,10 +504,14 @@ out:
 void mc_metrics_stop(struct mc_metrics *m)
 {
     if (!m) return;
+    pthread_mutex_lock(&m->lock);
     m->stop = 1;
+    pthread_cond_broadcast(&m->rendered);
+    pthread_mutex_unlock(&m->lock);
     if (m->started) pthread_join(m->thread, NULL);
     close(m->fd);
     pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->rendered);
     free(m->text[0]);
     free(m->text[1]);
     mc_symbolizer_free(m->sym);

@@ -333,6 +333,55 @@ def case_fd_limit():
     check(doc["summary"]["verdict"] == "CREEP", f"verdict {doc['summary']['verdict']}")
 
 
+def case_metrics_idle():
+    """Ten idle connections to --metrics do not delay a scrape, and each
+    scrape gets numbers taken after it arrived."""
+    import socket
+    import time
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = subprocess.Popen([ARGS.memcreep, "run", "-q", "-d", "12", "--metrics",
+                          f"127.0.0.1:{port}", "--", fixture("leak_linear"), "100000", "300"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    idle = []
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", port), timeout=1))
+                break
+            except OSError:
+                time.sleep(0.1)
+        for _ in range(9):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=1))
+
+        def scrape():
+            t = time.time()
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+                c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                data = b""
+                while True:
+                    b = c.recv(65536)
+                    if not b:
+                        break
+                    data += b
+            text = data.decode(errors="replace")
+            heap = [float(ln.split()[-1]) for ln in text.splitlines()
+                    if ln.startswith("memcreep_live_heap_bytes{")]
+            return time.time() - t, sum(heap), text
+        time.sleep(1.5)
+        t1, h1, text = scrape()
+        time.sleep(0.6)
+        t2, h2, _ = scrape()
+        check(t1 < 3 and t2 < 3, f"scrapes took {t1:.1f} s and {t2:.1f} s beside idle connections")
+        check(h2 > h1 > 0, f"live heap {h1} then {h2}: not fresh\n{text[:500]}")
+    finally:
+        for c in idle:
+            c.close()
+        p.wait(timeout=60)
+
+
 GOLDEN = os.path.join(HERE, "..", "report", "golden")
 
 
