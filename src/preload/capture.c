@@ -62,17 +62,15 @@ static void module_range(const void *addr, uint64_t *lo, uint64_t *hi)
     *hi = q.hi;
 }
 
-static int stopped;
-
 void mc_capture_init(void)
 {
     module_range((const void *)(uintptr_t)mc_capture_init, &self_lo, &self_hi);
     module_range((const void *)(uintptr_t)unw_backtrace, &unw_lo, &unw_hi);
     /* Per-thread caches avoid a lock shared by all threads in libunwind. */
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-    /* libunwind sets itself up (and makes its validation pipe, which the
-     * pipe hooks move out of the program's way) at its first walk: done
-     * here, in the constructor, while the process has one thread. */
+    /* libunwind sets itself up at its first walk: done here, in the
+     * constructor, while the process has one thread (its validation pipe
+     * is refused: unwind_validate.c). */
     void *buf[4];
     unw_backtrace(buf, 4);
 }
@@ -81,11 +79,6 @@ int mc_capture_is_unwinder(const void *caller)
 {
     uint64_t a = (uint64_t)(uintptr_t)caller;
     return a >= unw_lo && a < unw_hi;
-}
-
-void mc_capture_stop(void)
-{
-    __atomic_store_n(&stopped, 1, __ATOMIC_RELEASE);
 }
 
 static inline int is_own(uint64_t ip)
@@ -97,7 +90,6 @@ int mc_capture(uint64_t *ips, int max)
 {
     void *buf[MC_MAX_DEPTH + SKIP_SLACK];
     if (max > MC_MAX_DEPTH) max = MC_MAX_DEPTH;
-    if (MC_UNLIKELY(__atomic_load_n(&stopped, __ATOMIC_ACQUIRE))) return 0;
     int n = unw_backtrace(buf, max + SKIP_SLACK);
     int skip = 0;
     while (skip < n && is_own((uint64_t)(uintptr_t)buf[skip]))

@@ -191,25 +191,26 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 /* ---- pipes and event descriptors ---- */
 
-/* A pipe made by libunwind (its address-validation pipe) is the
- * library's own: it goes to a high number out of the program's way
- * (own_fd.c) and is not counted. */
-static void piped(int p[2], const void *caller)
+/* libunwind makes a pipe to test addresses through (it writes a byte from
+ * the address and sees whether the kernel could read it). That pipe would
+ * live in the program's descriptor space: its numbers shift the program's,
+ * closefrom() and close loops take it away, and a program that reopens
+ * those numbers gets its own descriptor written to. So libunwind gets no
+ * pipe; its test is answered without one (unwind_validate.c). */
+static int refused_to_unwinder(const void *caller)
 {
-    if (MC_UNLIKELY(mc_capture_is_unwinder(caller))) {
-        p[0] = mc_own_fd_move(p[0]);
-        p[1] = mc_own_fd_move(p[1]);
-        return;
-    }
-    opened_pair(p, MC_FD_PIPE);
+    if (MC_LIKELY(!mc_capture_is_unwinder(caller))) return 0;
+    errno = EMFILE;
+    return 1;
 }
 
 REAL(int, pipe, int *)
 EXPORT int pipe(int p[2])
 {
     CALL_OR_FAIL(pipe, -1);
+    if (refused_to_unwinder(__builtin_return_address(0))) return -1;
     int rc = f(p);
-    if (rc == 0) piped(p, __builtin_return_address(0));
+    if (rc == 0) opened_pair(p, MC_FD_PIPE);
     return rc;
 }
 
@@ -217,8 +218,9 @@ REAL(int, pipe2, int *, int)
 EXPORT int pipe2(int p[2], int flags)
 {
     CALL_OR_FAIL(pipe2, -1);
+    if (refused_to_unwinder(__builtin_return_address(0))) return -1;
     int rc = f(p, flags);
-    if (rc == 0) piped(p, __builtin_return_address(0));
+    if (rc == 0) opened_pair(p, MC_FD_PIPE);
     return rc;
 }
 
@@ -406,24 +408,10 @@ EXPORT int dup(int fd)
     return rc;
 }
 
-/* The program aims a copy at one of the library's numbers (it raised its
- * descriptor limit that far, or the library had to sit below it): the
- * program's call goes through as asked, and since libunwind would go on
- * using that number, stacks stop being taken from then on (counted as
- * lost) rather than libunwind touching the program's descriptor. */
-static void aimed_at_own(int newfd)
-{
-    if (MC_UNLIKELY(mc_own_fd(newfd))) {
-        mc_capture_stop();
-        mc_own_fd_forget(newfd);
-    }
-}
-
 REAL(int, dup2, int, int)
 EXPORT int dup2(int oldfd, int newfd)
 {
     CALL_OR_FAIL(dup2, -1);
-    aimed_at_own(newfd);
     int rc = f(oldfd, newfd);
     duped(oldfd, rc);
     return rc;
@@ -433,7 +421,6 @@ REAL(int, dup3, int, int, int)
 EXPORT int dup3(int oldfd, int newfd, int flags)
 {
     CALL_OR_FAIL(dup3, -1);
-    aimed_at_own(newfd);
     int rc = f(oldfd, newfd, flags);
     duped(oldfd, rc);
     return rc;
@@ -461,44 +448,15 @@ FCNTL_HOOK(fcntl64)
 
 /* ---- closing ---- */
 
-/* The library's own descriptors (own_fd.c) are not the program's to
- * close: for the program they are not open (EBADF), as without memcreep.
- * libunwind closing its own pipe to make a new one really closes it. */
 REAL(int, close, int)
 EXPORT int close(int fd)
 {
     CALL_OR_FAIL(close, -1);
-    if (MC_UNLIKELY(mc_own_fd(fd))) {
-        if (!mc_capture_is_unwinder(__builtin_return_address(0))) {
-            errno = EBADF;
-            return -1;
-        }
-        mc_own_fd_forget(fd);
-        return f(fd);
-    }
     closing(fd);
     return f(fd);
 }
 
 REAL(int, close_range, unsigned int, unsigned int, int)
-
-/* Applies close_range(first, last, flags) to every number in the range
- * but the library's own, as the pieces between them. */
-static int close_range_around(close_range_fn f, unsigned first, unsigned last, int flags)
-{
-    int rc = 0;
-    unsigned a = first;
-    for (;;) {
-        int own = mc_own_fd_next(a);
-        if (own < 0 || (unsigned)own > last) break;
-        if ((unsigned)own > a && f(a, (unsigned)own - 1, flags) != 0) rc = -1;
-        if ((unsigned)own == ~0u) return rc;
-        a = (unsigned)own + 1;
-    }
-    if (a <= last && f(a, last, flags) != 0) rc = -1;
-    return rc;
-}
-
 EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
     CALL_OR_FAIL(close_range, -1);
@@ -508,8 +466,6 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
         mc_fd_closed_range(first, last);
         leave(e);
     }
-    if (MC_UNLIKELY(first <= last && mc_own_fd_in(first, last)))
-        return close_range_around(f, first, last, flags);
     return f(first, last, flags);
 }
 
@@ -521,25 +477,6 @@ EXPORT void closefrom(int lowfd)
     if (lowfd >= 0 && enter(&e)) {
         mc_fd_closed_range((unsigned)lowfd, ~0u);
         leave(e);
-    }
-    if (MC_UNLIKELY(lowfd >= 0 && mc_own_fd_in((unsigned)lowfd, ~0u))) {
-        /* closefrom is close_range(lowfd, ~0U, 0) where the kernel has it
-         * (Linux 5.9); else each number up to the highest of the library's,
-         * then closefrom above it. */
-        close_range_fn cr = get_close_range();
-        int saved = errno;
-        if (cr && close_range_around(cr, (unsigned)lowfd, ~0u, 0) == 0) {
-            errno = saved;
-            return;
-        }
-        close_fn c = get_close();
-        int top = lowfd;
-        for (int own; (own = mc_own_fd_next((unsigned)top)) >= 0; top = own + 1)
-            for (int fd = top; fd < own && c; fd++)
-                c(fd);
-        errno = saved;
-        if (f) f(top);
-        return;
     }
     if (f) f(lowfd);
 }

@@ -75,24 +75,6 @@ void mc_module_extent(const struct dl_phdr_info *info, uint64_t *lo, uint64_t *h
 int mc_capture_known(uint64_t addr);
 /* Non-zero when a call came from libunwind (caller: a return address). */
 int mc_capture_is_unwinder(const void *caller);
-/* Stops taking stacks for good (libunwind's descriptor was taken over by
- * the program): later allocations count as lost stacks. */
-void mc_capture_stop(void);
-
-/* ---- own_fd.c: the library's own descriptors, out of the program's way ---- */
-
-/* Moves fd to a high number (above the soft RLIMIT_NOFILE when possible,
- * close-on-exec) and remembers it as the library's. Returns the new
- * number, or fd itself when it cannot move. */
-int mc_own_fd_move(int fd);
-/* Non-zero when fd is one of the library's own descriptors. */
-int mc_own_fd(int fd);
-/* Forgets fd as the library's (it was closed, or taken over). */
-void mc_own_fd_forget(int fd);
-/* Non-zero when one of the library's descriptors lies in [first, last]. */
-int mc_own_fd_in(unsigned first, unsigned last);
-/* The lowest of the library's descriptors at or above from, or -1. */
-int mc_own_fd_next(unsigned from);
 
 /* ---- stack_table.c: deduplicated stacks in the shared mapping ---- */
 
