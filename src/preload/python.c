@@ -66,7 +66,19 @@ static struct {
     long long (*LongAsLongLong)(PyObject *);
     double (*FloatAsDouble)(PyObject *);
     void (*DecRef)(PyObject *);
+    void (*IncRef)(PyObject *);
     void (*ErrClear)(void);
+    PyObject *(*GetAttrString)(PyObject *, const char *);
+    PyObject *(*Type)(PyObject *);
+    int (*TypeIsSubtype)(PyObject *, PyObject *);
+    PyObject *(*ListNew)(long);
+    int (*ListAppend)(PyObject *, PyObject *);
+    long (*TupleSize)(PyObject *);
+    PyObject *(*TupleNew)(long);
+    int (*TupleSetItem)(PyObject *, long, PyObject *);
+    int (*DictSetItem)(PyObject *, PyObject *, PyObject *);
+    PyObject *(*LongFromLongLong)(long long);
+    PyObject *(*CFunctionNewEx)(void *, PyObject *, PyObject *);
 } api;
 
 #define PY_FILE_INPUT  257            /* Py_file_input */
@@ -103,13 +115,174 @@ static int load_api(void)
     LOAD(LongAsLongLong, "PyLong_AsLongLong");
     LOAD(FloatAsDouble, "PyFloat_AsDouble");
     LOAD(DecRef, "Py_DecRef");
+    LOAD(IncRef, "Py_IncRef");
     LOAD(ErrClear, "PyErr_Clear");
+    LOAD(GetAttrString, "PyObject_GetAttrString");
+    LOAD(Type, "PyObject_Type");
+    LOAD(TypeIsSubtype, "PyType_IsSubtype");
+    LOAD(ListNew, "PyList_New");
+    LOAD(ListAppend, "PyList_Append");
+    LOAD(TupleSize, "PyTuple_Size");
+    LOAD(TupleNew, "PyTuple_New");
+    LOAD(TupleSetItem, "PyTuple_SetItem");
+    LOAD(DictSetItem, "PyDict_SetItem");
+    LOAD(LongFromLongLong, "PyLong_FromLongLong");
+    LOAD(CFunctionNewEx, "PyCFunction_NewEx");
 #undef LOAD
     /* Py_IsFinalizing is public from 3.13; before, _Py_IsFinalizing. */
     *(void **)&api.IsFinalizing = dlsym(RTLD_DEFAULT, "Py_IsFinalizing");
     if (!api.IsFinalizing) *(void **)&api.IsFinalizing = dlsym(RTLD_DEFAULT, "_Py_IsFinalizing");
     return 1;
 }
+
+/* ---- the census: every object, in C ----
+ *
+ * gc.get_objects() returns a list holding a reference to every object the
+ * collector tracks. Held while Python code runs (a for loop, Counter's
+ * update), it lets another thread run in between with its objects' reference
+ * counts raised by one: a tuple being grown with _PyTuple_Resize then fails
+ * ("bad argument to internal function", seen in CPython's test_weakref under
+ * an earlier memcreep). So the list is walked here, in C, where no bytecode
+ * runs and the GIL cannot change hands, and dropped before returning: what
+ * the Python code gets holds types, a sample object per wanted type, and the
+ * objects of the classes it asked for. */
+
+#define CENSUS_SLOTS 16384 /* distinct types counted at once (power of two) */
+
+struct census_slot {
+    PyObject *type; /* borrowed while the list lives; NULL = empty */
+    long long n;
+};
+
+static PyObject *gc_get_objects;
+
+/* A table from the library's own memory (not the program's heap). */
+static struct census_slot *census_table(void)
+{
+    static struct census_slot *t;
+    if (!t) t = mc_sys_alloc(CENSUS_SLOTS * sizeof(*t));
+    if (t) memset(t, 0, CENSUS_SLOTS * sizeof(*t));
+    return t;
+}
+
+/* The list of every tracked object, or NULL. */
+static PyObject *all_objects(void)
+{
+    if (!gc_get_objects) {
+        PyObject *gc = api.ImportModule("gc");
+        if (!gc) return NULL;
+        gc_get_objects = api.GetAttrString(gc, "get_objects");
+        api.DecRef(gc);
+        if (!gc_get_objects) return NULL;
+    }
+    return api.CallObject(gc_get_objects, NULL);
+}
+
+/* _census(wanted): (counts, samples). counts maps each type to its number
+ * of tracked objects; samples maps each type of the tuple wanted to its
+ * most recently tracked object (the end of the collector's lists). */
+static PyObject *census(PyObject *self, PyObject *wanted)
+{
+    (void)self;
+    struct census_slot *t = census_table();
+    PyObject *objs = t ? all_objects() : NULL;
+    if (!objs) return NULL;
+    long nw = wanted ? api.TupleSize(wanted) : 0;
+    if (nw < 0) nw = 0;
+    if (nw > 64) nw = 64;
+    PyObject *want[64], *got[64];
+    for (long k = 0; k < nw; k++) {
+        want[k] = api.TupleGetItem(wanted, k);
+        got[k] = NULL;
+    }
+    long n = api.ListSize(objs), found = 0;
+    long long other = 0;
+    for (long i = n - 1; i >= 0; i--) {
+        PyObject *o = api.ListGetItem(objs, i);
+        PyObject *ty = api.Type(o); /* new reference; the list keeps it alive */
+        api.DecRef(ty);
+        uintptr_t h = (uintptr_t)ty >> 4;
+        uint32_t s = (uint32_t)(h ^ (h >> 15)) & (CENSUS_SLOTS - 1), probes = 0;
+        while (t[s].type && t[s].type != ty && probes++ < CENSUS_SLOTS)
+            s = (s + 1) & (CENSUS_SLOTS - 1);
+        if (t[s].type == ty || !t[s].type) {
+            t[s].type = ty;
+            t[s].n++;
+        } else {
+            other++; /* more distinct types than slots: not counted by type */
+        }
+        for (long k = 0; found < nw && k < nw; k++)
+            if (!got[k] && ty == want[k]) {
+                api.IncRef(o);
+                got[k] = o;
+                found++;
+            }
+    }
+    /* Types outlive the list's references to their objects: keep them for
+     * the dict below, then let the list go. */
+    for (uint32_t s = 0; s < CENSUS_SLOTS; s++)
+        if (t[s].type) api.IncRef(t[s].type);
+    api.DecRef(objs);
+    (void)other;
+    PyObject *counts = api.DictNew(), *samples = api.DictNew(), *res = api.TupleNew(2);
+    for (uint32_t s = 0; s < CENSUS_SLOTS; s++) {
+        if (!t[s].type) continue;
+        PyObject *v = counts ? api.LongFromLongLong(t[s].n) : NULL;
+        if (v) {
+            api.DictSetItem(counts, t[s].type, v);
+            api.DecRef(v);
+        }
+        api.DecRef(t[s].type);
+    }
+    for (long k = 0; k < nw; k++)
+        if (got[k]) {
+            if (samples) api.DictSetItem(samples, want[k], got[k]);
+            api.DecRef(got[k]);
+        }
+    if (!counts || !samples || !res) {
+        if (counts) api.DecRef(counts);
+        if (samples) api.DecRef(samples);
+        if (res) api.DecRef(res);
+        return NULL;
+    }
+    api.TupleSetItem(res, 0, counts); /* steals */
+    api.TupleSetItem(res, 1, samples);
+    return res;
+}
+
+/* _objects_of(cls): a list of the tracked objects whose type is cls or a
+ * subclass of it (open sockets, for the line tracing). */
+static PyObject *objects_of(PyObject *self, PyObject *cls)
+{
+    (void)self;
+    PyObject *objs = all_objects(), *out = api.ListNew(0);
+    if (!objs || !out) {
+        if (objs) api.DecRef(objs);
+        if (out) api.DecRef(out);
+        return NULL;
+    }
+    long n = api.ListSize(objs);
+    for (long i = 0; i < n; i++) {
+        PyObject *o = api.ListGetItem(objs, i);
+        PyObject *ty = api.Type(o);
+        if (api.TypeIsSubtype(ty, cls)) api.ListAppend(out, o);
+        api.DecRef(ty);
+    }
+    api.DecRef(objs);
+    return out;
+}
+
+/* CPython's PyMethodDef, as its ABI lays it out. */
+struct method_def {
+    const char *name;
+    PyObject *(*fn)(PyObject *, PyObject *);
+    int flags;
+    const char *doc;
+};
+#define METH_O 0x0008
+
+static struct method_def census_def = {"_census", census, METH_O, NULL};
+static struct method_def objects_of_def = {"_objects_of", objects_of, METH_O, NULL};
 
 /* Compiles the snapshot code into a private namespace. GIL held. */
 static int setup(void)
@@ -118,6 +291,13 @@ static int setup(void)
     PyObject *g = api.DictNew();
     PyObject *b = api.ImportModule("builtins");
     if (!g || !b || api.DictSetItemString(g, "__builtins__", b) != 0) goto fail;
+    PyObject *fc = api.CFunctionNewEx(&census_def, NULL, NULL);
+    PyObject *fo = api.CFunctionNewEx(&objects_of_def, NULL, NULL);
+    int bad = !fc || !fo || api.DictSetItemString(g, "_census", fc) != 0 ||
+              api.DictSetItemString(g, "_objects_of", fo) != 0;
+    if (fc) api.DecRef(fc);
+    if (fo) api.DecRef(fo);
+    if (bad) goto fail;
     api.DecRef(b);
     b = NULL;
     PyObject *code = api.CompileString(mc_python_snapshot_src, "<memcreep>", PY_FILE_INPUT);
