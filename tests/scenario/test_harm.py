@@ -396,6 +396,25 @@ def case_metrics_idle():
         p.wait(timeout=60)
 
 
+def case_messages():
+    """Bad input is named as the user typed it, in one line, with exit 2,
+    before the target starts."""
+    cases = [
+        (["-d", "0"], "-d takes a duration"),
+        (["--duration", "0"], "--duration takes a duration"),
+        (["-o", "--"], "option '-o' needs a value"),
+        (["--py-trace", "1e300"], "--py-trace takes a duration up to 24h"),
+        (["-d", "1e300"], "-d takes a duration"),
+        (["--url", "http://u:p@127.0.0.1:9/"], "user information"),
+        (["--url", "http://no-such-host.invalid:9/"], "cannot resolve 'no-such-host.invalid'"),
+        (["--run-dir", "/nonexistent"], "--run-dir takes an existing directory"),
+    ]
+    for args, want in cases:
+        rc, out, err = plain([ARGS.memcreep, "run"] + args + ["--", "true"], timeout=30)
+        check(rc == 2 and want in err and len(err.splitlines()) == 1,
+              f"{args}: exit {rc}, expected 2 and {want!r}: {err!r}")
+
+
 GOLDEN = os.path.join(HERE, "..", "report", "golden")
 
 
