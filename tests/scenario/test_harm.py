@@ -11,7 +11,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import test_run  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "report"))
+import test_report  # noqa: E402  (its scrape of --metrics)
 from test_run import Failure, check, run_case  # noqa: E402,F401
 
 ARGS = None
@@ -33,12 +34,13 @@ def under(argv, extra=(), timeout=90, **kw):
                  timeout=timeout, **kw)
 
 
-def same_output(argv, what):
-    """The program prints the same plain and under memcreep."""
+def same_output(argv, what, extra=(), bad=None):
+    """The program prints the same plain and under memcreep (and memcreep's
+    stderr has no `bad`)."""
     rc0, out0, err0 = plain(argv)
     check(rc0 == 0 and out0, f"{what} plain: exit {rc0}: {out0}{err0}")
-    rc1, out1, err1 = under(argv)
-    check(rc1 == 0 and out1 == out0,
+    rc1, out1, err1 = under(argv, extra=extra)
+    check(rc1 == 0 and out1 == out0 and not (bad and bad in err1),
           f"{what}: plain printed\n{out0}under memcreep (exit {rc1})\n{out1}{err1}")
     return out0
 
@@ -245,10 +247,8 @@ def case_python_fork_thread():
             "for i in range(3):\n"
             "    t = threading.Thread(target=work); t.start(); t.join()\n"
             "print('done', flush=True)\n")
-    rc0, out0, _ = plain([PY, "-c", prog])
-    rc1, out1, err1 = under([PY, "-c", prog], extra=["-d", "30"])
-    check(rc0 == 0 and rc1 == 0 and out1 == out0 and "Fatal Python error" not in err1,
-          f"plain\n{out0}under memcreep (exit {rc1})\n{out1}{err1}")
+    same_output([PY, "-c", prog], "fork from a thread", extra=["-d", "30"],
+                bad="Fatal Python error")
 
 
 def case_python_gc():
@@ -280,10 +280,8 @@ def case_python_gc():
             "print('kept while the collector is off:', r() is not None)\n"
             "gc.enable(); gc.collect()\n"
             "print('freed once on:', r() is None)\n")
-    rc0, out0, _ = plain([PY, "-c", prog])
-    rc1, out1, err1 = under([PY, "-c", prog], extra=["-d", "60"])
-    check(rc0 == 0 and "(0, 0)" in out0 and rc1 == 0 and out1 == out0,
-          f"plain\n{out0}under memcreep (exit {rc1})\n{out1}{err1}")
+    out = same_output([PY, "-c", prog], "gc state", extra=["-d", "60"])
+    check("(0, 0)" in out, f"plain: {out}")
 
 
 def case_killed_memcreep():
@@ -372,15 +370,7 @@ def case_metrics_idle():
 
         def scrape():
             t = time.time()
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
-                c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-                data = b""
-                while True:
-                    b = c.recv(65536)
-                    if not b:
-                        break
-                    data += b
-            text = data.decode(errors="replace")
+            _, _, text = test_report.scrape(port)
             heap = [float(ln.split()[-1]) for ln in text.splitlines()
                     if ln.startswith("memcreep_live_heap_bytes{")]
             return time.time() - t, sum(heap), text
