@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (bench/README.md): installs the peers if missing,
 # builds in Release, prints the tables for docs/benchmarks.md.
-# usage: bench/run.sh [overhead|load|fdhooks|python|reports|all] [--markdown]
+# usage: bench/run.sh [overhead|load|fdhooks|python|reports|processes|all] [--markdown]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -27,6 +27,10 @@ if [ "$which" = load ] || [ "$which" = all ]; then
   echo "== memcreep load vs wrk and h2load against nginx (median of ${REPS:-3})"
   /usr/bin/python3 bench/run_load.py --memcreep build/bench/src/memcreep \
     --reps "${REPS:-3}" --seconds "${SECONDS_PER_RUN:-5}" "$@"
+fi
+if [ "$which" = processes ] || [ "$which" = all ]; then
+  echo "== many short processes: a shell loop of /bin/true plain vs under memcreep (median of ${REPS:-3})"
+  /usr/bin/python3 bench/run_processes.py --memcreep build/bench/src/memcreep --reps "${REPS:-3}" "$@"
 fi
 if [ "$which" = reports ] || [ "$which" = all ]; then
   echo "== reports: rendering vs heaptrack_print; --metrics scraped 10/s (median of ${REPS:-5})"
