@@ -156,12 +156,18 @@ struct census_slot {
 
 static PyObject *gc_get_objects;
 
-/* A table from the library's own memory (not the program's heap). */
-static struct census_slot *census_table(void)
+/* A table from the library's own memory (not the program's heap), and
+ * the order its types were first met in (the collector's order, oldest
+ * objects first, as Counter over the list would give them). */
+static struct census_slot *census_table(uint32_t **order)
 {
     static struct census_slot *t;
+    static uint32_t *o;
     if (!t) t = mc_sys_alloc(CENSUS_SLOTS * sizeof(*t));
-    if (t) memset(t, 0, CENSUS_SLOTS * sizeof(*t));
+    if (!o) o = mc_sys_alloc(CENSUS_SLOTS * sizeof(*o));
+    if (!t || !o) return NULL;
+    memset(t, 0, CENSUS_SLOTS * sizeof(*t));
+    *order = o;
     return t;
 }
 
@@ -184,7 +190,8 @@ static PyObject *all_objects(void)
 static PyObject *census(PyObject *self, PyObject *wanted)
 {
     (void)self;
-    struct census_slot *t = census_table();
+    uint32_t *order = NULL, ntypes = 0;
+    struct census_slot *t = census_table(&order);
     PyObject *objs = t ? all_objects() : NULL;
     if (!objs) return NULL;
     long nw = wanted ? api.TupleSize(wanted) : 0;
@@ -195,9 +202,9 @@ static PyObject *census(PyObject *self, PyObject *wanted)
         want[k] = api.TupleGetItem(wanted, k);
         got[k] = NULL;
     }
-    long n = api.ListSize(objs), found = 0;
+    long n = api.ListSize(objs);
     long long other = 0;
-    for (long i = n - 1; i >= 0; i--) {
+    for (long i = 0; i < n; i++) {
         PyObject *o = api.ListGetItem(objs, i);
         PyObject *ty = api.Type(o); /* new reference; the list keeps it alive */
         api.DecRef(ty);
@@ -205,34 +212,34 @@ static PyObject *census(PyObject *self, PyObject *wanted)
         uint32_t s = (uint32_t)(h ^ (h >> 15)) & (CENSUS_SLOTS - 1), probes = 0;
         while (t[s].type && t[s].type != ty && probes++ < CENSUS_SLOTS)
             s = (s + 1) & (CENSUS_SLOTS - 1);
-        if (t[s].type == ty || !t[s].type) {
+        if (!t[s].type) {
             t[s].type = ty;
-            t[s].n++;
-        } else {
-            other++; /* more distinct types than slots: not counted by type */
+            order[ntypes++] = s;
         }
-        for (long k = 0; found < nw && k < nw; k++)
-            if (!got[k] && ty == want[k]) {
-                api.IncRef(o);
-                got[k] = o;
-                found++;
-            }
+        if (t[s].type == ty)
+            t[s].n++;
+        else
+            other++;                  /* more distinct types than slots: not counted by type */
+        for (long k = 0; k < nw; k++) /* the last one met is the most recent */
+            if (ty == want[k]) got[k] = o;
     }
-    /* Types outlive the list's references to their objects: keep them for
-     * the dict below, then let the list go. */
-    for (uint32_t s = 0; s < CENSUS_SLOTS; s++)
-        if (t[s].type) api.IncRef(t[s].type);
+    /* Types and samples outlive the list's references: kept for the dicts
+     * below, then the list goes. */
+    for (uint32_t k = 0; k < ntypes; k++)
+        api.IncRef(t[order[k]].type);
+    for (long k = 0; k < nw; k++)
+        if (got[k]) api.IncRef(got[k]);
     api.DecRef(objs);
     (void)other;
     PyObject *counts = api.DictNew(), *samples = api.DictNew(), *res = api.TupleNew(2);
-    for (uint32_t s = 0; s < CENSUS_SLOTS; s++) {
-        if (!t[s].type) continue;
-        PyObject *v = counts ? api.LongFromLongLong(t[s].n) : NULL;
+    for (uint32_t k = 0; k < ntypes; k++) {
+        struct census_slot *e = &t[order[k]];
+        PyObject *v = counts ? api.LongFromLongLong(e->n) : NULL;
         if (v) {
-            api.DictSetItem(counts, t[s].type, v);
+            api.DictSetItem(counts, e->type, v);
             api.DecRef(v);
         }
-        api.DecRef(t[s].type);
+        api.DecRef(e->type);
     }
     for (long k = 0; k < nw; k++)
         if (got[k]) {
