@@ -43,10 +43,12 @@ def suite_cmd(modules, xml):
 
 
 def results(xml):
-    """{case id: status} from regrtest's JUnit file."""
+    """{case id: status} from regrtest's JUnit file (regrtest names a case
+    test.test_gc.GCTests.test_x, with no classname)."""
     out = {}
     for tc in ET.parse(xml).getroot().iter("testcase"):
-        cid = f"{tc.get('classname')}.{tc.get('name')}"
+        cls = tc.get("classname")
+        cid = f"{cls}.{tc.get('name')}" if cls else tc.get("name")
         status = "passed"
         for child in tc:
             if child.tag in ("failure", "error", "skipped"):
@@ -91,8 +93,8 @@ def compare(modules):
     flaky = []
     if differ:
         # Again, each differing case's module on its own, plain and under.
-        mods = sorted({c.split(".")[1] if c.startswith("test.") else c.split(".")[0]
-                       for c in differ} & set(modules))
+        mods = sorted({p for c in differ for p in c.split(".")} & set(modules))
+        check(mods, f"cannot tell the modules of {differ[:5]}")
         _, r0b, _, _, _ = run_plain(mods, d, "plain2")
         _, r1b, _, _, _ = run_under(mods, d, "under2")
         real, once = [], []
