@@ -95,6 +95,11 @@ int mc_cmd_load(int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":c:m:n:d:X:H:kqh", opts, NULL)) != -1) {
+        /* "--" ends the options: it is never an option's value. */
+        if (optarg && !strcmp(optarg, "--")) {
+            mc_error("option '%s' needs a value (got '--')", argv[optind - 2]);
+            goto usage_error;
+        }
         int r = mc_load_cli_option(&l, c, optarg);
         if (r < 0) goto usage_error;
         if (r > 0) continue;
