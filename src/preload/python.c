@@ -203,7 +203,6 @@ static PyObject *census(PyObject *self, PyObject *wanted)
         got[k] = NULL;
     }
     long n = api.ListSize(objs);
-    long long other = 0;
     for (long i = 0; i < n; i++) {
         PyObject *o = api.ListGetItem(objs, i);
         PyObject *ty = api.Type(o); /* new reference; the list keeps it alive */
@@ -216,11 +215,8 @@ static PyObject *census(PyObject *self, PyObject *wanted)
             t[s].type = ty;
             order[ntypes++] = s;
         }
-        if (t[s].type == ty)
-            t[s].n++;
-        else
-            other++;                  /* more distinct types than slots: not counted by type */
-        for (long k = 0; k < nw; k++) /* the last one met is the most recent */
+        if (t[s].type == ty) t[s].n++; /* else: more types than slots, not counted */
+        for (long k = 0; k < nw; k++)  /* the last one met is the most recent */
             if (ty == want[k]) got[k] = o;
     }
     /* Types and samples outlive the list's references: kept for the dicts
@@ -230,7 +226,6 @@ static PyObject *census(PyObject *self, PyObject *wanted)
     for (long k = 0; k < nw; k++)
         if (got[k]) api.IncRef(got[k]);
     api.DecRef(objs);
-    (void)other;
     PyObject *counts = api.DictNew(), *samples = api.DictNew(), *res = api.TupleNew(2);
     for (uint32_t k = 0; k < ntypes; k++) {
         struct census_slot *e = &t[order[k]];

@@ -70,13 +70,12 @@ static uint32_t fill_slot(uint32_t i, const uint64_t *ips, int depth)
     struct mc_shm_stack_ext *ext =
         (struct mc_shm_stack_ext *)((char *)mc_shm + mc_lay.off_stack_ext);
     uint32_t *list = (uint32_t *)((char *)mc_shm + mc_lay.off_stack_list);
-    uint64_t n = __atomic_load_n(&mc_shm->stack_count, __ATOMIC_RELAXED);
-    /* The frames, the slot's extension and (likely) its place in the list
-     * must have room; a slot that cannot be filled is dead, never read. */
+    /* The frames and the slot's extension must have room; a slot that
+     * cannot be filled is dead. (One without room in the list is simply
+     * never listed, so never read.) */
     if (off + (uint64_t)depth > mc_lay.frame_cap ||
         mc_room_commit(f + off, (uint64_t)depth * sizeof(*ips)) != 0 ||
-        mc_room_commit(&ext[i], sizeof(ext[i])) != 0 ||
-        (n < mc_lay.stack_cap && mc_room_commit(&list[n], 2 * sizeof(*list)) != 0)) {
+        mc_room_commit(&ext[i], sizeof(ext[i])) != 0) {
         st->frames = MC_DEPTH_DEAD;
         __atomic_store_n(&st->ready, 1, __ATOMIC_RELEASE);
         return overflow();
@@ -85,7 +84,7 @@ static uint32_t fill_slot(uint32_t i, const uint64_t *ips, int depth)
     st->frames = (off << 16) | (uint64_t)depth;
     __atomic_store_n(&st->ready, 1, __ATOMIC_RELEASE);
 
-    n = __atomic_fetch_add(&mc_shm->stack_count, 1, __ATOMIC_RELAXED);
+    uint64_t n = __atomic_fetch_add(&mc_shm->stack_count, 1, __ATOMIC_RELAXED);
     if (n < mc_lay.stack_cap && mc_room_commit(&list[n], sizeof(*list)) == 0)
         __atomic_store_n(&list[n], i + 1, __ATOMIC_RELEASE);
 

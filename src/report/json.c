@@ -342,12 +342,11 @@ static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, enum top
 
 /* 1 when the descriptors of p grew (net growth of at least 5) up to within
  * 16 of its soft RLIMIT_NOFILE, where they end. */
-static int descriptors_at_limit(const struct mc_proc *p, json_t *metric)
+static int descriptors_at_limit(const struct mc_proc *p)
 {
     const struct mc_points *s = &p->pts;
     if (p->fd_limit <= 0 || s->clk.n < 4) return 0;
     double end = s->fds[s->clk.n - 1], start = s->fds[0];
-    (void)metric;
     return end >= p->fd_limit - 16 && end - start >= 5;
 }
 
@@ -367,7 +366,7 @@ static void resource_findings(json_t *findings, json_t *proc, json_t *m, struct 
         /* Descriptors that grew until the limit stopped them level off: a
          * plateau at the limit is a leak that ran out of room, not a cache
          * that filled (the program's next open fails with EMFILE). */
-        int at_limit = i == 0 && descriptors_at_limit(p, x);
+        int at_limit = i == 0 && descriptors_at_limit(p);
         if (!at_limit && strcmp(json_string_value(json_object_get(x, "verdict")) ?: "", "CREEP"))
             continue;
         json_t *f = add_finding(findings, kinds[i].what, kinds[i].metric, p->pid);
