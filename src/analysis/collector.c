@@ -289,11 +289,11 @@ static void sample_python(struct mc_proc *p, int idx, int halved)
 }
 
 /* Asks every Python process for a snapshot and waits (at most py_wait)
- * until they are done, so that the sample that follows sees the heap
- * right after a full collection.
+ * until they are done, so that the sample that follows and the Python
+ * counts are of the same moment.
  *
- * A snapshot holds the GIL for a full collection and a walk over every
- * object, so it is not taken at every tick: samples that are kept for sure
+ * A snapshot holds the GIL for two walks over every object (python_census.c
+ * in the library), so it is not taken at every tick: samples that are kept for sure
  * (final: the end of a load part, of the warm-up, of the run) always get
  * one; other ticks only when PY_MIN_GAP has passed and at least PY_DUTY
  * times as long as the last snapshot took, which bounds the time the

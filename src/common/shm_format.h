@@ -130,9 +130,10 @@ struct mc_shm_header {
     uint64_t off_stack_ext;
 
     /* Python snapshots (python.c). memcreep asks for one by incrementing
-     * py_request (pwrite); the library's own thread takes the GIL, runs a
-     * full collection, counts GC-tracked objects and cycle garbage by type
-     * into py_types, and sets py_done to the request it served. */
+     * py_request (pwrite); the library's own thread takes the GIL, counts
+     * reachable GC-tracked objects and the cycle garbage freed since the
+     * last snapshot by type into py_types, and sets py_done to the request
+     * it served. */
     uint32_t py_state; /* enum mc_py_state */
     uint32_t py_cap;
     uint64_t off_py_types;

@@ -2,31 +2,28 @@
  * type, taken from inside a Python process with nothing installed into it.
  *
  * When the program exports CPython's C API (the python3 executable does),
- * the library starts one thread of its own (python_code.c holds the Python
- * code it runs). It never runs Python inside an
- * allocation hook: when memcreep asks for a snapshot (py_request in the
+ * the library starts one thread of its own. It never calls Python inside
+ * an allocation hook: when memcreep asks for a snapshot (py_request in the
  * mapping), the thread takes the GIL with PyGILState_Ensure, like any
- * thread calling into Python, and runs a small function compiled once
- * (SNAPSHOT_SRC below) that
- *   - runs a full collection, so what is counted is truly alive (not
- *     while the program keeps the collector off: its choice);
- *   - counts the objects the collector freed since the last snapshot (its
- *     own statistics, automatic collections included), by type: cycle
- *     garbage, what makes memory climb between collections even when it
- *     ends up flat (seed 000's Response <-> BoundSyncStream). The types
- *     come from the snapshot's own collection, run with gc.DEBUG_SAVEALL
- *     set only for its duration, and the garbage it kept is freed before
- *     the GIL is let go: the program never sees the flag nor memcreep's
- *     objects in gc.garbage, and its garbage lives no longer than it would.
- *     A program that set DEBUG_SAVEALL itself is left alone;
- *   - counts GC-tracked objects by type (module.qualname), and for a type
- *     that keeps growing, names what holds a recent object of it;
- *   - now and then (--py-trace), runs tracemalloc for two short phases and
- *     adds up which Python lines grew from the first to the second: the
- *     lines where what keeps growing is allocated. tracemalloc costs ~9x
- *     while it runs, so it runs 2 s per period (60 s by default).
- * The results go to the mapping's type table; the API is looked up with
- * dlsym, so any CPython 3 with the stable C API works, with pymalloc on.
+ * thread calling into Python, and takes the snapshot in C
+ * (python_snapshot.c), during which no bytecode runs and nothing is
+ * collected:
+ *   - the cycle garbage the program's own collections freed since the
+ *     last snapshot, by type (python_garbage.c: counted by a collector
+ *     callback as each collection frees it): what makes memory climb
+ *     between collections even when it ends up flat (seed 000's Response
+ *     <-> BoundSyncStream);
+ *   - GC-tracked objects by type (module.qualname), only those reachable
+ *     as a full collection would find them (python_census.c), and for a
+ *     type that keeps growing, what holds a recent object of it
+ *     (python_held.c);
+ * and now and then (--py-trace) runs tracemalloc for two short phases
+ * (python_code.c) and adds up which Python lines grew from the first to
+ * the second: the lines where what keeps growing is allocated. tracemalloc
+ * costs ~9x while it runs, so it runs 2 s per period (60 s by default).
+ * The results go to the mapping's tables; the API is looked up with dlsym,
+ * so the library loads in any process, and the few layouts read directly
+ * are in python_api.h.
  *
  * Waits are bounded where the interpreter allows it: nothing is attempted
  * once the interpreter finalizes (the state turns MC_PY_OFF), and memcreep
@@ -42,44 +39,9 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "python_api.h"
 
-typedef struct py_object PyObject;
-
-static struct {
-    int (*IsInitialized)(void);
-    int (*IsFinalizing)(void);
-    int (*GILState_Ensure)(void);
-    void (*GILState_Release)(int);
-    PyObject *(*CompileString)(const char *, const char *, int);
-    PyObject *(*EvalCode)(PyObject *, PyObject *, PyObject *);
-    PyObject *(*DictNew)(void);
-    int (*DictSetItemString)(PyObject *, const char *, PyObject *);
-    PyObject *(*DictGetItemString)(PyObject *, const char *);
-    PyObject *(*ImportModule)(const char *);
-    PyObject *(*CallObject)(PyObject *, PyObject *);
-    PyObject *(*CallFunction)(PyObject *, const char *, ...);
-    PyObject *None;
-    long (*ListSize)(PyObject *);
-    PyObject *(*ListGetItem)(PyObject *, long);
-    PyObject *(*TupleGetItem)(PyObject *, long);
-    const char *(*UnicodeAsUTF8)(PyObject *);
-    long long (*LongAsLongLong)(PyObject *);
-    double (*FloatAsDouble)(PyObject *);
-    void (*DecRef)(PyObject *);
-    void (*IncRef)(PyObject *);
-    void (*ErrClear)(void);
-    PyObject *(*GetAttrString)(PyObject *, const char *);
-    PyObject *(*Type)(PyObject *);
-    int (*TypeIsSubtype)(PyObject *, PyObject *);
-    PyObject *(*ListNew)(long);
-    int (*ListAppend)(PyObject *, PyObject *);
-    long (*TupleSize)(PyObject *);
-    PyObject *(*TupleNew)(long);
-    int (*TupleSetItem)(PyObject *, long, PyObject *);
-    int (*DictSetItem)(PyObject *, PyObject *, PyObject *);
-    PyObject *(*LongFromLongLong)(long long);
-    PyObject *(*CFunctionNewEx)(void *, PyObject *, PyObject *);
-} api;
+struct mc_py_api mc_py;
 
 #define PY_FILE_INPUT  257            /* Py_file_input */
 #define RELEASE_NS     10000000000ull /* no request for 10 s: tracing stops */
@@ -88,14 +50,14 @@ static struct {
 #define CHILD_DELAY_NS 200000000ull   /* a forked child's first snapshot waits */
 
 static PyObject *globals;
-static PyObject *fn_snapshot, *fn_release, *fn_tick;
+static PyObject *fn_release, *fn_tick, *gc_get_objects;
 static int have_api;
 static uint64_t started_ns;
 
 static int load_api(void)
 {
 #define LOAD(field, name)                                                                          \
-    if (!(*(void **)&api.field = dlsym(RTLD_DEFAULT, name))) return 0
+    if (!(*(void **)&mc_py.field = dlsym(RTLD_DEFAULT, name))) return 0
     LOAD(IsInitialized, "Py_IsInitialized");
     LOAD(GILState_Ensure, "PyGILState_Ensure");
     LOAD(GILState_Release, "PyGILState_Release");
@@ -104,6 +66,19 @@ static int load_api(void)
     LOAD(DictNew, "PyDict_New");
     LOAD(DictSetItemString, "PyDict_SetItemString");
     LOAD(DictGetItemString, "PyDict_GetItemString");
+    LOAD(DictGetItem, "PyDict_GetItem");
+    LOAD(DictNext, "PyDict_Next");
+    LOAD(UnicodeFromString, "PyUnicode_FromString");
+    LOAD(ImportGetModuleDict, "PyImport_GetModuleDict");
+    LOAD(ModuleGetDict, "PyModule_GetDict");
+    LOAD(ModuleGetName, "PyModule_GetName");
+    LOAD(ModuleType, "PyModule_Type");
+    LOAD(SetType, "PySet_Type");
+    LOAD(FrozenSetType, "PyFrozenSet_Type");
+    LOAD(FrameType, "PyFrame_Type");
+    LOAD(CellType, "PyCell_Type");
+    LOAD(ListSetSlice, "PyList_SetSlice");
+    LOAD(ListInsert, "PyList_Insert");
     LOAD(ImportModule, "PyImport_ImportModule");
     LOAD(CallObject, "PyObject_CallObject");
     LOAD(CallFunction, "PyObject_CallFunction");
@@ -118,7 +93,6 @@ static int load_api(void)
     LOAD(IncRef, "Py_IncRef");
     LOAD(ErrClear, "PyErr_Clear");
     LOAD(GetAttrString, "PyObject_GetAttrString");
-    LOAD(Type, "PyObject_Type");
     LOAD(TypeIsSubtype, "PyType_IsSubtype");
     LOAD(ListNew, "PyList_New");
     LOAD(ListAppend, "PyList_Append");
@@ -129,127 +103,12 @@ static int load_api(void)
     LOAD(LongFromLongLong, "PyLong_FromLongLong");
     LOAD(CFunctionNewEx, "PyCFunction_NewEx");
 #undef LOAD
+    *(void **)&mc_py.TypeGetQualName = dlsym(RTLD_DEFAULT, "PyType_GetQualName");
     /* Py_IsFinalizing is public from 3.13; before, _Py_IsFinalizing. */
-    *(void **)&api.IsFinalizing = dlsym(RTLD_DEFAULT, "Py_IsFinalizing");
-    if (!api.IsFinalizing) *(void **)&api.IsFinalizing = dlsym(RTLD_DEFAULT, "_Py_IsFinalizing");
+    *(void **)&mc_py.IsFinalizing = dlsym(RTLD_DEFAULT, "Py_IsFinalizing");
+    if (!mc_py.IsFinalizing)
+        *(void **)&mc_py.IsFinalizing = dlsym(RTLD_DEFAULT, "_Py_IsFinalizing");
     return 1;
-}
-
-/* ---- the census: every object, in C ----
- *
- * gc.get_objects() returns a list holding a reference to every object the
- * collector tracks. Held while Python code runs (a for loop, Counter's
- * update), it lets another thread run in between with its objects' reference
- * counts raised by one: a tuple being grown with _PyTuple_Resize then fails
- * ("bad argument to internal function", seen in CPython's test_weakref under
- * an earlier memcreep). So the list is walked here, in C, where no bytecode
- * runs and the GIL cannot change hands, and dropped before returning: what
- * the Python code gets holds types, a sample object per wanted type, and the
- * objects of the classes it asked for. */
-
-#define CENSUS_SLOTS 16384 /* distinct types counted at once (power of two) */
-
-struct census_slot {
-    PyObject *type; /* borrowed while the list lives; NULL = empty */
-    long long n;
-};
-
-static PyObject *gc_get_objects;
-
-/* A table from the library's own memory (not the program's heap), and
- * the order its types were first met in (the collector's order, oldest
- * objects first, as Counter over the list would give them). */
-static struct census_slot *census_table(uint32_t **order)
-{
-    static struct census_slot *t;
-    static uint32_t *o;
-    if (!t) t = mc_sys_alloc(CENSUS_SLOTS * sizeof(*t));
-    if (!o) o = mc_sys_alloc(CENSUS_SLOTS * sizeof(*o));
-    if (!t || !o) return NULL;
-    memset(t, 0, CENSUS_SLOTS * sizeof(*t));
-    *order = o;
-    return t;
-}
-
-/* The list of every tracked object, or NULL. */
-static PyObject *all_objects(void)
-{
-    if (!gc_get_objects) {
-        PyObject *gc = api.ImportModule("gc");
-        if (!gc) return NULL;
-        gc_get_objects = api.GetAttrString(gc, "get_objects");
-        api.DecRef(gc);
-        if (!gc_get_objects) return NULL;
-    }
-    return api.CallObject(gc_get_objects, NULL);
-}
-
-/* _census(wanted): (counts, samples). counts maps each type to its number
- * of tracked objects; samples maps each type of the tuple wanted to its
- * most recently tracked object (the end of the collector's lists). */
-static PyObject *census(PyObject *self, PyObject *wanted)
-{
-    (void)self;
-    uint32_t *order = NULL, ntypes = 0;
-    struct census_slot *t = census_table(&order);
-    PyObject *objs = t ? all_objects() : NULL;
-    if (!objs) return NULL;
-    long nw = wanted ? api.TupleSize(wanted) : 0;
-    if (nw < 0) nw = 0;
-    if (nw > 64) nw = 64;
-    PyObject *want[64], *got[64];
-    for (long k = 0; k < nw; k++) {
-        want[k] = api.TupleGetItem(wanted, k);
-        got[k] = NULL;
-    }
-    long n = api.ListSize(objs);
-    for (long i = 0; i < n; i++) {
-        PyObject *o = api.ListGetItem(objs, i);
-        PyObject *ty = api.Type(o); /* new reference; the list keeps it alive */
-        api.DecRef(ty);
-        uintptr_t h = (uintptr_t)ty >> 4;
-        uint32_t s = (uint32_t)(h ^ (h >> 15)) & (CENSUS_SLOTS - 1), probes = 0;
-        while (t[s].type && t[s].type != ty && probes++ < CENSUS_SLOTS)
-            s = (s + 1) & (CENSUS_SLOTS - 1);
-        if (!t[s].type) {
-            t[s].type = ty;
-            order[ntypes++] = s;
-        }
-        if (t[s].type == ty) t[s].n++; /* else: more types than slots, not counted */
-        for (long k = 0; k < nw; k++)  /* the last one met is the most recent */
-            if (ty == want[k]) got[k] = o;
-    }
-    /* Types and samples outlive the list's references: kept for the dicts
-     * below, then the list goes. */
-    for (uint32_t k = 0; k < ntypes; k++)
-        api.IncRef(t[order[k]].type);
-    for (long k = 0; k < nw; k++)
-        if (got[k]) api.IncRef(got[k]);
-    api.DecRef(objs);
-    PyObject *counts = api.DictNew(), *samples = api.DictNew(), *res = api.TupleNew(2);
-    for (uint32_t k = 0; k < ntypes; k++) {
-        struct census_slot *e = &t[order[k]];
-        PyObject *v = counts ? api.LongFromLongLong(e->n) : NULL;
-        if (v) {
-            api.DictSetItem(counts, e->type, v);
-            api.DecRef(v);
-        }
-        api.DecRef(e->type);
-    }
-    for (long k = 0; k < nw; k++)
-        if (got[k]) {
-            if (samples) api.DictSetItem(samples, want[k], got[k]);
-            api.DecRef(got[k]);
-        }
-    if (!counts || !samples || !res) {
-        if (counts) api.DecRef(counts);
-        if (samples) api.DecRef(samples);
-        if (res) api.DecRef(res);
-        return NULL;
-    }
-    api.TupleSetItem(res, 0, counts); /* steals */
-    api.TupleSetItem(res, 1, samples);
-    return res;
 }
 
 /* _objects_of(cls): a list of the tracked objects whose type is cls or a
@@ -257,90 +116,65 @@ static PyObject *census(PyObject *self, PyObject *wanted)
 static PyObject *objects_of(PyObject *self, PyObject *cls)
 {
     (void)self;
-    PyObject *objs = all_objects(), *out = api.ListNew(0);
+    if (!gc_get_objects) {
+        PyObject *gc = mc_py.ImportModule("gc");
+        gc_get_objects = gc ? mc_py.GetAttrString(gc, "get_objects") : NULL;
+        if (gc) mc_py.DecRef(gc);
+        if (!gc_get_objects) return NULL;
+    }
+    PyObject *objs = mc_py.CallObject(gc_get_objects, NULL), *out = mc_py.ListNew(0);
     if (!objs || !out) {
-        if (objs) api.DecRef(objs);
-        if (out) api.DecRef(out);
+        if (objs) mc_py.DecRef(objs);
+        if (out) mc_py.DecRef(out);
         return NULL;
     }
-    long n = api.ListSize(objs);
+    long n = mc_py.ListSize(objs);
     for (long i = 0; i < n; i++) {
-        PyObject *o = api.ListGetItem(objs, i);
-        PyObject *ty = api.Type(o);
-        if (api.TypeIsSubtype(ty, cls)) api.ListAppend(out, o);
-        api.DecRef(ty);
+        PyObject *o = mc_py.ListGetItem(objs, i);
+        if (mc_py.TypeIsSubtype(MC_PY_TYPE(o), cls)) mc_py.ListAppend(out, o);
     }
-    api.DecRef(objs);
+    mc_py.DecRef(objs);
     return out;
 }
 
-/* CPython's PyMethodDef, as its ABI lays it out. */
-struct method_def {
-    const char *name;
-    PyObject *(*fn)(PyObject *, PyObject *);
-    int flags;
-    const char *doc;
-};
-#define METH_O 0x0008
+static struct mc_py_method objects_of_def = {"_objects_of", objects_of, MC_METH_O, NULL};
 
-static struct method_def census_def = {"_census", census, METH_O, NULL};
-static struct method_def objects_of_def = {"_objects_of", objects_of, METH_O, NULL};
-
-/* Compiles the snapshot code into a private namespace. GIL held. */
+/* Compiles the line tracing code into a private namespace, installs the
+ * collector callback and checks the instance layout on the code's probe.
+ * GIL held. Returns 0, or -1 (to be tried again at the next request). */
 static int setup(void)
 {
-    if (fn_snapshot) return 0;
-    PyObject *g = api.DictNew();
-    PyObject *b = api.ImportModule("builtins");
-    if (!g || !b || api.DictSetItemString(g, "__builtins__", b) != 0) goto fail;
-    PyObject *fc = api.CFunctionNewEx(&census_def, NULL, NULL);
-    PyObject *fo = api.CFunctionNewEx(&objects_of_def, NULL, NULL);
-    int bad = !fc || !fo || api.DictSetItemString(g, "_census", fc) != 0 ||
-              api.DictSetItemString(g, "_objects_of", fo) != 0;
-    if (fc) api.DecRef(fc);
-    if (fo) api.DecRef(fo);
+    if (globals) return 0;
+    PyObject *g = mc_py.DictNew();
+    PyObject *b = mc_py.ImportModule("builtins");
+    if (!g || !b || mc_py.DictSetItemString(g, "__builtins__", b) != 0) goto fail;
+    PyObject *fo = mc_py.CFunctionNewEx(&objects_of_def, NULL, NULL);
+    int bad = !fo || mc_py.DictSetItemString(g, "_objects_of", fo) != 0;
+    if (fo) mc_py.DecRef(fo);
     if (bad) goto fail;
-    api.DecRef(b);
+    mc_py.DecRef(b);
     b = NULL;
-    PyObject *code = api.CompileString(mc_python_snapshot_src, "<memcreep>", PY_FILE_INPUT);
+    PyObject *code = mc_py.CompileString(mc_python_snapshot_src, "<memcreep>", PY_FILE_INPUT);
     if (!code) goto fail;
-    PyObject *r = api.EvalCode(code, g, g);
-    api.DecRef(code);
+    PyObject *r = mc_py.EvalCode(code, g, g);
+    mc_py.DecRef(code);
     if (!r) goto fail;
-    api.DecRef(r);
-    fn_snapshot = api.DictGetItemString(g, "_snapshot"); /* borrowed: g lives on */
-    fn_release = api.DictGetItemString(g, "_release");
-    fn_tick = api.DictGetItemString(g, "_trace_tick");
-    if (!fn_snapshot || !fn_release || !fn_tick) goto fail;
+    mc_py.DecRef(r);
+    fn_release = mc_py.DictGetItemString(g, "_release"); /* borrowed: g lives on */
+    fn_tick = mc_py.DictGetItemString(g, "_trace_tick");
+    PyObject *probe = mc_py.DictGetItemString(g, "_probe");
+    PyObject *value = mc_py.DictGetItemString(g, "_probe_value");
+    if (!fn_release || !fn_tick || !probe || !value) goto fail;
+    if (mc_py_garbage_start() != 0) goto fail;
+    mc_py_held_check(probe, value);
     globals = g;
     return 0;
 fail:
-    api.ErrClear();
-    if (b) api.DecRef(b);
-    if (g) api.DecRef(g);
-    fn_snapshot = fn_release = fn_tick = NULL;
+    mc_py.ErrClear();
+    if (b) mc_py.DecRef(b);
+    if (g) mc_py.DecRef(g);
+    fn_release = fn_tick = NULL;
     return -1;
-}
-
-static struct mc_shm_pytype *types(void)
-{
-    return (struct mc_shm_pytype *)((char *)mc_shm + mc_lay.off_py_types);
-}
-
-/* The table entry for a type name, added when new; NULL when full. Only
- * this thread writes the table. */
-static struct mc_shm_pytype *entry_for(const char *name)
-{
-    struct mc_shm_pytype *t = types();
-    uint64_t n = mc_shm->py_types_used;
-    if (n > mc_lay.py_cap) n = mc_lay.py_cap; /* the program may write anything there */
-    for (uint64_t i = 0; i < n; i++)
-        if (!strncmp(t[i].name, name, MC_PY_NAME - 1)) return &t[i];
-    if (n >= mc_lay.py_cap || mc_room_commit(&t[n], sizeof(t[n])) != 0) return NULL;
-    strncpy(t[n].name, name, MC_PY_NAME - 1);
-    t[n].name[MC_PY_NAME - 1] = 0;
-    __atomic_store_n(&mc_shm->py_types_used, n + 1, __ATOMIC_RELEASE);
-    return &t[n];
 }
 
 /* Adds rows of (where, bytes, count) -- or (where, count) when !bytes --
@@ -348,11 +182,11 @@ static struct mc_shm_pytype *entry_for(const char *name)
 static void add_rows(PyObject *rows, struct mc_shm_pyline *t, uint64_t *used_p, uint64_t cap,
                      int bytes)
 {
-    long n = rows ? api.ListSize(rows) : -1;
+    long n = rows ? mc_py.ListSize(rows) : -1;
     for (long i = 0; i < n; i++) {
-        PyObject *row = api.ListGetItem(rows, i);
-        PyObject *where = row ? api.TupleGetItem(row, 0) : NULL;
-        const char *s = where ? api.UnicodeAsUTF8(where) : NULL;
+        PyObject *row = mc_py.ListGetItem(rows, i);
+        PyObject *where = row ? mc_py.TupleGetItem(row, 0) : NULL;
+        const char *s = where ? mc_py.UnicodeAsUTF8(where) : NULL;
         if (!s) continue;
         uint64_t used = *used_p < cap ? *used_p : cap, k = 0;
         while (k < used && strncmp(t[k].where, s, MC_PY_WHERE - 1))
@@ -364,9 +198,10 @@ static void add_rows(PyObject *rows, struct mc_shm_pyline *t, uint64_t *used_p, 
             __atomic_store_n(used_p, used + 1, __ATOMIC_RELEASE);
         }
         if (bytes)
-            __atomic_fetch_add(&t[k].bytes, api.LongAsLongLong(api.TupleGetItem(row, 1)),
+            __atomic_fetch_add(&t[k].bytes, mc_py.LongAsLongLong(mc_py.TupleGetItem(row, 1)),
                                __ATOMIC_RELAXED);
-        __atomic_fetch_add(&t[k].count, api.LongAsLongLong(api.TupleGetItem(row, bytes ? 2 : 1)),
+        __atomic_fetch_add(&t[k].count,
+                           mc_py.LongAsLongLong(mc_py.TupleGetItem(row, bytes ? 2 : 1)),
                            __ATOMIC_RELAXED);
     }
 }
@@ -375,43 +210,16 @@ static void add_rows(PyObject *rows, struct mc_shm_pyline *t, uint64_t *used_p, 
 static void publish_lines(PyObject *w)
 {
     char *base = (char *)mc_shm;
-    add_rows(api.TupleGetItem(w, 0), (struct mc_shm_pyline *)(base + mc_lay.off_py_lines),
+    add_rows(mc_py.TupleGetItem(w, 0), (struct mc_shm_pyline *)(base + mc_lay.off_py_lines),
              &mc_shm->py_lines_used, mc_lay.py_lines_cap, 1);
-    add_rows(api.TupleGetItem(w, 3), (struct mc_shm_pyline *)(base + mc_lay.off_py_socks),
+    add_rows(mc_py.TupleGetItem(w, 3), (struct mc_shm_pyline *)(base + mc_lay.off_py_socks),
              &mc_shm->py_socks_used, mc_lay.py_socks_cap, 0);
-    long long work = api.LongAsLongLong(api.TupleGetItem(w, 1));
-    PyObject *secs = api.TupleGetItem(w, 2);
-    double s = secs ? api.FloatAsDouble(secs) : 0;
+    long long work = mc_py.LongAsLongLong(mc_py.TupleGetItem(w, 1));
+    PyObject *secs = mc_py.TupleGetItem(w, 2);
+    double s = secs ? mc_py.FloatAsDouble(secs) : 0;
     if (work > 0) __atomic_fetch_add(&mc_shm->py_trace_work, (uint64_t)work, __ATOMIC_RELAXED);
     if (s > 0) __atomic_fetch_add(&mc_shm->py_trace_ns, (uint64_t)(s * 1e9), __ATOMIC_RELAXED);
     __atomic_fetch_add(&mc_shm->py_windows, 1, __ATOMIC_RELEASE);
-}
-
-/* Copies the snapshot's results into the mapping. GIL held. */
-static void publish(PyObject *res)
-{
-    PyObject *rows = api.TupleGetItem(res, 0), *ng = api.TupleGetItem(res, 1);
-    long n = rows ? api.ListSize(rows) : -1;
-    for (long i = 0; i < n; i++) {
-        PyObject *row = api.ListGetItem(rows, i);
-        PyObject *name = row ? api.TupleGetItem(row, 0) : NULL;
-        const char *s = name ? api.UnicodeAsUTF8(name) : NULL;
-        struct mc_shm_pytype *e = s ? entry_for(s) : NULL;
-        if (!e) continue;
-        __atomic_store_n(&e->live, api.LongAsLongLong(api.TupleGetItem(row, 1)), __ATOMIC_RELAXED);
-        long long g = api.LongAsLongLong(api.TupleGetItem(row, 2));
-        if (g > 0) __atomic_fetch_add(&e->garbage, (uint64_t)g, __ATOMIC_RELAXED);
-        PyObject *held = api.TupleGetItem(row, 3);
-        const char *h = held ? api.UnicodeAsUTF8(held) : NULL;
-        if (h && *h && strncmp(e->held, h, MC_PY_HELD - 1)) {
-            size_t l = strnlen(h, MC_PY_HELD - 1);
-            memcpy(e->held, h, l);
-            e->held[l] = 0;
-        }
-    }
-    long long total = ng ? api.LongAsLongLong(ng) : 0;
-    if (total > 0) __atomic_fetch_add(&mc_shm->py_garbage, (uint64_t)total, __ATOMIC_RELAXED);
-    api.ErrClear();
 }
 
 /* Tracing windows: MEMCREEP_PY_TRACE_MS is the period (0: never),
@@ -433,27 +241,30 @@ enum call { CALL_SNAPSHOT, CALL_RELEASE, CALL_TICK };
  * returned. Returns 0 when it ran. */
 static int run(enum call what)
 {
-    if (api.IsFinalizing && api.IsFinalizing()) return -1;
-    int g = api.GILState_Ensure();
+    if (mc_py.IsFinalizing && mc_py.IsFinalizing()) return -1;
+    int g = mc_py.GILState_Ensure();
     int rc = -1;
     if (setup() == 0) {
         PyObject *res = NULL;
-        if (what == CALL_SNAPSHOT)
-            res = api.CallObject(fn_snapshot, NULL);
-        else if (what == CALL_RELEASE)
-            res = api.CallObject(fn_release, NULL);
+        if (what == CALL_SNAPSHOT) {
+            rc = mc_py_snapshot();
+            mc_py.ErrClear();
+            mc_py.GILState_Release(g);
+            return rc;
+        }
+        if (what == CALL_RELEASE)
+            res = mc_py.CallObject(fn_release, NULL);
         else
-            res = api.CallFunction(fn_tick, "Kddd", work_now(), trace_phase, trace_period,
-                                   trace_first);
+            res = mc_py.CallFunction(fn_tick, "Kddd", work_now(), trace_phase, trace_period,
+                                     trace_first);
         if (res) {
-            if (what == CALL_SNAPSHOT) publish(res);
-            if (what == CALL_TICK && res != api.None) publish_lines(res);
-            api.DecRef(res);
+            if (what == CALL_TICK && res != mc_py.None) publish_lines(res);
+            mc_py.DecRef(res);
             rc = 0;
         }
-        api.ErrClear();
+        mc_py.ErrClear();
     }
-    api.GILState_Release(g);
+    mc_py.GILState_Release(g);
     return rc;
 }
 
@@ -467,12 +278,12 @@ static void *py_thread(void *arg)
         nanosleep(&poll, NULL);
         if (!mc_shm || !mc_active || mc_shm->py_state == MC_PY_OFF) break;
         uint64_t now = mc_now_ns(CLOCK_MONOTONIC);
-        if (!api.IsInitialized()) continue;
+        if (!mc_py.IsInitialized()) continue;
         if (mc_shm->py_state == MC_PY_NONE) {
             if (now - started_ns < CHILD_DELAY_NS) continue;
             __atomic_store_n(&mc_shm->py_state, MC_PY_ACTIVE, __ATOMIC_RELEASE);
         }
-        if (api.IsFinalizing && api.IsFinalizing()) {
+        if (mc_py.IsFinalizing && mc_py.IsFinalizing()) {
             __atomic_store_n(&mc_shm->py_state, MC_PY_OFF, __ATOMIC_RELEASE);
             break;
         }
@@ -567,5 +378,6 @@ void mc_python_after_fork(void)
         return;
     }
     mc_shm->py_state = MC_PY_NONE;
+    mc_py_snapshot_reset();
     start_thread();
 }

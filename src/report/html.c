@@ -244,7 +244,7 @@ static void sparkline(FILE *out, json_t *arr)
 static void python_section(FILE *out, json_t *py, int per_unit)
 {
     fprintf(out,
-            "<h3>Python</h3>\n<p>%.0f snapshots after a full collection (%.0f skipped, "
+            "<h3>Python</h3>\n<p>%.0f snapshots (%.0f skipped, "
             "%.0f late), the last took %.1f ms%s.</p>\n",
             mc_jnum(py, "snapshots"), mc_jnum(py, "skipped"), mc_jnum(py, "late"),
             mc_jnum(py, "snapshot_ms"),

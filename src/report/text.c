@@ -185,8 +185,8 @@ static void load_section(json_t *doc, FILE *out, int colour)
 
 static void python_rows(FILE *out, json_t *py, int per_unit, int colour)
 {
-    fprintf(out, "\n  python: %.0f snapshots after a full collection (%.0f skipped, %.0f late)",
-            mc_jnum(py, "snapshots"), mc_jnum(py, "skipped"), mc_jnum(py, "late"));
+    fprintf(out, "\n  python: %.0f snapshots (%.0f skipped, %.0f late)", mc_jnum(py, "snapshots"),
+            mc_jnum(py, "skipped"), mc_jnum(py, "late"));
     fprintf(out, ", the last took %.1f ms%s\n", mc_jnum(py, "snapshot_ms"),
             json_is_true(json_object_get(py, "finalized")) ? ", interpreter finalized" : "");
     json_t *e;

@@ -253,8 +253,10 @@ def case_python_fork_thread():
 
 def case_python_gc():
     """The program's collector is its own: its debug flags, gc.garbage after
-    its own collections, its own DEBUG_SAVEALL garbage, and a collector it
-    turned off (cycles it leaves uncollected stay so)."""
+    its own collections and in its callbacks, its own DEBUG_SAVEALL garbage,
+    a collector it turned off (cycles it leaves uncollected stay so), its
+    generation counts and statistics while snapshots run, and objects with
+    legacy finalizers."""
     prog = ("import gc, time, weakref\n"
             "class A: pass\n"
             "seen = set()\n"
@@ -279,7 +281,43 @@ def case_python_gc():
             "time.sleep(1.5)\n"
             "print('kept while the collector is off:', r() is not None)\n"
             "gc.enable(); gc.collect()\n"
-            "print('freed once on:', r() is None)\n")
+            "print('freed once on:', r() is None)\n"
+            # What the program reads of its collector while snapshots run
+            # (several a second): the counts after its own collect() and
+            # after an allocation, collections while it keeps it off.
+            # A heap large enough that collect() outlasts the GIL's switch
+            # interval: a thread waiting for the GIL gets it right after.
+            "keep = [[] for _ in range(300000)]\n"
+            "odd = set(); stops = set()\n"
+            "def cb(phase, info):\n"
+            "    if phase == 'stop': stops.add(len(gc.garbage))\n"
+            "gc.callbacks.append(cb)\n"
+            "t = time.time()\n"
+            "while time.time() - t < 4:\n"
+            "    gc.collect()\n"
+            "    a, b, c = gc.get_count(); x = []; d, e, f = gc.get_count()\n"
+            "    if (b, c, e, f) != (0, 0, 0, 0) or not a < 5 or not d > a: odd.add('count')\n"
+            "    gc.disable(); s0 = gc.get_stats(); time.sleep(0.002); s1 = gc.get_stats()\n"
+            "    gc.enable()\n"
+            "    if s0 != s1: odd.add('stats')\n"
+            "    for k in range(50):\n"
+            "        a = A(); a.me = a\n"
+            "    del a\n"
+            "print('odd reads:', sorted(odd), 'garbage seen by a stop callback:', sorted(stops))\n"
+            "gc.callbacks.remove(cb)\n"
+            # Objects with a legacy finalizer (tp_del) stay in gc.garbage,
+            # and only they; what they reach stays alive.
+            "import _testcapi\n"
+            "@_testcapi.with_tp_del\n"
+            "class Legacy:\n"
+            "    def __tp_del__(self): pass\n"
+            "for k in range(20):\n"
+            "    l = Legacy(); l.me = l; l.kid = A(); l.kid.up = l\n"
+            "del l\n"
+            "time.sleep(1)\n"
+            "gc.collect()\n"
+            "print('legacy garbage:', sorted(type(o).__name__ for o in gc.garbage),\n"
+            "      all(type(o.kid).__name__ == 'A' for o in gc.garbage))\n")
     out = same_output([PY, "-c", prog], "gc state", extra=["-d", "60"])
     check("(0, 0)" in out, f"plain: {out}")
 

@@ -1,0 +1,235 @@
+/* python_snapshot.c - one Python snapshot, in C from start to end: the
+ * census (python_census.c), the cycle garbage the program's collections
+ * freed since the last one (python_garbage.c), what holds a type that
+ * keeps growing (python_held.c), published into the mapping's type table.
+ *
+ * No bytecode runs and memcreep never collects, so the GIL never changes
+ * hands during a snapshot and the program sees neither memcreep's
+ * temporaries (gc.get_count) nor a collection of its (gc.get_stats).
+ *
+ * The types published are those worth following: the KEEP most numerous,
+ * those with garbage, and every type published once, so that each keeps a
+ * series (at most MC_SEEN). A type whose live count grew at three
+ * snapshots running (and has at least 50 objects) is looked at at the next
+ * snapshot: what holds its most recent object; one type per snapshot, the
+ * program's types before builtins, then the largest growth, each type
+ * again after ten snapshots. */
+#include <string.h>
+
+#include "internal.h"
+#include "python_api.h"
+
+#define TNAMES  8192 /* type names remembered */
+#define KEEP    200
+#define MC_SEEN 1000
+#define STREAK  3
+#define MIN_OBJ 50
+#define RELOOK  10
+
+struct tname {
+    char name[MC_PY_NAME];
+    long long live, prev, garbage;
+    int present, was_present, streak, seen;
+    uint64_t looked; /* snapshot number it was last looked at, 0 = never */
+    char held[MC_PY_HELD];
+};
+
+static struct tname *tn; /* the library's own memory */
+static uint32_t ntn, nseen;
+static uint64_t nsnap;
+static int want = -1; /* the type to look at, by index */
+
+static uint16_t *tindex; /* name hash -> index + 1, 2 * TNAMES slots */
+
+/* The entry of a type name, added when new; NULL when TNAMES are known. */
+static struct tname *name_entry(const char *name)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    for (uint32_t s = h & (2 * TNAMES - 1);; s = (s + 1) & (2 * TNAMES - 1)) {
+        if (!tindex[s]) {
+            if (ntn >= TNAMES) return NULL;
+            struct tname *e = &tn[ntn];
+            memset(e, 0, sizeof(*e));
+            strncpy(e->name, name, MC_PY_NAME - 1);
+            tindex[s] = (uint16_t)++ntn;
+            return e;
+        }
+        if (!strncmp(tn[tindex[s] - 1].name, name, MC_PY_NAME - 1)) return &tn[tindex[s] - 1];
+    }
+}
+
+static void see(struct tname *e)
+{
+    if (!e->seen && nseen < MC_SEEN) {
+        e->seen = 1;
+        nseen++;
+    }
+}
+
+static void on_garbage(const char *name, long long n, void *arg)
+{
+    (void)arg;
+    struct tname *e = name_entry(name);
+    if (!e) return;
+    e->garbage += n;
+    see(e);
+}
+
+/* ---- the mapping's type table ---- */
+
+static struct mc_shm_pytype *types(void)
+{
+    return (struct mc_shm_pytype *)((char *)mc_shm + mc_lay.off_py_types);
+}
+
+/* The table entry for a type name, added when new; NULL when full. Only
+ * the bridge's thread writes the table. */
+static struct mc_shm_pytype *entry_for(const char *name)
+{
+    struct mc_shm_pytype *t = types();
+    uint64_t n = mc_shm->py_types_used;
+    if (n > mc_lay.py_cap) n = mc_lay.py_cap; /* the program may write anything there */
+    for (uint64_t i = 0; i < n; i++)
+        if (!strncmp(t[i].name, name, MC_PY_NAME - 1)) return &t[i];
+    if (n >= mc_lay.py_cap || mc_room_commit(&t[n], sizeof(t[n])) != 0) return NULL;
+    strncpy(t[n].name, name, MC_PY_NAME - 1);
+    t[n].name[MC_PY_NAME - 1] = 0;
+    __atomic_store_n(&mc_shm->py_types_used, n + 1, __ATOMIC_RELEASE);
+    return &t[n];
+}
+
+static void publish(long long total)
+{
+    for (uint32_t i = 0; i < ntn; i++) {
+        struct tname *e = &tn[i];
+        struct mc_shm_pytype *s = e->seen ? entry_for(e->name) : NULL;
+        if (!s) continue;
+        __atomic_store_n(&s->live, e->live, __ATOMIC_RELAXED);
+        if (e->garbage > 0) __atomic_fetch_add(&s->garbage, (uint64_t)e->garbage, __ATOMIC_RELAXED);
+        e->garbage = 0;
+        if (e->held[0] && strncmp(s->held, e->held, MC_PY_HELD - 1)) {
+            size_t l = strnlen(e->held, MC_PY_HELD - 1);
+            memcpy(s->held, e->held, l);
+            s->held[l] = 0;
+        }
+    }
+    if (total > 0) __atomic_fetch_add(&mc_shm->py_garbage, (uint64_t)total, __ATOMIC_RELAXED);
+}
+
+/* The KEEP most numerous present types are seen: a min-heap of indexes
+ * by live count, its least at the top. */
+static void keep_top(void)
+{
+    static uint32_t heap[KEEP];
+    uint32_t h = 0;
+    for (uint32_t i = 0; i < ntn; i++) {
+        if (!tn[i].present) continue;
+        uint32_t at;
+        if (h < KEEP) {
+            at = h++;
+            while (at && tn[heap[(at - 1) / 2]].live > tn[i].live) {
+                heap[at] = heap[(at - 1) / 2];
+                at = (at - 1) / 2;
+            }
+            heap[at] = i;
+            continue;
+        }
+        if (tn[i].live <= tn[heap[0]].live) continue;
+        heap[0] = i;
+        at = 0;
+        for (;;) {
+            uint32_t l = 2 * at + 1, r = l + 1, m = at;
+            if (l < h && tn[heap[l]].live < tn[heap[m]].live) m = l;
+            if (r < h && tn[heap[r]].live < tn[heap[m]].live) m = r;
+            if (m == at) break;
+            uint32_t x = heap[at];
+            heap[at] = heap[m];
+            heap[m] = x;
+            at = m;
+        }
+    }
+    for (uint32_t k = 0; k < h; k++)
+        see(&tn[heap[k]]);
+}
+
+/* The next type to look at, from the growth streaks. */
+static void streaks(void)
+{
+    int best = -1;
+    long long best_growth = 0;
+    int best_own = 0;
+    for (uint32_t i = 0; i < ntn; i++) {
+        struct tname *e = &tn[i];
+        if (!e->present) {
+            e->streak = 0;
+            continue;
+        }
+        e->streak = e->was_present && e->live > e->prev ? e->streak + 1 : 0;
+        if (e->streak < STREAK || e->live < MIN_OBJ) continue;
+        if (e->looked && nsnap - e->looked < RELOOK) continue;
+        int own = strchr(e->name, '.') != NULL; /* not a builtin */
+        long long g = e->live - (e->was_present ? e->prev : 0);
+        if (best < 0 || own > best_own || (own == best_own && g > best_growth)) {
+            best = (int)i;
+            best_own = own;
+            best_growth = g;
+        }
+    }
+    want = best;
+}
+
+int mc_py_snapshot(void)
+{
+    if (!tn) tn = mc_sys_alloc(TNAMES * sizeof(*tn));
+    if (!tindex) tindex = mc_sys_alloc(2 * TNAMES * sizeof(*tindex));
+    if (!tn || !tindex) return -1;
+    nsnap++;
+    long long total = mc_py_garbage_take(on_garbage, NULL);
+    struct mc_py_census c;
+    if (mc_py_census_take(&c) != 0) {
+        publish(total);
+        return -1;
+    }
+    for (uint32_t i = 0; i < ntn; i++) {
+        tn[i].prev = tn[i].live;
+        tn[i].was_present = tn[i].present;
+        tn[i].live = 0;
+        tn[i].present = 0;
+    }
+    static int32_t of[16384]; /* census type -> name index */
+    char name[MC_PY_NAME];
+    for (uint32_t k = 0; k < c.ntypes && k < 16384; k++) {
+        mc_py_type_name(c.types[k].type, name, sizeof(name));
+        struct tname *e = name_entry(name);
+        of[k] = e ? (int32_t)(e - tn) : -1;
+        if (!e) continue;
+        e->live += c.types[k].live;
+        e->present = 1;
+    }
+    /* The type chosen at the last snapshot: what holds its most recent
+     * object (the last one tracked, of all its types of that name). */
+    if (want >= 0) {
+        long last = -1;
+        for (uint32_t k = 0; k < c.ntypes && k < 16384; k++)
+            if (of[k] == want && c.types[k].last > last) last = c.types[k].last;
+        if (last >= 0) {
+            mc_py_held_by(&c, mc_py.ListGetItem(c.objs, last), tn[want].held, MC_PY_HELD);
+            tn[want].looked = nsnap;
+        }
+        want = -1;
+    }
+    mc_py_census_end(&c);
+    streaks();
+    keep_top();
+    publish(total);
+    return 0;
+}
+
+void mc_py_snapshot_reset(void)
+{
+    for (uint32_t i = 0; i < ntn; i++)
+        tn[i].garbage = 0;
+    mc_py_garbage_reset();
+}
