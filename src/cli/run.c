@@ -51,8 +51,8 @@ static void usage(FILE *f)
           "      --sample-bytes S record one allocation per S bytes on average (Poisson\n"
           "                       sampling, unbiased estimates) instead of every one\n"
           "      --top N          stacks shown per process (default 10, 0 = all)\n"
-          "      --py-trace T     Python: trace allocations by line for 2 s every T\n"
-          "                       (default 60s; 0 = never)\n"
+          "      --py-trace T     Python: trace allocations by line with tracemalloc for\n"
+          "                       2 s every T, inside the program (default 0 = never)\n"
           "      --python-malloc  run Python with PYTHONMALLOC=malloc: every object\n"
           "                       through malloc, so native stacks show each one\n"
           "      --run-dir DIR    where the target's shared mappings go (default /dev/shm,\n"
@@ -348,7 +348,7 @@ int mc_cmd_run(int argc, char **argv)
     int at, rc = MC_EXIT_OK;
     memset(&o, 0, sizeof(o));
     o.s.interval = 0.25;
-    o.s.py_trace = 60;
+    o.s.py_trace = 0;
     o.s.grace = 5;
     o.s.depth = 64;
     o.s.stacks = 65536;

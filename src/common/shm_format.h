@@ -36,7 +36,7 @@
 #include <stdint.h>
 
 #define MC_SHM_MAGIC   0x3130504545524b4dULL /* "MKREEP01" little-endian */
-#define MC_SHM_VERSION 3
+#define MC_SHM_VERSION 4
 
 /* Process states as published by the target itself. The reader combines this
  * with what the kernel says (waitpid, /proc) to tell how a process ended. */
@@ -204,7 +204,7 @@ enum mc_py_state {
 };
 
 #define MC_PY_NAME 48
-#define MC_PY_HELD 64
+#define MC_PY_HELD 256
 
 /* One Python type: its GC-tracked objects alive after the snapshot's full
  * collection, how many of its objects only the cycle collector freed

@@ -83,6 +83,7 @@ static int load_api(void)
     LOAD(CallObject, "PyObject_CallObject");
     LOAD(CallFunction, "PyObject_CallFunction");
     LOAD(None, "_Py_NoneStruct");
+    LOAD(False, "_Py_FalseStruct");
     LOAD(ListSize, "PyList_Size");
     LOAD(ListGetItem, "PyList_GetItem");
     LOAD(TupleGetItem, "PyTuple_GetItem");

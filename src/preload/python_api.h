@@ -38,7 +38,7 @@ struct mc_py_api {
     const char *(*ModuleGetName)(PyObject *);
     PyObject *(*CallObject)(PyObject *, PyObject *);
     PyObject *(*CallFunction)(PyObject *, const char *, ...);
-    PyObject *None;
+    PyObject *None, *False;
     PyObject *ModuleType, *SetType, *FrozenSetType, *FrameType, *CellType;
     long (*ListSize)(PyObject *);
     PyObject *(*ListGetItem)(PyObject *, long);
@@ -120,18 +120,24 @@ struct mc_py_census {
 int mc_py_census_take(struct mc_py_census *c);
 /* Drops the census' references. GIL held. */
 void mc_py_census_end(struct mc_py_census *c);
-/* Fills out[] with up to max tracked objects that refer to target (the
- * census' own list excluded), in the collector's order. Returns how many. */
-int mc_py_referrers(const struct mc_py_census *c, PyObject *target, PyObject **out, int max);
+#define MC_PY_REFS 64 /* referrers kept per target */
+/* For each of n targets (at most 32; NULL ones are skipped), fills out[j]
+ * with up to MC_PY_REFS tracked objects that refer to targets[j] (the
+ * census' own list excluded), in the collector's order, and counts[j]
+ * with how many. */
+void mc_py_referrers(const struct mc_py_census *c, PyObject *const *targets, int n,
+                     PyObject *(*out)[MC_PY_REFS], int *counts);
 
 /* ---- python_held.c: what holds an object ---- */
 
 /* Checks the inline-attributes layout against the running interpreter;
  * probe is an object whose attribute mc_probe holds value. GIL held. */
 void mc_py_held_check(PyObject *probe, PyObject *value);
-/* Writes into out (size bytes) the chain of holders of obj, outermost
- * first: "__main__.Poller.seen > list". GIL held, census alive. */
-void mc_py_held_by(const struct mc_py_census *c, PyObject *obj, char *out, size_t size);
+#define MC_PY_CHAINS 8 /* objects whose holders are looked for at once */
+/* Writes into outs[j] (MC_PY_HELD bytes each) the chain of holders of
+ * objs[j], outermost first: "__main__.Poller.seen > list", for n objects
+ * (at most MC_PY_CHAINS). GIL held, census alive. */
+void mc_py_held_by(const struct mc_py_census *c, PyObject *const *objs, int n, char **outs);
 
 /* ---- python_types.c: type names ---- */
 

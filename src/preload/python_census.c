@@ -106,17 +106,43 @@ static int work_open(struct work *w, long n)
     return 0;
 }
 
-/* The list of every tracked object (gc.get_objects()), or NULL. */
+static PyObject *gc_isenabled, *gc_enable, *gc_disable;
+
+static void call0(PyObject *fn)
+{
+    PyObject *r = mc_py.CallObject(fn, NULL);
+    if (r) mc_py.DecRef(r);
+}
+
+/* The list of every tracked object (gc.get_objects()), or NULL. The list
+ * is a tracked object: made while the program's gen0 count sits at its
+ * threshold, it would start a collection in memcreep's thread that the
+ * program's own next allocation would have started. So the collector is
+ * off for that one call (no bytecode runs meanwhile: nobody sees it off),
+ * and the collection, if due, comes at the program's next allocation, as
+ * without memcreep. */
 static PyObject *all_objects(void)
 {
     if (!gc_get_objects) {
         PyObject *gc = mc_py.ImportModule("gc");
         if (!gc) return NULL;
         gc_get_objects = mc_py.GetAttrString(gc, "get_objects");
+        gc_isenabled = mc_py.GetAttrString(gc, "isenabled");
+        gc_enable = mc_py.GetAttrString(gc, "enable");
+        gc_disable = mc_py.GetAttrString(gc, "disable");
         mc_py.DecRef(gc);
-        if (!gc_get_objects) return NULL;
+        if (!gc_get_objects || !gc_isenabled || !gc_enable || !gc_disable) {
+            gc_get_objects = NULL;
+            return NULL;
+        }
     }
-    return mc_py.CallObject(gc_get_objects, NULL);
+    PyObject *on = mc_py.CallObject(gc_isenabled, NULL);
+    int was_on = on && on != mc_py.False;
+    if (on) mc_py.DecRef(on);
+    if (was_on) call0(gc_disable);
+    PyObject *objs = mc_py.CallObject(gc_get_objects, NULL);
+    if (was_on) call0(gc_enable);
+    return objs;
 }
 
 /* Types in the order first met (the collector's order, oldest first),
@@ -222,25 +248,32 @@ void mc_py_census_end(struct mc_py_census *c)
 }
 
 struct refs_of {
-    PyObject *target;
-    int found;
+    PyObject *const *targets;
+    int n;
+    uint32_t found; /* bit j: the object refers to targets[j] */
 };
 
 static int visit_find(PyObject *r, void *arg)
 {
     struct refs_of *f = arg;
-    if (r == f->target) f->found = 1;
+    for (int j = 0; j < f->n; j++)
+        if (r == f->targets[j]) f->found |= 1u << j;
     return 0;
 }
 
-int mc_py_referrers(const struct mc_py_census *c, PyObject *target, PyObject **out, int max)
+/* One pass over the tracked objects for all targets at once: a pass costs
+ * what gc.get_referrers costs, whatever the number of targets. */
+void mc_py_referrers(const struct mc_py_census *c, PyObject *const *targets, int n,
+                     PyObject *(*out)[MC_PY_REFS], int *counts)
 {
-    int k = 0;
-    for (long i = 0; i < c->n && k < max; i++) {
+    if (n > 32) n = 32;
+    for (int j = 0; j < n; j++)
+        counts[j] = 0;
+    for (long i = 0; i < c->n; i++) {
         PyObject *o = mc_py.ListGetItem(c->objs, i);
-        struct refs_of f = {target, 0};
+        struct refs_of f = {targets, n, 0};
         traverse(o, visit_find, &f);
-        if (f.found) out[k++] = o;
+        for (int j = 0; f.found && j < n; j++)
+            if ((f.found >> j & 1) && targets[j] && counts[j] < MC_PY_REFS) out[j][counts[j]++] = o;
     }
-    return k;
 }

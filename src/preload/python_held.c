@@ -17,7 +17,6 @@
 #include "python_api.h"
 
 #define STEPS 8
-#define REFS  64 /* referrers looked at per step */
 
 static int inline_ok; /* 3.11's inline values layout matches */
 
@@ -121,11 +120,14 @@ static const char *module_of(PyObject *d)
     return NULL;
 }
 
-/* Appends "a" to a " > "-joined list built outermost last (reversed at
- * the end). */
+/* One chain being built: its steps innermost first, the object whose
+ * referrers come next, what it met (never gone back to). */
 struct chain {
     char step[STEPS + 1][MC_PY_HELD];
-    int n;
+    int n, done;
+    PyObject *cur, *dict, *seen[2 * STEPS + 2];
+    const char *key; /* the key under which dict holds cur */
+    int nseen;
 };
 
 static void add_step(struct chain *ch, const char *a, const char *b)
@@ -145,66 +147,114 @@ static void add_step(struct chain *ch, const char *a, const char *b)
     }
 }
 
-void mc_py_held_by(const struct mc_py_census *c, PyObject *obj, char *out, size_t size)
+/* The referrer to follow: the first container, else the first one. */
+static PyObject *pick(struct chain *ch, PyObject *const *refs, int nr)
 {
-    static struct chain ch; /* the bridge's thread only */
-    PyObject *seen[2 * STEPS + 2], *refs[REFS];
-    int nseen = 0;
-    char tn[MC_PY_NAME];
-    ch.n = 0;
-    seen[nseen++] = obj;
-    PyObject *cur = obj;
-    for (int step = 0; step < STEPS; step++) {
-        int nr = mc_py_referrers(c, cur, refs, REFS), pick = -1;
-        for (int i = 0; i < nr; i++) {
-            PyObject *t = MC_PY_TYPE(refs[i]);
-            if (in(seen, nseen, refs[i]) || t == mc_py.FrameType || t == mc_py.CellType) continue;
-            if (pick < 0) pick = i;
-            if (is_container(refs[i])) {
-                pick = i;
-                break;
-            }
-        }
-        if (pick < 0) break;
-        PyObject *r = refs[pick];
-        seen[nseen++] = r;
-        if (MC_TP_FLAGS(MC_PY_TYPE(r)) & MC_TPF_DICT) {
-            const char *k = key_of(r, cur), *mod = k ? module_of(r) : NULL;
-            if (mod) { /* a module global: as far as it goes */
-                add_step(&ch, mod, k);
-                break;
-            }
-            PyObject *inst = NULL, *dr[REFS];
-            int nd = k ? mc_py_referrers(c, r, dr, REFS) : 0;
-            for (int i = 0; i < nd && !inst; i++)
-                if (!in(seen, nseen, dr[i]) && dict_of(dr[i]) == r) inst = dr[i];
-            if (inst) { /* an instance's attribute */
-                mc_py_type_name(MC_PY_TYPE(inst), tn, sizeof(tn));
-                add_step(&ch, tn, k);
-                seen[nseen++] = inst;
-                r = inst;
-            } else {
-                add_step(&ch, "dict", NULL);
-            }
-        } else if (is_container(r)) {
-            mc_py_type_name(MC_PY_TYPE(r), tn, sizeof(tn));
-            add_step(&ch, tn, NULL);
-        } else {
-            mc_py_type_name(MC_PY_TYPE(r), tn, sizeof(tn));
-            add_step(&ch, tn, attr_of(r, cur));
-        }
-        cur = r;
+    PyObject *first = NULL;
+    for (int i = 0; i < nr; i++) {
+        PyObject *t = MC_PY_TYPE(refs[i]);
+        if (in(ch->seen, ch->nseen, refs[i]) || t == mc_py.FrameType || t == mc_py.CellType)
+            continue;
+        if (is_container(refs[i])) return refs[i];
+        if (!first) first = refs[i];
     }
-    mc_py.ErrClear();
+    return first;
+}
+
+/* Writes a chain's steps, outermost first, into out. */
+static void join(const struct chain *ch, char *out, size_t size)
+{
     size_t at = 0;
-    if (size) out[0] = 0;
-    for (int i = ch.n - 1; i >= 0 && size; i--) {
-        const char *s = ch.step[i];
-        size_t l = strlen(s), sep = i == ch.n - 1 ? 0 : 3;
+    out[0] = 0;
+    for (int i = ch->n - 1; i >= 0; i--) {
+        const char *s = ch->step[i];
+        size_t l = strlen(s), sep = i == ch->n - 1 ? 0 : 3;
         if (at + sep + l >= size) break;
         memcpy(out + at, " > ", sep);
         memcpy(out + at + sep, s, l);
         at += sep + l;
         out[at] = 0;
     }
+}
+
+/* Each step is one pass over the heap for every chain still going (the
+ * referrers of its current object), and one more for the chains that met
+ * a dict that is not a module's (the instance whose dict it is). */
+void mc_py_held_by(const struct mc_py_census *c, PyObject *const *objs, int n, char **outs)
+{
+    static struct chain ch[MC_PY_CHAINS]; /* the bridge's thread only */
+    static PyObject *refs[MC_PY_CHAINS][MC_PY_REFS];
+    PyObject *targets[MC_PY_CHAINS];
+    int counts[MC_PY_CHAINS];
+    char tn[MC_PY_NAME];
+    if (n > MC_PY_CHAINS) n = MC_PY_CHAINS;
+    for (int j = 0; j < n; j++) {
+        ch[j].n = ch[j].done = ch[j].nseen = 0;
+        ch[j].cur = objs[j];
+        ch[j].seen[ch[j].nseen++] = objs[j];
+    }
+    for (int step = 0; step < STEPS; step++) {
+        int going = 0;
+        for (int j = 0; j < n; j++) {
+            targets[j] = ch[j].done ? NULL : ch[j].cur;
+            going += !ch[j].done;
+        }
+        if (!going) break;
+        mc_py_referrers(c, targets, n, refs, counts);
+        int dicts = 0;
+        for (int j = 0; j < n; j++) {
+            struct chain *h = &ch[j];
+            h->dict = NULL;
+            if (h->done) continue;
+            PyObject *r = pick(h, refs[j], counts[j]);
+            if (!r) {
+                h->done = 1;
+                continue;
+            }
+            h->seen[h->nseen++] = r;
+            if (MC_TP_FLAGS(MC_PY_TYPE(r)) & MC_TPF_DICT) {
+                const char *k = key_of(r, h->cur), *mod = k ? module_of(r) : NULL;
+                if (mod) { /* a module global: as far as it goes */
+                    add_step(h, mod, k);
+                    h->done = 1;
+                } else if (k) { /* whose dict? one more pass, below */
+                    h->dict = r;
+                    h->key = k;
+                    dicts++;
+                } else {
+                    add_step(h, "dict", NULL);
+                }
+            } else if (is_container(r)) {
+                mc_py_type_name(MC_PY_TYPE(r), tn, sizeof(tn));
+                add_step(h, tn, NULL);
+            } else {
+                mc_py_type_name(MC_PY_TYPE(r), tn, sizeof(tn));
+                add_step(h, tn, attr_of(r, h->cur));
+            }
+            h->cur = r;
+        }
+        if (!dicts) continue;
+        for (int j = 0; j < n; j++)
+            targets[j] = ch[j].dict;
+        mc_py_referrers(c, targets, n, refs, counts);
+        for (int j = 0; j < n; j++) {
+            struct chain *h = &ch[j];
+            if (!h->dict) continue;
+            PyObject *inst = NULL;
+            for (int i = 0; i < counts[j] && !inst; i++)
+                if (!in(h->seen, h->nseen, refs[j][i]) && dict_of(refs[j][i]) == h->dict)
+                    inst = refs[j][i];
+            if (inst) { /* an instance's attribute */
+                mc_py_type_name(MC_PY_TYPE(inst), tn, sizeof(tn));
+                add_step(h, tn, h->key);
+                h->seen[h->nseen++] = inst;
+                h->cur = inst;
+            } else {
+                add_step(h, "dict", NULL);
+            }
+        }
+    }
+    mc_py.ErrClear();
+    for (int j = 0; j < n; j++)
+        join(&ch[j], outs[j], MC_PY_HELD);
 }

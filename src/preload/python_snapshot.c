@@ -11,9 +11,10 @@
  * those with garbage, and every type published once, so that each keeps a
  * series (at most MC_SEEN). A type whose live count grew at three
  * snapshots running (and has at least 50 objects) is looked at at the next
- * snapshot: what holds its most recent object; one type per snapshot, the
- * program's types before builtins, then the largest growth, each type
- * again after ten snapshots. */
+ * snapshot: what holds its most recent object; up to MC_PY_CHAINS types
+ * per snapshot (found in the same passes over the heap), the program's
+ * types before builtins, then the largest growth, each type again after
+ * ten snapshots. */
 #include <string.h>
 
 #include "internal.h"
@@ -37,7 +38,8 @@ struct tname {
 static struct tname *tn; /* the library's own memory */
 static uint32_t ntn, nseen;
 static uint64_t nsnap;
-static int want = -1; /* the type to look at, by index */
+static int want[MC_PY_CHAINS]; /* the types to look at, by index */
+static int nwant;
 
 static uint16_t *tindex; /* name hash -> index + 1, 2 * TNAMES slots */
 
@@ -154,12 +156,20 @@ static void keep_top(void)
         see(&tn[heap[k]]);
 }
 
-/* The next type to look at, from the growth streaks. */
+/* Whether type a ranks before type b for a look: the program's types
+ * before builtins, then the larger growth. */
+static int before(const struct tname *a, long long ga, const struct tname *b, long long gb)
+{
+    int oa = strchr(a->name, '.') != NULL, ob = strchr(b->name, '.') != NULL;
+    return oa != ob ? oa > ob : ga > gb;
+}
+
+/* The next types to look at, from the growth streaks: the MC_PY_CHAINS
+ * that rank first, in rank order. */
 static void streaks(void)
 {
-    int best = -1;
-    long long best_growth = 0;
-    int best_own = 0;
+    long long growth[MC_PY_CHAINS];
+    nwant = 0;
     for (uint32_t i = 0; i < ntn; i++) {
         struct tname *e = &tn[i];
         if (!e->present) {
@@ -169,15 +179,19 @@ static void streaks(void)
         e->streak = e->was_present && e->live > e->prev ? e->streak + 1 : 0;
         if (e->streak < STREAK || e->live < MIN_OBJ) continue;
         if (e->looked && nsnap - e->looked < RELOOK) continue;
-        int own = strchr(e->name, '.') != NULL; /* not a builtin */
         long long g = e->live - (e->was_present ? e->prev : 0);
-        if (best < 0 || own > best_own || (own == best_own && g > best_growth)) {
-            best = (int)i;
-            best_own = own;
-            best_growth = g;
+        int at = nwant;
+        while (at > 0 && before(e, g, &tn[want[at - 1]], growth[at - 1]))
+            at--;
+        if (at >= MC_PY_CHAINS) continue;
+        int last = nwant < MC_PY_CHAINS ? nwant++ : MC_PY_CHAINS - 1;
+        for (int k = last; k > at; k--) {
+            want[k] = want[k - 1];
+            growth[k] = growth[k - 1];
         }
+        want[at] = (int)i;
+        growth[at] = g;
     }
-    want = best;
 }
 
 int mc_py_snapshot(void)
@@ -208,18 +222,23 @@ int mc_py_snapshot(void)
         e->live += c.types[k].live;
         e->present = 1;
     }
-    /* The type chosen at the last snapshot: what holds its most recent
-     * object (the last one tracked, of all its types of that name). */
-    if (want >= 0) {
+    /* The types chosen at the last snapshot: what holds the most recent
+     * object of each (the last one tracked, of all its types of that name),
+     * all chains found in the same passes over the heap. */
+    PyObject *objs[MC_PY_CHAINS];
+    char *outs[MC_PY_CHAINS];
+    int nobj = 0;
+    for (int w = 0; w < nwant; w++) {
         long last = -1;
         for (uint32_t k = 0; k < c.ntypes && k < 16384; k++)
-            if (of[k] == want && c.types[k].last > last) last = c.types[k].last;
-        if (last >= 0) {
-            mc_py_held_by(&c, mc_py.ListGetItem(c.objs, last), tn[want].held, MC_PY_HELD);
-            tn[want].looked = nsnap;
-        }
-        want = -1;
+            if (of[k] == want[w] && c.types[k].last > last) last = c.types[k].last;
+        if (last < 0) continue;
+        objs[nobj] = mc_py.ListGetItem(c.objs, last);
+        outs[nobj++] = tn[want[w]].held;
+        tn[want[w]].looked = nsnap;
     }
+    if (nobj) mc_py_held_by(&c, objs, nobj, outs);
+    nwant = 0;
     mc_py_census_end(&c);
     streaks();
     keep_top();

@@ -95,12 +95,12 @@ def case_service():
     check(not kinds and rate < 0.1, f"clean: findings {kinds}, cycle garbage {rate:.3f} per request")
 
 
-def run_worker(srv, mode, expect_rc, seconds, pause_ms=3):
+def run_worker(srv, mode, expect_rc, seconds, pause_ms=3, extra=()):
     """The worker for a time rather than a count: snapshots of a heap that
     keeps growing take longer, and come less often, on a busy machine."""
     argv = [PYTHON, os.path.join(PYFIX, "httpx_worker.py"), srv.url(), f"{seconds}s", mode,
             str(pause_ms)]
-    doc, rc, err = test_run.run_target(argv, ["--fail-on-creep"])
+    doc, rc, err = test_run.run_target(argv, ["--fail-on-creep"] + list(extra))
     check(rc == expect_rc, f"{mode}: exit {rc}, expected {expect_rc}: {err}")
     return doc
 
@@ -123,7 +123,7 @@ def case_httpx():
         # Slower, so that the kept heap stays small enough for memcreep to
         # afford a snapshot every second or two even on a busy machine (it
         # spaces them by ten times what the last one took).
-        doc = run_worker(srv, "keep", 1, 25, pause_ms=10)
+        doc = run_worker(srv, "keep", 1, 25, pause_ms=10, extra=["--py-trace", "8s"])
         f = finding(doc, "PYTHON OBJECTS CREEP")
         names = {t["type"]: t for t in f[0]["types"]} if f else {}
         r = names.get("httpx.Response")
