@@ -26,6 +26,8 @@
  *                     line, from the tracing windows
  *   py_socks          py_socks_cap x struct mc_shm_pyline: sockets by the
  *                     Python line that made them, from the same windows
+ *   py_codes          py_codes_cap x struct mc_shm_pycode: the Python code
+ *                     objects that frames in stacks refer to
  *
  * Versioning: readers accept MC_SHM_VERSION exactly; any change to a field's
  * meaning or position bumps it. docs/shm-format.md describes the same layout.
@@ -159,6 +161,13 @@ struct mc_shm_header {
     uint64_t py_trace_work;
     uint64_t py_trace_ns;
     uint64_t py_work_ext;
+    /* Python code objects met in stacks (python_frames.c): a Python frame
+     * in a stack is MC_PYFRAME_TAG | slot << 24 | line. Open addressing by
+     * a key of the code object; an entry is valid once ready is 1. */
+    uint64_t off_py_codes;
+    uint32_t py_codes_cap; /* a power of two */
+    uint32_t py_codes_pad;
+    uint64_t py_codes_used;
 
     char exe[MC_PATH_MAX];
     /* Records dropped because the run directory had no room for the pages
@@ -215,6 +224,22 @@ struct mc_shm_pytype {
     int64_t live;
     uint64_t garbage;
     char held[MC_PY_HELD]; /* "" until found */
+};
+
+/* A Python frame among a stack's native ones: no user-space address has
+ * this top byte. */
+#define MC_PYFRAME_TAG     0xfe00000000000000ull
+#define MC_IS_PYFRAME(f)   (((f) >> 56) == 0xfe)
+#define MC_PYFRAME_SLOT(f) ((uint32_t)((f) >> 24))
+#define MC_PYFRAME_LINE(f) ((uint32_t)((f)&0xffffff))
+
+/* One Python code object: where its frames' lines are. */
+struct mc_shm_pycode {
+    uint64_t key; /* 0 = empty */
+    uint32_t ready;
+    uint32_t first_line;
+    char name[72];  /* co_qualname */
+    char file[168]; /* co_filename */
 };
 
 #define MC_PY_WHERE 112

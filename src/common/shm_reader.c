@@ -132,6 +132,9 @@ int mc_map_open(const char *path, struct mc_map *m)
                    size) ||
         !in_bounds(h->off_py_socks, (uint64_t)h->py_socks_cap * sizeof(struct mc_shm_pyline),
                    size) ||
+        !in_bounds(h->off_py_codes, (uint64_t)h->py_codes_cap * sizeof(struct mc_shm_pycode),
+                   size) ||
+        (h->py_codes_cap & (h->py_codes_cap - 1)) != 0 || h->off_py_codes % 8 != 0 ||
         (h->off_stacks | h->off_frames | h->off_stack_list | h->off_modules | h->off_threads |
          h->off_stack_ext | h->off_py_types | h->off_py_lines | h->off_py_socks) %
                 8 !=
@@ -215,6 +218,23 @@ const struct mc_shm_pyline *mc_map_pylines(const struct mc_map *m, int socks, ui
     *count = n < cap ? n : cap;
     return (const struct mc_shm_pyline *)(m->base +
                                           (socks ? m->lay.off_py_socks : m->lay.off_py_lines));
+}
+
+int mc_map_pycode(const struct mc_map *m, uint32_t slot, char *name, size_t nsize, char *file,
+                  size_t fsize)
+{
+    if (slot >= m->lay.py_codes_cap || !nsize || !fsize) return -1;
+    const struct mc_shm_pycode *c =
+        (const struct mc_shm_pycode *)(m->base + m->lay.off_py_codes) + slot;
+    if (!__atomic_load_n(&c->ready, __ATOMIC_ACQUIRE)) return -1;
+    size_t ln = strnlen(c->name, sizeof(c->name)), lf = strnlen(c->file, sizeof(c->file));
+    if (ln >= nsize) ln = nsize - 1;
+    if (lf >= fsize) lf = fsize - 1;
+    memcpy(name, c->name, ln);
+    name[ln] = 0;
+    memcpy(file, c->file, lf);
+    file[lf] = 0;
+    return 0;
 }
 
 int mc_map_set_work(const char *path, double work)

@@ -38,6 +38,11 @@ const struct mc_shm_pytype *mc_map_pytypes(const struct mc_map *m, uint64_t *cou
 /* The Python lines that grew while traced (socks = 0), or that made the
  * sockets still open (socks = 1), and their count. */
 const struct mc_shm_pyline *mc_map_pylines(const struct mc_map *m, int socks, uint64_t *count);
+/* Copies the name and file of a Python code slot (a Python frame's
+ * MC_PYFRAME_SLOT), NUL-terminated. Returns 0, or -1 when the slot is out
+ * of range or not filled. */
+int mc_map_pycode(const struct mc_map *m, uint32_t slot, char *name, size_t nsize, char *file,
+                  size_t fsize);
 /* Asks the process behind the mapping file for a Python snapshot. Returns
  * the request's ticket (> 0; served once py_done reaches it), or -errno. */
 int64_t mc_map_request_py(const char *path, const struct mc_map *m);

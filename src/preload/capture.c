@@ -5,7 +5,9 @@
  * and, on x86_64, caches the unwind rule of each return address in a
  * per-thread table: after warm-up a frame costs a hash lookup, not a DWARF
  * parse. The frames of this library itself, and of libunwind, are dropped so
- * that frame 0 is the return address in the code that called malloc. */
+ * that frame 0 is the return address in the code that called malloc. In a
+ * Python process the Python frames of the thread replace the interpreter's
+ * own above its eval loop (python_frames.c). */
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
 #include <libunwind.h>
@@ -86,21 +88,56 @@ static inline int is_own(uint64_t ip)
     return (ip >= self_lo && ip < self_hi) || (ip >= unw_lo && ip < unw_hi);
 }
 
-int mc_capture(uint64_t *ips, int max)
+/* Native frames of a stack taken by unw_backtrace into buf (n of them):
+ * this library's and libunwind's left out, up to max. With stop set, the
+ * first frame in the interpreter's eval loop ends them (*cut = 1). */
+static int native(void *const *buf, int n, uint64_t *ips, int max, int stop, int *cut)
 {
-    void *buf[MC_MAX_DEPTH + SKIP_SLACK];
-    if (max > MC_MAX_DEPTH) max = MC_MAX_DEPTH;
-    int n = unw_backtrace(buf, max + SKIP_SLACK);
-    int skip = 0;
+    int skip = 0, depth = 0;
     while (skip < n && is_own((uint64_t)(uintptr_t)buf[skip]))
         skip++;
     /* Further down, the only frame of this library is the trampoline that
      * starts joinable threads (thread_hooks.c): left out too, so a thread's
      * stacks look the same with and without memcreep. */
-    int depth = 0;
-    for (int i = skip; i < n && depth < max; i++)
-        if (!is_own((uint64_t)(uintptr_t)buf[i])) ips[depth++] = (uint64_t)(uintptr_t)buf[i];
+    for (int i = skip; i < n && depth < max; i++) {
+        uint64_t ip = (uint64_t)(uintptr_t)buf[i];
+        if (stop && mc_py_is_eval(ip)) {
+            *cut = 1;
+            break;
+        }
+        if (!is_own(ip)) ips[depth++] = ip;
+    }
     return depth;
+}
+
+/* In a Python process the native frames stop at the innermost eval loop
+ * frame and the thread's Python frames follow: what the interpreter's C
+ * frames above it would say, the Python stack says in the program's
+ * terms. A short walk first: most allocations are a few C calls below
+ * the eval loop, and not unwinding the interpreter's frames above it is
+ * most of the cost of a deep stack. The whole stack when the eval loop is
+ * not in the short one (OpenSSL's certificate parsing allocates dozens of
+ * frames below it): libunwind's fast trace cannot stop at a frame, so the
+ * walk starts again from the top. */
+static const int py_walks[] = {16};
+
+int mc_capture(uint64_t *ips, int max)
+{
+    void *buf[MC_MAX_DEPTH + SKIP_SLACK];
+    if (max > MC_MAX_DEPTH) max = MC_MAX_DEPTH;
+    int cut = 0, depth = 0;
+    if (mc_py_frames_on()) {
+        for (size_t w = 0; w <= sizeof(py_walks) / sizeof(py_walks[0]); w++) {
+            int want =
+                w < sizeof(py_walks) / sizeof(py_walks[0]) && py_walks[w] < max ? py_walks[w] : max;
+            int n = unw_backtrace(buf, want + SKIP_SLACK);
+            depth = native(buf, n, ips, max, 1, &cut);
+            if (cut || n < want + SKIP_SLACK || want == max) break;
+        }
+        return depth + mc_py_frames(ips + depth, max - depth);
+    }
+    int n = unw_backtrace(buf, max + SKIP_SLACK);
+    return native(buf, n, ips, max, 0, &cut);
 }
 
 int mc_capture_known(uint64_t addr)

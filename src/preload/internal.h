@@ -143,6 +143,18 @@ void mc_python_after_fork(void);
 /* Notes, in the thread about to fork, whether it is the main thread. */
 void mc_python_fork_prepare(void);
 
+/* ---- python_frames.c: Python stacks in allocation hooks ---- */
+
+/* Looks up what reading frames needs (at start; no Python call). */
+void mc_py_frames_init(void);
+/* 1 once the frame layout was checked against the interpreter. */
+int mc_py_frames_on(void);
+/* 1 when ip is in the interpreter's eval loop (_PyEval_EvalFrameDefault). */
+int mc_py_is_eval(uint64_t ip);
+/* Writes the calling thread's Python frames, innermost first, as tagged
+ * values (MC_PYFRAME_TAG); returns how many (0 outside Python). */
+int mc_py_frames(uint64_t *out, int max);
+
 /* ---- ptr_table.c: live pointer -> (stack, size), private memory ---- */
 
 /* Records a live block. Returns 0, or -1 when the table cannot grow. */

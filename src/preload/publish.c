@@ -299,6 +299,14 @@ static int remap_for_child(void)
         if (mc_room_commit(dst + parts[k].off, parts[k].len) != 0) goto no_room;
         memcpy(dst + parts[k].off, src + parts[k].off, parts[k].len);
     }
+    /* Code objects: the slots in use only (open addressing, sparse). */
+    const struct mc_shm_pycode *pc = (const struct mc_shm_pycode *)(src + mc_lay.off_py_codes);
+    struct mc_shm_pycode *dst_pc = (struct mc_shm_pycode *)(dst + mc_lay.off_py_codes);
+    for (uint32_t i = 0; i < mc_lay.py_codes_cap; i++) {
+        if (!pc[i].key) continue;
+        if (mc_room_commit(&dst_pc[i], sizeof(dst_pc[i])) != 0) goto no_room;
+        dst_pc[i] = pc[i];
+    }
     mc_counters_fold(nh);
     munmap(dst, map_size);
 
@@ -379,7 +387,9 @@ void mc_publish_start(void)
     uint64_t off_pyl = ALIGN64(off_py + py_cap * sizeof(struct mc_shm_pytype));
     uint64_t py_socks_cap = 64;
     uint64_t off_pys = ALIGN64(off_pyl + py_lines_cap * sizeof(struct mc_shm_pyline));
-    uint64_t size = ALIGN64(off_pys + py_socks_cap * sizeof(struct mc_shm_pyline));
+    uint64_t py_codes_cap = 16384;
+    uint64_t off_pyc = ALIGN64(off_pys + py_socks_cap * sizeof(struct mc_shm_pyline));
+    uint64_t size = ALIGN64(off_pyc + py_codes_cap * sizeof(struct mc_shm_pycode));
     long page = sysconf(_SC_PAGESIZE);
     size = (size + (uint64_t)page - 1) & ~((uint64_t)page - 1);
 
@@ -435,6 +445,8 @@ void mc_publish_start(void)
     h->py_lines_cap = (uint32_t)py_lines_cap;
     h->off_py_socks = off_pys;
     h->py_socks_cap = (uint32_t)py_socks_cap;
+    h->off_py_codes = off_pyc;
+    h->py_codes_cap = (uint32_t)py_codes_cap;
     h->sample_bytes = mc_env_u64("MEMCREEP_SAMPLE_BYTES", 0);
     ssize_t l = readlink("/proc/self/exe", h->exe, sizeof(h->exe) - 1);
     h->exe[l > 0 ? l : 0] = 0;

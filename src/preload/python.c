@@ -52,6 +52,8 @@ struct mc_py_api mc_py;
 static PyObject *globals;
 static PyObject *fn_release, *fn_tick, *gc_get_objects;
 static int have_api;
+static int setup_tries;
+#define SETUP_TRIES 5
 static uint64_t started_ns;
 
 static int load_api(void)
@@ -168,6 +170,7 @@ static int setup(void)
     if (!fn_release || !fn_tick || !probe || !value) goto fail;
     if (mc_py_garbage_start() != 0) goto fail;
     mc_py_held_check(probe, value);
+    mc_py_frames_check(g);
     globals = g;
     return 0;
 fail:
@@ -236,7 +239,7 @@ static unsigned long long work_now(void)
     return ext ? ext - 1 : __atomic_load_n(&mc_shm->work_units, __ATOMIC_RELAXED);
 }
 
-enum call { CALL_SNAPSHOT, CALL_RELEASE, CALL_TICK };
+enum call { CALL_SETUP, CALL_SNAPSHOT, CALL_RELEASE, CALL_TICK };
 
 /* Runs one of the Python functions with the GIL and publishes what it
  * returned. Returns 0 when it ran. */
@@ -247,8 +250,8 @@ static int run(enum call what)
     int rc = -1;
     if (setup() == 0) {
         PyObject *res = NULL;
-        if (what == CALL_SNAPSHOT) {
-            rc = mc_py_snapshot();
+        if (what == CALL_SETUP || what == CALL_SNAPSHOT) {
+            rc = what == CALL_SETUP ? 0 : mc_py_snapshot();
             mc_py.ErrClear();
             mc_py.GILState_Release(g);
             return rc;
@@ -287,6 +290,12 @@ static void *py_thread(void *arg)
         if (mc_py.IsFinalizing && mc_py.IsFinalizing()) {
             __atomic_store_n(&mc_shm->py_state, MC_PY_OFF, __ATOMIC_RELEASE);
             break;
+        }
+        /* Set up as soon as the interpreter runs, not at the first
+         * request: the hooks read Python frames only once it is done. */
+        if (!globals && setup_tries < SETUP_TRIES) {
+            setup_tries++;
+            run(CALL_SETUP);
         }
         /* Line tracing keeps its own time, while memcreep is asking. */
         if (trace_period > 0 && keeping && now >= next_tick) {
@@ -347,6 +356,7 @@ void mc_python_start(void)
     trace_phase = (double)mc_env_u64("MEMCREEP_PY_PHASE_MS", 1000) / 1000;
     trace_first = (double)mc_env_u64("MEMCREEP_PY_FIRST_MS", 10000) / 1000;
     have_api = load_api();
+    if (have_api) mc_py_frames_init();
     if (have_api) start_thread();
 }
 

@@ -155,6 +155,12 @@ long long mc_py_garbage_take(void (*fn)(const char *name, long long n, void *arg
 /* Forgets what the parent counted (in a forked child). */
 void mc_py_garbage_reset(void);
 
+/* ---- python_frames.c ---- */
+
+/* Checks the frame layout on the probe function of the bridge's code
+ * (its globals) and, when it holds, lets the hooks read frames. GIL held. */
+void mc_py_frames_check(PyObject *globals);
+
 /* ---- python_snapshot.c: one snapshot, published ---- */
 
 /* Takes a snapshot and publishes it in the mapping. GIL held. Returns 0,

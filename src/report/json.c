@@ -14,6 +14,7 @@
 
 #include "analysis/stats.h"
 #include "analysis/verdict.h"
+#include "report/jget.h"
 #include "report/result.h"
 
 #define RSS_MIN_GROWTH (256.0 * 1024) /* page-level noise of RSS */
@@ -128,7 +129,41 @@ static int by_rank(const void *a, const void *b)
     return (x->rank < y->rank) - (x->rank > y->rank);
 }
 
-static json_t *frames_json(struct mc_proc *p, uint32_t slot, struct mc_symbolizer *sym, int *site)
+/* Whether a Python file is the program's own: not the standard library,
+ * not an installed package, not frozen or generated code. */
+static int own_python_file(const char *f)
+{
+    return *f && *f != '<' && strncmp(f, "/usr/lib/python", 15) &&
+           strncmp(f, "/usr/local/lib/python", 21) && !strstr(f, "/site-packages/") &&
+           !strstr(f, "/dist-packages/");
+}
+
+/* A Python frame (MC_IS_PYFRAME) as a frame object: function, file and
+ * line from the process' code table. */
+static json_t *python_frame_json(struct mc_proc *p, uint64_t f)
+{
+    char name[128] = "??", file[256] = "";
+    if (mc_map_pycode(&p->map, MC_PYFRAME_SLOT(f), name, sizeof(name), file, sizeof(file)) != 0)
+        strcpy(name, "??");
+    json_t *o = json_object();
+    json_object_set_new(o, "addr", json_string("python"));
+    json_object_set_new(o, "offset", json_string("0x0"));
+    json_object_set_new(o, "function", json_string(name));
+    json_object_set_new(o, "file", json_string(file));
+    json_object_set_new(o, "line", json_integer(MC_PYFRAME_LINE(f)));
+    json_object_set_new(o, "module", json_string("python"));
+    json_object_set_new(o, "inlined", json_false());
+    json_object_set_new(o, "python", json_true());
+    return o;
+}
+
+/* The frames of a stack, symbolized. *site is the frame to name the stack
+ * by: in a Python stack the innermost frame in the program's own files
+ * (else the innermost Python frame), *py the innermost Python frame (where
+ * the allocation was made, in a library maybe), -1 without one; in a
+ * native stack the first frame that is not an allocator wrapper. */
+static json_t *frames_json(struct mc_proc *p, uint32_t slot, struct mc_symbolizer *sym, int *site,
+                           int *py, int *nat)
 {
     json_t *a = json_array();
     const uint64_t *f;
@@ -142,8 +177,16 @@ static json_t *frames_json(struct mc_proc *p, uint32_t slot, struct mc_symbolize
     }
     uint64_t nmods = p->nmods;
     const struct mc_shm_module *mods = p->mods;
-    *site = -1;
+    int native = -1, own = -1;
+    *py = -1;
     for (uint32_t i = 0; i < depth; i++) {
+        if (MC_IS_PYFRAME(f[i])) {
+            json_t *o = python_frame_json(p, f[i]);
+            if (*py < 0) *py = (int)json_array_size(a);
+            if (own < 0 && own_python_file(mc_jstr(o, "file"))) own = (int)json_array_size(a);
+            json_array_append_new(a, o);
+            continue;
+        }
         struct mc_frame fr[8];
         char addr[32], off[32];
         int nf = mc_symbolize(sym, mods, nmods, f[i], fr, 8);
@@ -158,11 +201,13 @@ static json_t *frames_json(struct mc_proc *p, uint32_t slot, struct mc_symbolize
             json_object_set_new(o, "line", json_integer(fr[k].line));
             json_object_set_new(o, "module", json_string(fr[k].module));
             json_object_set_new(o, "inlined", json_boolean(fr[k].inlined));
-            if (*site < 0 && strcmp(fr[k].function, "??") && !is_wrapper(fr[k].function))
-                *site = (int)json_array_size(a);
+            if (native < 0 && strcmp(fr[k].function, "??") && !is_wrapper(fr[k].function))
+                native = (int)json_array_size(a);
             json_array_append_new(a, o);
         }
     }
+    *site = own >= 0 ? own : *py >= 0 ? *py : native;
+    if (nat) *nat = *py >= 0 && native >= 0 && native < *py ? native : -1;
     if (*site < 0 && depth) *site = 0;
     return a;
 }
@@ -170,8 +215,8 @@ static json_t *frames_json(struct mc_proc *p, uint32_t slot, struct mc_symbolize
 void mc_result_site(struct mc_proc *p, uint32_t slot, struct mc_symbolizer *sym, char *buf,
                     size_t len)
 {
-    int site;
-    json_t *a = frames_json(p, slot, sym, &site);
+    int site, py;
+    json_t *a = frames_json(p, slot, sym, &site, &py, NULL);
     json_t *f = a && site >= 0 ? json_array_get(a, (size_t)site) : NULL;
     if (f)
         mc_report_frame_text(f, buf, len);
@@ -194,7 +239,7 @@ static json_t *stack_json(struct mc_proc *p, const struct ranked *r, struct mc_s
     }
     const struct mc_stack_value *st = r->slot < p->stk_cap ? &p->vals[r->slot] : NULL;
     json_t *o = json_object();
-    int site = -1;
+    int site = -1, py = -1, nat = -1;
     json_object_set_new(o, "id", json_integer(r->slot));
     json_object_set_new(o, "verdict", json_string(mc_verdict_name(r->tr.verdict)));
     json_object_set_new(o, "bytes_per_min", json_real(slope_of(xm, yb, n)));
@@ -213,9 +258,15 @@ static json_t *stack_json(struct mc_proc *p, const struct ranked *r, struct mc_s
         json_object_set_new(o, "allocs", json_integer((json_int_t)st->allocs));
         json_object_set_new(o, "alloc_bytes", json_integer((json_int_t)st->alloc_bytes));
     }
-    json_t *fr = r->slot == MC_STACK_OVERFLOW ? json_array() : frames_json(p, r->slot, sym, &site);
-    if (r->slot == MC_STACK_OVERFLOW) site = -1;
+    json_t *fr = r->slot == MC_STACK_OVERFLOW ? json_array()
+                                              : frames_json(p, r->slot, sym, &site, &py, &nat);
+    if (r->slot == MC_STACK_OVERFLOW) site = py = nat = -1;
     json_object_set_new(o, "site", json_integer(site));
+    /* Where Python made it, when the program's own line is further out:
+     * "allocated in httpcore/_sync/http11.py:179". */
+    if (py >= 0 && py != site) json_object_set_new(o, "allocated_in", json_integer(py));
+    /* The native function below the Python frames that allocated. */
+    if (nat >= 0) json_object_set_new(o, "native_site", json_integer(nat));
     json_object_set_new(o, "frames", fr);
     json_t *ser = json_object();
     json_object_set_new(ser, "bytes", iarray(ss->bytes, n));
@@ -450,7 +501,7 @@ static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, enum top
     int work = has_work(&p->pts);
     /* A stack far below the first (under 5% of it) is not what grows. */
     for (int k = 0; k < 3 && best[k] > 0 && best[k] * 20 >= best[0]; k++) {
-        int site;
+        int site, py;
         json_t *e = json_object();
         json_object_set_new(e, "count", json_integer((json_int_t)best[k]));
         json_object_set_new(e, "what", json_string(top_what[by]));
@@ -470,7 +521,7 @@ static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, enum top
             if (work) json_object_set_new(e, "per_unit", json_real(slope_of(p->pts.work, y, n)));
             json_object_set_new(e, "kinds", fd_kinds_json(live));
         }
-        json_object_set_new(e, "frames", frames_json(p, slot[k], sym, &site));
+        json_object_set_new(e, "frames", frames_json(p, slot[k], sym, &site, &py, NULL));
         json_object_set_new(e, "site", json_integer(site));
         json_array_append_new(stacks, e);
     }

@@ -89,9 +89,25 @@ static void metric_row(FILE *out, const char *label, json_t *m, int per_unit, in
             colour_of(v, colour), v, colour ? "\033[0m" : "");
 }
 
+/* A Python file as a reader knows it: an installed package's or the
+ * standard library's path from the package on (httpx/_models.py), the
+ * program's own as given. */
+static const char *python_path(const char *file)
+{
+    const char *p;
+    if ((p = strstr(file, "-packages/"))) return p + 10;
+    if (!strncmp(file, "/usr/lib/python3", 16) && (p = strchr(file + 16, '/'))) return p + 1;
+    return file;
+}
+
 void mc_report_frame_text(json_t *f, char *buf, size_t len)
 {
     const char *file = mc_jstr(f, "file");
+    if (json_is_true(json_object_get(f, "python"))) {
+        snprintf(buf, len, "%s:%d in %s", python_path(file),
+                 (int)json_integer_value(json_object_get(f, "line")), mc_jstr(f, "function"));
+        return;
+    }
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
     if (*file)
@@ -132,6 +148,16 @@ static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int 
             mc_report_frame_text(f, site, sizeof(site));
             fprintf(out, "      <- %s\n", site);
         }
+        json_t *in = json_object_get(s, "allocated_in"), *nat = json_object_get(s, "native_site");
+        if (in) {
+            mc_report_frame_text(json_array_get(frames, (size_t)json_integer_value(in)), site,
+                                 sizeof(site));
+            fprintf(out, "      allocated in %s", site);
+        }
+        if (nat)
+            fprintf(out, "%s(native: %s)", in ? "  " : "      ",
+                    mc_jstr(json_array_get(frames, (size_t)json_integer_value(nat)), "function"));
+        if (in || nat) fputc('\n', out);
     }
 }
 

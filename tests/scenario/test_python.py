@@ -210,5 +210,46 @@ def case_multiprocessing():
     check(sorted(kinds) == sorted(w["pid"] for w in workers), f"findings for {kinds}")
 
 
+def case_native():
+    """Python stacks for native allocations: what a C extension allocates
+    (zlib's compressor state, in libz) and what CPython allocates for a
+    bytes object is attributed to the program's own line that made it,
+    with its callers, and the native frames below the Python ones; each at
+    its rate per unit of work."""
+    path = os.path.join(PYFIX, "native_keep.py")
+    src = open(path).read().splitlines()
+    line = {m: i + 1 for i, t in enumerate(src) for m in ("site: compressor", "site: payload",
+                                                          "caller: compressor", "caller: payload")
+            if t.endswith("# " + m)}
+    doc, rc, _ = test_run.run_target([PYTHON, path, "30"], ["-d", "10s", "--fail-on-creep"])
+    check(rc == 1, f"exit {rc}, expected 1 (CREEP)")
+    root = test_run.root_proc(doc)
+    stacks = [s for s in root["stacks"] if s["verdict"] == "CREEP"]
+
+    def at(s):
+        f = s["frames"][s["site"]]
+        return (os.path.basename(f["file"]), f["line"]) if f.get("python") else None
+
+    for what, per_unit, native in (("compressor", None, "deflateInit2_"),
+                                   ("payload", 4096 + 5, None)):
+        mine = [s for s in stacks if at(s) == ("native_keep.py", line["site: " + what])]
+        check(mine, f"{what}: no creeping stack at native_keep.py:{line['site: ' + what]}; "
+                    f"sites {[at(s) for s in stacks]}")
+        s = max(mine, key=lambda s: s["bytes_per_unit"])
+        fr = s["frames"]
+        caller = fr[s["site"] + 1]
+        check(caller.get("python") and caller["line"] == line["caller: " + what],
+              f"{what}: caller {caller}")
+        below = [f["function"] for f in fr[:s["site"]]]
+        check(below and not any(f.get("python") for f in fr[:s["site"]]),
+              f"{what}: native frames below the Python line: {below}")
+        if native:
+            check(native in below, f"{what}: {native} not among {below}")
+        if per_unit:
+            total = sum(x["bytes_per_unit"] for x in mine)
+            check(abs(total - per_unit) <= 0.15 * per_unit,
+                  f"{what}: {total:.0f} B per unit, expected {per_unit}")
+
+
 if __name__ == "__main__":
     sys.exit(test_run.run_case(globals()))
