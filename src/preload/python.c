@@ -142,6 +142,36 @@ static PyObject *objects_of(PyObject *self, PyObject *cls)
 
 static struct mc_py_method objects_of_def = {"_objects_of", objects_of, MC_METH_O, NULL};
 
+/* Registered with atexit, so called after the program's own exit handlers
+ * (they run last registered first) and its non-daemon threads, right
+ * before the interpreter tears itself down: recording stops there, and
+ * the figures a report ends with are the program's at its end, not those
+ * of the teardown that frees every module's objects. */
+static PyObject *at_exit(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    __atomic_store_n(&mc_active, 0, __ATOMIC_RELEASE);
+    mc_py.IncRef(mc_py.None);
+    return mc_py.None;
+}
+
+static struct mc_py_method at_exit_def = {"memcreep_exit", at_exit, 0x0004 /* METH_NOARGS */, NULL};
+
+/* Registers at_exit with the atexit module. GIL held. */
+static void register_exit(void)
+{
+    PyObject *m = mc_py.ImportModule("atexit");
+    PyObject *reg = m ? mc_py.GetAttrString(m, "register") : NULL;
+    PyObject *fn = reg ? mc_py.CFunctionNewEx(&at_exit_def, NULL, NULL) : NULL;
+    PyObject *r = fn ? mc_py.CallFunction(reg, "O", fn) : NULL;
+    if (r) mc_py.DecRef(r);
+    if (fn) mc_py.DecRef(fn);
+    if (reg) mc_py.DecRef(reg);
+    if (m) mc_py.DecRef(m);
+    mc_py.ErrClear();
+}
+
 /* Compiles the line tracing code into a private namespace, installs the
  * collector callback and checks the instance layout on the code's probe.
  * GIL held. Returns 0, or -1 (to be tried again at the next request). */
@@ -171,6 +201,7 @@ static int setup(void)
     if (mc_py_garbage_start() != 0) goto fail;
     mc_py_held_check(probe, value);
     mc_py_frames_check(g);
+    register_exit();
     globals = g;
     return 0;
 fail:

@@ -839,6 +839,111 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
     return creeping;
 }
 
+/* PYTHON CREEP: the creeping stacks of a process grouped by their Python
+ * site (the program's own line, as frames_json chose it), so that what one
+ * line of the program keeps is one figure however many native allocation
+ * sites lie below it: the sum of their slopes (a sum of Theil-Sen slopes,
+ * not the slope of the sum; close to it when the stacks grow together, as
+ * those of one line do). Largest first. */
+#define PY_SITES 32
+
+/* The object the program keeps, from the process' PYTHON OBJECTS CREEP:
+ * of the creeping types that are not builtins and whose holder is known,
+ * the one held most directly (the shortest chain: the outermost kept
+ * object, httpx.Response rather than the Headers it holds). NULL without. */
+static json_t *kept_type(json_t *findings, pid_t pid)
+{
+    json_t *best = NULL, *f, *t;
+    size_t i, k;
+    json_array_foreach (findings, i, f) {
+        if (strcmp(mc_jstr(f, "kind"), "PYTHON OBJECTS CREEP") ||
+            json_integer_value(json_object_get(f, "pid")) != pid)
+            continue;
+        json_array_foreach (json_object_get(f, "types"), k, t) {
+            const char *held = mc_jstr(t, "held_by");
+            if (!*held || !strchr(mc_jstr(t, "type"), '.')) continue;
+            if (!best || strlen(held) < strlen(mc_jstr(best, "held_by"))) best = t;
+        }
+    }
+    return best;
+}
+
+static void python_creep(json_t *findings, json_t *stacks, pid_t pid, int work)
+{
+    json_t *kept = kept_type(findings, pid);
+    struct {
+        json_t *site, *first;
+        double per_min, per_unit, obj_unit;
+        json_t *ids, *in;
+    } g[PY_SITES];
+    int n = 0;
+    size_t i;
+    json_t *s;
+    json_array_foreach (stacks, i, s) {
+        if (strcmp(mc_jstr(s, "verdict"), "CREEP")) continue;
+        json_t *fr = json_object_get(s, "frames");
+        json_t *site = json_array_get(fr, (size_t)json_integer_value(json_object_get(s, "site")));
+        if (!site || !json_is_true(json_object_get(site, "python"))) continue;
+        int k = 0;
+        while (k < n && !(!strcmp(mc_jstr(g[k].site, "file"), mc_jstr(site, "file")) &&
+                          json_integer_value(json_object_get(g[k].site, "line")) ==
+                              json_integer_value(json_object_get(site, "line")) &&
+                          !strcmp(mc_jstr(g[k].site, "function"), mc_jstr(site, "function"))))
+            k++;
+        if (k == n) {
+            if (n == PY_SITES) continue;
+            g[n].site = site;
+            g[n].first = s;
+            g[n].per_min = g[n].per_unit = g[n].obj_unit = 0;
+            g[n].ids = json_array();
+            g[n].in = json_array();
+            n++;
+        }
+        g[k].per_min += mc_jnum(s, "bytes_per_min");
+        g[k].per_unit += mc_jnum(s, "bytes_per_unit");
+        g[k].obj_unit += mc_jnum(s, "objects_per_unit");
+        json_array_append(g[k].ids, json_object_get(s, "id"));
+        json_t *in = json_object_get(s, "allocated_in"), *nat = json_object_get(s, "native_site");
+        if (json_array_size(g[k].in) < 3) {
+            json_t *e = json_object();
+            if (in) json_object_set(e, "frame", json_array_get(fr, (size_t)json_integer_value(in)));
+            if (nat)
+                json_object_set(e, "native",
+                                json_object_get(json_array_get(fr, (size_t)json_integer_value(nat)),
+                                                "function"));
+            json_object_set_new(e, "bytes_per_min", json_real(mc_jnum(s, "bytes_per_min")));
+            if (work)
+                json_object_set_new(e, "bytes_per_unit", json_real(mc_jnum(s, "bytes_per_unit")));
+            json_array_append_new(g[k].in, e);
+        }
+    }
+    for (int a = 0; a < n; a++) { /* largest first: a handful, insertion order kept on ties */
+        int best = a;
+        for (int b = a + 1; b < n; b++)
+            if (g[b].per_min > g[best].per_min) best = b;
+        if (best != a) {
+            __typeof__(g[0]) t = g[a];
+            g[a] = g[best];
+            g[best] = t;
+        }
+        json_t *f = add_finding(findings, "PYTHON CREEP", "stacks", pid);
+        json_object_set(f, "site", g[a].site);
+        json_t *fr = json_object_get(g[a].first, "frames"), *callers = json_array();
+        size_t at = (size_t)json_integer_value(json_object_get(g[a].first, "site"));
+        for (size_t c = at + 1; c < at + 3 && c < json_array_size(fr); c++)
+            json_array_append(callers, json_array_get(fr, c));
+        json_object_set_new(f, "callers", callers);
+        json_object_set_new(f, "bytes_per_min", json_real(g[a].per_min));
+        if (work) {
+            json_object_set_new(f, "bytes_per_unit", json_real(g[a].per_unit));
+            json_object_set_new(f, "objects_per_unit", json_real(g[a].obj_unit));
+        }
+        json_object_set_new(f, "stacks", g[a].ids);
+        json_object_set_new(f, "allocated_in", g[a].in);
+        if (kept) json_object_set(f, "kept", kept);
+    }
+}
+
 static const char *verdict_max(const char *a, const char *b)
 {
     return mc_verdict_parse(b) > mc_verdict_parse(a) ? b : a;
@@ -922,7 +1027,9 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
             json_object_set_new(o, "lost", lost);
             json_object_set_new(o, "work_units", json_integer((json_int_t)h->work_units));
             int creeping;
-            json_object_set_new(o, "stacks", stacks_json(p, ri, sym, work, &creeping));
+            json_t *stacks = stacks_json(p, ri, sym, work, &creeping);
+            json_object_set_new(o, "stacks", stacks);
+            python_creep(findings, stacks, p->pid, work);
             json_object_set_new(o, "creeping_stacks", json_integer(creeping));
             creeping_total += creeping;
             if (creeping) overall = "CREEP";

@@ -461,6 +461,42 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
                 fprintf(out, "malloc_trim(0) was asked but the target did not allocate to run it");
             continue;
         }
+        if (!strcmp(mc_jstr(f, "kind"), "PYTHON CREEP")) {
+            char b[32], site[600];
+            int unit = json_object_get(f, "bytes_per_unit") != NULL;
+            mc_fmt_bytes(b, sizeof(b), mc_jnum(f, unit ? "bytes_per_unit" : "bytes_per_min"), 1);
+            mc_report_frame_text(json_object_get(f, "site"), site, sizeof(site));
+            fprintf(out, "\n%sPYTHON CREEP%s in process %lld: %s per %s",
+                    colour ? "\033[1;31m" : "", colour ? "\033[0m" : "",
+                    (long long)json_integer_value(json_object_get(f, "pid")), b,
+                    unit ? "unit" : "minute");
+            json_t *kt = json_object_get(f, "kept");
+            if (kt && json_object_get(kt, "per_unit"))
+                fprintf(out, ", %+.2f %s per unit", mc_jnum(kt, "per_unit"), mc_jstr(kt, "type"));
+            else if (kt)
+                fprintf(out, ", %+.1f %s per minute", mc_jnum(kt, "per_min"), mc_jstr(kt, "type"));
+            fprintf(out, "\n  at %s", site);
+            json_t *e;
+            size_t k;
+            json_array_foreach (json_object_get(f, "callers"), k, e) {
+                mc_report_frame_text(e, site, sizeof(site));
+                fprintf(out, "  <- %s", site);
+            }
+            json_array_foreach (json_object_get(f, "allocated_in"), k, e) {
+                mc_fmt_bytes(b, sizeof(b), mc_jnum(e, unit ? "bytes_per_unit" : "bytes_per_min"),
+                             1);
+                json_t *fr = json_object_get(e, "frame");
+                if (fr)
+                    mc_report_frame_text(fr, site, sizeof(site));
+                else
+                    snprintf(site, sizeof(site), "this line");
+                fprintf(out, "\n  %s allocated in %s", b, site);
+                if (json_object_get(e, "native"))
+                    fprintf(out, "  (native: %s)", mc_jstr(e, "native"));
+            }
+            if (kt) fprintf(out, "\n  held by %s", mc_jstr(kt, "held_by"));
+            continue;
+        }
         int objs = !strcmp(mc_jstr(f, "kind"), "PYTHON OBJECTS CREEP");
         if (objs || !strcmp(mc_jstr(f, "kind"), "CYCLE GARBAGE")) {
             fprintf(out, "\n%s%s%s in process %lld", objs && colour ? "\033[1;31m" : "",

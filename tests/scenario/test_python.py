@@ -133,6 +133,25 @@ def case_httpx():
         q = names.get("httpx.Request", {})
         check(q.get("held_by", "").startswith("__main__.Poller.seen > list"),
               f"keep: httpx.Request held by {q.get('held_by')}")
+        # In the program's terms: the worker's own line that made what is
+        # kept (its call into httpx), the response's body among what that
+        # line keeps per request (1000 bytes and the bytes object's header),
+        # allocated where httpcore reads it, and the type kept with its holder.
+        src = open(os.path.join(PYFIX, "httpx_worker.py")).read().splitlines()
+        get_line = 1 + next(i for i, t in enumerate(src) if "self.client.get(self.url)" in t)
+        pc = finding(doc, "PYTHON CREEP")
+        check(pc, f"keep: no PYTHON CREEP: {[x['kind'] for x in doc['summary']['findings']]}")
+        site = pc[0]["site"]
+        check(site["file"].endswith("httpx_worker.py") and site["line"] == get_line,
+              f"keep: PYTHON CREEP at {site['file']}:{site['line']}, expected line {get_line}")
+        body = [e for e in pc[0]["allocated_in"]
+                if "/httpcore/" in e.get("frame", {}).get("file", "")]
+        check(body and abs(body[0]["bytes_per_unit"] - 1033) <= 0.15 * 1033,
+              f"keep: the body per request: {pc[0]['allocated_in']}")
+        kept = pc[0].get("kept", {})
+        check(kept.get("type") == "httpx.Response" and abs(kept["per_unit"] - 1) <= RATE_TOL and
+              kept["held_by"].startswith("__main__.Poller.seen > list"),
+              f"keep: kept {kept}")
         # The lines that grow are httpx's own (what a kept response holds).
         lines = f[0].get("lines", [])
         check(lines and any(k in lines[0]["line"] for k in ("/httpx/", "/httpcore/", "/h11/")) and
