@@ -229,6 +229,40 @@ def case_multiprocessing():
     check(sorted(kinds) == sorted(w["pid"] for w in workers), f"findings for {kinds}")
 
 
+def clean_worker(seconds):
+    """A clean worker, default options: the httpx worker with one shared
+    client, each response closed and its cycle broken (seed 000 fixed),
+    for a time. Nothing of memcreep's work may read as its growth: no
+    creeping stack, no creep finding, no creeping Python type, exit 0
+    under --fail-on-creep."""
+    test_load.ARGS = ARGS
+    out = tempfile.mkdtemp(prefix="mc-scenario-")
+    with test_load.Server("--body", "1000") as srv:
+        rc, _, err = test_run.memcreep(
+            ["run", "-o", out, "--fail-on-creep", "--", PYTHON,
+             os.path.join(PYFIX, "httpx_worker.py"), srv.url(), f"{seconds}s", "fixed", "3"],
+            timeout=seconds + 120)
+    check(rc == 0, f"clean worker, {seconds} s: exit {rc}: {err[-3000:]}")
+    doc = test_load.load_doc(os.path.join(out, "result.json"))
+    kinds = [f["kind"] for f in doc["summary"]["findings"]]
+    root = test_run.root_proc(doc)
+    creeping = [s["frames"][s["site"]]["function"] if s["frames"] else s["id"]
+                for s in root["stacks"] if s["verdict"] == "CREEP"]
+    types = [t["type"] for t in root.get("python", {}).get("types", []) if t["verdict"] == "CREEP"]
+    check(doc["summary"]["verdict"] != "CREEP" and not creeping and not types and
+          not any("CREEP" in k for k in kinds),
+          f"clean worker, {seconds} s: verdict {doc['summary']['verdict']}, findings {kinds}, "
+          f"creeping stacks {creeping}, creeping types {types}")
+
+
+def case_clean_60s():
+    clean_worker(60)
+
+
+def case_clean_10min():
+    clean_worker(600)
+
+
 def case_native():
     """Python stacks for native allocations: what a C extension allocates
     (zlib's compressor state, in libz) and what CPython allocates for a
