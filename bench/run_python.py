@@ -1,23 +1,29 @@
 """Python benchmark: an allocation-heavy Python program (py_workload.py,
-pymalloc on) run plain, under memcreep run (native tracking and the Python
-bridge), with byte sampling, under python3 -X tracemalloc=1, and under
-heaptrack (pymalloc on, and PYTHONMALLOC=malloc so that it sees the
-objects), each several times, interleaved; prints median wall time, peak
-RSS and the ratios to plain.
+pymalloc on), and a client that opens an httpx.Client per request against
+a local server (py_client_workload.py: OpenSSL's allocations under a deep
+Python stack), each run plain, under memcreep run (native tracking with
+Python stacks, and the Python bridge), with byte sampling, under python3
+-X tracemalloc=1, and under heaptrack (pymalloc on, and for the first one
+PYTHONMALLOC=malloc so that it sees the objects), several times,
+interleaved; prints median wall time, peak RSS and the ratios to plain.
 With --long S, instead: the same program sized to run S seconds plain, run
-plain and under memcreep run with its defaults (Python lines traced 2 s
+plain and under memcreep run --py-trace 60s (Python lines traced 2 s
 every 60 s, the first window at 10 s): the cost of the tracing windows
 over a long run.
-usage: run_python.py --memcreep PATH [--reps N] [--markdown] [--long S]"""
+usage: run_python.py --memcreep PATH [--reps N] [--markdown] [--long S] [--requests N]"""
 import argparse
 import os
 import shutil
+import socket
 import statistics
+import subprocess
 import tempfile
+import time
 
 from run_overhead import measure
 
 PYTHON = "/usr/bin/python3"
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def main():
@@ -26,6 +32,7 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--long", type=float, default=0)
+    ap.add_argument("--requests", type=int, default=100)
     a = ap.parse_args()
     work = [PYTHON, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py_workload.py")]
     if a.long:
@@ -33,7 +40,8 @@ def main():
         n = str(int(300000 * a.long / 2))
         work.append(n)
         runs = [("plain", work, None),
-                ("memcreep run (Python lines every 60 s)", [a.memcreep, "run", "-q", "--"] + work,
+                ("memcreep run --py-trace 60s",
+                 [a.memcreep, "run", "-q", "--py-trace", "60s", "--"] + work,
                  None)]
         res = {name: [measure(argv, env) for _ in range(a.reps)] for name, argv, env in runs}
         base = statistics.median(w for w, _ in res["plain"])
@@ -43,6 +51,45 @@ def main():
                   f"{name:40} {t:7.1f} s {t / base:6.2f}x")
         return
     tmp = tempfile.mkdtemp(prefix="mc-bench-py-")
+    print("py_workload.py (300000 requests-like objects)")
+    table(a, tmp, work, malloc_variant=True)
+    # A stdlib HTTP server in its own process, a 1000-byte file.
+    with open(os.path.join(tmp, "index.html"), "wb") as f:
+        f.write(b"x" * 1000)
+    port = free_port()
+    srv = subprocess.Popen([PYTHON, "-m", "http.server", "--bind", "127.0.0.1", str(port),
+                            "--directory", tmp], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        client = [PYTHON, os.path.join(HERE, "py_client_workload.py"),
+                  f"http://127.0.0.1:{port}/index.html", str(a.requests)]
+        print(f"py_client_workload.py ({a.requests} requests, an httpx.Client each)")
+        table(a, os.path.join(tmp, "ht"), client, malloc_variant=False)
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port):
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"the local server did not listen on {port}")
+
+
+def table(a, tmp, work, malloc_variant):
+    os.makedirs(tmp, exist_ok=True)
     env_malloc = dict(os.environ, PYTHONMALLOC="malloc")
     runs = [("plain", work, None),
             ("memcreep run", [a.memcreep, "run", "-q", "--"] + work, None),
@@ -53,14 +100,16 @@ def main():
     if heaptrack:
         runs.append(("heaptrack (pymalloc on)", [heaptrack, "-o", os.path.join(tmp, "ht")] + work,
                      None))
-        runs.append(("heaptrack, PYTHONMALLOC=malloc",
-                     [heaptrack, "-o", os.path.join(tmp, "ht")] + work, env_malloc))
+        if malloc_variant:
+            runs.append(("heaptrack, PYTHONMALLOC=malloc",
+                         [heaptrack, "-o", os.path.join(tmp, "ht")] + work, env_malloc))
     results = {}
     for _ in range(a.reps):
         for name, argv, env in runs:
             results.setdefault(name, []).append(measure(argv, env))
             for f in os.listdir(tmp):
-                os.unlink(os.path.join(tmp, f))
+                if f.startswith("ht"):
+                    os.unlink(os.path.join(tmp, f))
     base_t = statistics.median(w for w, _ in results["plain"])
     base_m = statistics.median(m for _, m in results["plain"])
     if a.markdown:

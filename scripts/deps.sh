@@ -8,7 +8,7 @@ build_pkgs=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev 
             libjansson-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev python3 python3-scipy python3-httpx clang libclang-rt-14-dev clang-format git nginx-light openssl
            chromium golang-go prometheus python3-prometheus-client libpython3.11-testsuite)
-bench_pkgs=(heaptrack time wrk nghttp2-client nginx-light python3)
+bench_pkgs=(heaptrack time wrk nghttp2-client nginx-light python3 python3-httpx)
 
 want=()
 for set in "${@:-build}"; do

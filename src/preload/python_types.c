@@ -10,14 +10,18 @@
 /* "__module__", made once (the interpreter's str; no allocation after). */
 static PyObject *module_key;
 
+/* Writes "a.b" (or "b" when a is NULL) into out, cut to size. */
 static void put(char *out, size_t size, const char *a, const char *b)
 {
-    size_t la = a ? strlen(a) : 0, lb = strlen(b);
+    size_t at = 0, lb = strlen(b);
     if (size == 0) return;
-    if (la >= size) la = size - 1;
-    memcpy(out, a, la);
-    size_t at = la;
-    if (la && at + 1 < size) out[at++] = '.';
+    if (a) {
+        size_t la = strlen(a);
+        if (la >= size) la = size - 1;
+        memcpy(out, a, la);
+        at = la;
+        if (la && at + 1 < size) out[at++] = '.';
+    }
     if (lb > size - 1 - at) lb = size - 1 - at;
     memcpy(out + at, b, lb);
     out[at + lb] = 0;

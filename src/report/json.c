@@ -528,18 +528,43 @@ static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, enum top
     return stacks;
 }
 
-/* CONNECTION CHURN: new TCP connections at a rate near one per unit of work
- * (at least CHURN_MIN per unit): no pooling. Reported with the stacks that
- * connect, even when nothing leaks. */
-#define CHURN_MIN 0.5
+/* CONNECTION CHURN: new TCP connections made and closed again at a steady
+ * pace: no pooling. Reported with the stacks that connect, even when
+ * nothing leaks. With units of work, at least CHURN_MIN connections per
+ * unit; without, at least CHURN_PER_S a second that live at most
+ * CHURN_LIFE_S each on average (what a pool keeps lives for the run).
+ *
+ * The mean lifetime is Little's law, L = lambda W (Little 1961): the mean
+ * number of connections open (L, TCP ESTABLISHED at each sample) divided by
+ * the rate they are made at (lambda, connections over the run's time). */
+#define CHURN_MIN    0.5
+#define CHURN_PER_S  1.0
+#define CHURN_LIFE_S 10.0
+#define CHURN_COUNT  20
 
 static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symbolizer *sym)
 {
+    const struct mc_points *s = &p->pts;
+    uint32_t n = s->clk.n;
     json_t *m = json_object_get(json_object_get(o, "metrics"), "connects");
     json_t *pu = json_object_get(m, "per_unit");
-    if (!p->has_map || !pu || json_number_value(pu) < CHURN_MIN) return;
+    if (!p->has_map || n < 2) return;
+    double made = s->connects[n - 1] - s->connects[0], secs = s->t[n - 1] - s->t[0];
+    double rate = secs > 0 ? made / secs : 0, open = 0;
+    for (uint32_t i = 0; i < n; i++)
+        open += s->tcp_est[i] / n;
+    double life = rate > 0 ? open / rate : 0;
+    int by_unit = pu && json_number_value(pu) >= CHURN_MIN;
+    int by_time = !pu && made >= CHURN_COUNT && rate >= CHURN_PER_S && life <= CHURN_LIFE_S;
+    if (!by_unit && !by_time) return;
     json_t *f = add_finding(findings, "CONNECTION CHURN", "connects", p->pid);
     json_object_set(f, "evidence", m);
+    json_object_set_new(f, "connections", json_real(made));
+    json_object_set_new(f, "per_s", json_real(rate));
+    json_object_set_new(f, "open_mean", json_real(open));
+    json_object_set_new(f, "lifetime_s", json_real(life));
+    if (pu && json_number_value(pu) > 0)
+        json_object_set_new(f, "units_per_connection", json_real(1 / json_number_value(pu)));
     json_object_set_new(f, "stacks", top_stacks(p, sym, TOP_CONNECTS));
 }
 

@@ -541,6 +541,12 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
         if (json_object_get(f, "limit"))
             fprintf(out, "; stopped only by the descriptor limit (%.0f): opens now fail",
                     mc_jnum(f, "limit"));
+        if (json_object_get(f, "lifetime_s")) {
+            fprintf(out, "\n  %.1f connections a second, each open %.2f s on average (%.1f open)",
+                    mc_jnum(f, "per_s"), mc_jnum(f, "lifetime_s"), mc_jnum(f, "open_mean"));
+            if (json_object_get(f, "units_per_connection"))
+                fprintf(out, ", %.2f units of work each", mc_jnum(f, "units_per_connection"));
+        }
         json_t *st;
         size_t k;
         json_array_foreach (json_object_get(f, "stacks"), k, st) {

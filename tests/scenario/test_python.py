@@ -263,6 +263,30 @@ def case_clean_10min():
     clean_worker(600)
 
 
+def case_churn():
+    """A client opening an httpx.Client per request, no units marked:
+    CONNECTION CHURN, short-lived connections at more than one a second,
+    all of them from the program's own line that connects."""
+    path = os.path.join(PYFIX, "client_per_request.py")
+    line = 1 + next(i for i, t in enumerate(open(path).read().splitlines())
+                    if t.endswith("# connects here"))
+    test_load.ARGS = ARGS
+    with test_load.Server("--body", "100") as srv:
+        doc, rc, _ = test_run.run_target([PYTHON, path, srv.url(), "8"])
+    check(rc == 0, f"exit {rc}")
+    f = finding(doc, "CONNECTION CHURN")
+    check(f, f"no CONNECTION CHURN: {[x['kind'] for x in doc['summary']['findings']]}")
+    made = f[0]["connections"]
+    check(made >= 20 and f[0]["per_s"] >= 1 and f[0]["lifetime_s"] < 1,
+          f"churn: {made} connections, {f[0]['per_s']:.1f}/s, {f[0]['lifetime_s']:.2f} s each")
+    st = f[0]["stacks"][0]
+    site = st["frames"][st["site"]]
+    check(site.get("python") and site["file"].endswith("client_per_request.py") and
+          site["line"] == line, f"churn: connects from {site}")
+    check(abs(st["count"] - made) <= 0.05 * made + 2,
+          f"churn: the stack made {st['count']}, the process {made}")
+
+
 def case_native():
     """Python stacks for native allocations: what a C extension allocates
     (zlib's compressor state, in libz) and what CPython allocates for a
