@@ -53,6 +53,8 @@ static void usage(FILE *f)
           "      --top N          stacks shown per process (default 10, 0 = all)\n"
           "      --py-trace T     Python: trace allocations by line with tracemalloc for\n"
           "                       2 s every T, inside the program (default 0 = never)\n"
+          "      --unit MOD:NAME  Python: each return of the function NAME (qualified:\n"
+          "                       Class.method) of module MOD is a unit of work\n"
           "      --python-malloc  run Python with PYTHONMALLOC=malloc: every object\n"
           "                       through malloc, so native stacks show each one\n"
           "      --run-dir DIR    where the target's shared mappings go (default /dev/shm,\n"
@@ -102,6 +104,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
                                          {"py-trace", required_argument, 0, 2011},
                                          {"metrics", required_argument, 0, 2012},
                                          {"run-dir", required_argument, 0, 2013},
+                                         {"unit", required_argument, 0, 2015},
                                          {"output-any-owner", no_argument, 0, 2014},
                                          {"warmup", required_argument, 0, 2001},
                                          {"rounds", required_argument, 0, 2002},
@@ -210,6 +213,17 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
         case 2014:
             o->output_any_owner = 1;
             break;
+        case 2015: {
+            const char *colon = strchr(optarg, ':');
+            if (!colon || colon == optarg || !colon[1] || strlen(optarg) > 255 ||
+                strpbrk(optarg, " \t\n")) {
+                mc_error("%s takes MODULE:QUALNAME such as worker:Poller.poll, not '%s'", name,
+                         optarg);
+                return -1;
+            }
+            o->s.py_unit = optarg;
+            break;
+        }
         case 2013: {
             struct stat sb;
             if (stat(optarg, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
@@ -366,6 +380,11 @@ int mc_cmd_run(int argc, char **argv)
     o.s.target = argv + at;
     o.s.target_argc = argc - at;
     int driven = o.load.o.nurls > 0 && !o.s.workload;
+    if (driven && o.s.py_unit) {
+        mc_error("--unit and --url both say what a unit of work is: give one");
+        mc_load_cli_free(&o.load);
+        return MC_EXIT_USAGE;
+    }
     if (o.load.o.nurls) {
         char err[512];
         mc_load_cli_finish(&o.load);

@@ -16,8 +16,9 @@ struct mc_session_opts {
     double interval, grace, listen_timeout;
     uint64_t depth, stacks, min_growth, sample_bytes;
     int quiet, tty;
-    int python_malloc; /* PYTHONMALLOC=malloc in the target's environment */
-    double py_trace;   /* seconds between Python line tracing windows, 0 = off */
+    int python_malloc;   /* PYTHONMALLOC=malloc in the target's environment */
+    double py_trace;     /* seconds between Python line tracing windows, 0 = off */
+    const char *py_unit; /* MODULE:QUALNAME whose returns are units of work, or NULL */
     /* load driven by memcreep (urls set) */
     struct mc_load_cli *load; /* NULL: no load */
     enum mc_proto proto;

@@ -48,6 +48,7 @@ struct mc_py_api mc_py;
 #define POLL_NS        10000000L      /* the thread looks for requests every 10 ms */
 #define TICK_NS        250000000ull   /* line tracing looks at its clock 4 times a second */
 #define CHILD_DELAY_NS 200000000ull   /* a forked child's first snapshot waits */
+#define UNITS_NS       1000000000ull  /* --unit looks for new threads every second */
 
 static PyObject *globals;
 static PyObject *fn_release, *fn_tick, *gc_get_objects;
@@ -270,7 +271,7 @@ static unsigned long long work_now(void)
     return ext ? ext - 1 : __atomic_load_n(&mc_shm->work_units, __ATOMIC_RELAXED);
 }
 
-enum call { CALL_SETUP, CALL_SNAPSHOT, CALL_RELEASE, CALL_TICK };
+enum call { CALL_SETUP, CALL_SNAPSHOT, CALL_RELEASE, CALL_TICK, CALL_UNITS };
 
 /* Runs one of the Python functions with the GIL and publishes what it
  * returned. Returns 0 when it ran. */
@@ -281,8 +282,9 @@ static int run(enum call what)
     int rc = -1;
     if (setup() == 0) {
         PyObject *res = NULL;
-        if (what == CALL_SETUP || what == CALL_SNAPSHOT) {
-            rc = what == CALL_SETUP ? 0 : mc_py_snapshot();
+        if (what == CALL_SETUP || what == CALL_SNAPSHOT || what == CALL_UNITS) {
+            if (what == CALL_UNITS) mc_py_units_poll();
+            rc = what == CALL_SNAPSHOT ? mc_py_snapshot() : 0;
             mc_py.ErrClear();
             mc_py.GILState_Release(g);
             return rc;
@@ -307,6 +309,8 @@ static void *py_thread(void *arg)
 {
     (void)arg;
     uint64_t served = 0, last_request_ns = mc_now_ns(CLOCK_MONOTONIC), next_tick = 0;
+    uint64_t next_units = 0;
+    int units_wanted = mc_py_units_wanted();
     int keeping = 0; /* memcreep is asking: line tracing may run */
     const struct timespec poll = {0, POLL_NS};
     for (;;) {
@@ -327,6 +331,11 @@ static void *py_thread(void *arg)
         if (!globals && setup_tries < SETUP_TRIES) {
             setup_tries++;
             run(CALL_SETUP);
+        }
+        /* --unit: the function found, new threads given the counter. */
+        if (globals && units_wanted && now >= next_units) {
+            run(CALL_UNITS);
+            next_units = now + UNITS_NS;
         }
         /* Line tracing keeps its own time, while memcreep is asking. */
         if (trace_period > 0 && keeping && now >= next_tick) {
@@ -388,6 +397,7 @@ void mc_python_start(void)
     trace_first = (double)mc_env_u64("MEMCREEP_PY_FIRST_MS", 10000) / 1000;
     have_api = load_api();
     if (have_api) mc_py_frames_init();
+    if (have_api) mc_py_units_init();
     if (have_api) start_thread();
 }
 

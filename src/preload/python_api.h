@@ -161,6 +161,16 @@ void mc_py_garbage_reset(void);
  * (its globals) and, when it holds, lets the hooks read frames. GIL held. */
 void mc_py_frames_check(PyObject *globals);
 
+/* ---- python_units.c: --unit MODULE:QUALNAME ---- */
+
+/* Reads MEMCREEP_PY_UNIT (at start; no Python call). */
+void mc_py_units_init(void);
+/* 1 when --unit was given and can be counted. */
+int mc_py_units_wanted(void);
+/* Finds the function once its module is imported and gives every thread
+ * the profile function that counts its returns. GIL held. */
+void mc_py_units_poll(void);
+
 /* ---- python_snapshot.c: one snapshot, published ---- */
 
 /* Takes a snapshot and publishes it in the mapping. GIL held. Returns 0,

@@ -287,6 +287,29 @@ def case_churn():
           f"churn: the stack made {st['count']}, the process {made}")
 
 
+def case_unit():
+    """--unit MODULE:QUALNAME on a worker that marks nothing: each return of
+    Worker.step is a unit (memcreep's count against the program's own), and
+    the line that keeps 2006 bytes a step creeps at that per unit."""
+    path = os.path.join(PYFIX, "unit_worker.py")
+    count = os.path.join(tempfile.mkdtemp(prefix="mc-unit-"), "count")
+    doc, rc, _ = test_run.run_target([PYTHON, path, "8", count],
+                                     ["--unit", "__main__:Worker.step", "--fail-on-creep"])
+    check(rc == 1, f"exit {rc}, expected 1 (CREEP)")
+    steps = int(open(count).read())
+    units = test_run.root_proc(doc)["work_units"]
+    # The function is found once the bridge is up (a fraction of a second
+    # after start): the first steps may go uncounted, never more.
+    check(0.9 * steps <= units <= steps, f"{units} units counted, the worker made {steps} steps")
+    pc = finding(doc, "PYTHON CREEP")
+    check(pc and pc[0]["site"]["function"] == "Worker.step",
+          f"PYTHON CREEP: {[(f['site']['function'], f['site']['line']) for f in pc]}")
+    per = pc[0]["bytes_per_unit"]
+    check(abs(per - 2039) <= 0.15 * 2039, f"{per:.0f} B per unit, expected about 2039")
+    rc, _, err = test_run.memcreep(["run", "--unit", "nocolon", "--", "true"])
+    check(rc == 2 and "--unit takes MODULE:QUALNAME" in err, f"--unit nocolon: {rc} {err}")
+
+
 def case_native():
     """Python stacks for native allocations: what a C extension allocates
     (zlib's compressor state, in libz) and what CPython allocates for a
