@@ -310,6 +310,39 @@ def case_unit():
     check(rc == 2 and "--unit takes MODULE:QUALNAME" in err, f"--unit nocolon: {rc} {err}")
 
 
+def case_fastapi():
+    """Seed 003 with Debian's FastAPI and uvicorn, under memcreep run --url:
+    the cycle each request leaves (two Nodes) by type per request, not
+    creep; what one request in four keeps creeps at the handler's own line
+    (through the Record it makes), 3033 bytes per keeping request, the
+    Record held by the module-level list."""
+    path = os.path.join(PYFIX, "fastapi_service.py")
+    src = open(path).read().splitlines()
+    kept_line = 1 + next(i for i, t in enumerate(src) if t.endswith("# kept here"))
+    port = test_load.free_port()
+    out = tempfile.mkdtemp(prefix="mc-scenario-")
+    rc, _, err = test_run.memcreep(
+        ["run", "-o", out, "--url", f"http://127.0.0.1:{port}/", "-c", "4", "--rounds", "8",
+         "--round-requests", "400", "--fail-on-creep", "--", PYTHON, path, str(port)],
+        timeout=240)
+    check(rc == 1, f"exit {rc}, expected 1 (CREEP): {err[-2000:]}")
+    doc = test_load.load_doc(os.path.join(out, "result.json"))
+    g = finding(doc, "CYCLE GARBAGE")
+    types = {t["type"]: t for t in g[0]["types"]} if g else {}
+    node = types.get("__main__.Node")
+    check(node and abs(node["per_unit"] - 2) <= 2 * RATE_TOL,
+          f"cycle garbage: Node {brief(node)}, types {sorted(types)[:8]}")
+    pc = [f for f in finding(doc, "PYTHON CREEP")
+          if any(c.get("line") == kept_line for c in [f["site"]] + f["callers"])]
+    check(pc, f"no PYTHON CREEP through line {kept_line}: "
+              f"{[(f['site']['file'], f['site']['line']) for f in finding(doc, 'PYTHON CREEP')]}")
+    per_keep = 4 * pc[0]["bytes_per_unit"]
+    check(abs(per_keep - 3033) <= 0.15 * 3033, f"{per_keep:.0f} B per keeping request")
+    kept = pc[0].get("kept", {})
+    check(kept.get("type") == "__main__.Record" and
+          kept.get("held_by", "").startswith("__main__.HISTORY"), f"kept: {kept}")
+
+
 def case_native():
     """Python stacks for native allocations: what a C extension allocates
     (zlib's compressor state, in libz) and what CPython allocates for a
