@@ -632,12 +632,16 @@ struct py_rank {
     uint32_t i;
     double key;
     struct mc_trend tr;
+    int builtin; /* a builtin type (list, dict): after the program's and its libraries' */
 };
 
+/* Verdict first, then the program's and libraries' types before builtin
+ * containers (a list grows because what it holds is kept), then growth. */
 static int by_key(const void *a, const void *b)
 {
     const struct py_rank *x = a, *y = b;
     if (x->tr.verdict != y->tr.verdict) return (int)y->tr.verdict - (int)x->tr.verdict;
+    if (x->builtin != y->builtin) return x->builtin - y->builtin;
     return (x->key < y->key) - (x->key > y->key);
 }
 
@@ -763,6 +767,9 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
             y[k] = (double)ps->live[k];
         struct py_rank *r = &live[nl++];
         r->i = i;
+        /* builtins, and the interpreter's C modules' types (_thread.lock) */
+        r->builtin =
+            ty[i].name[0] == '_' || !memchr(ty[i].name, '.', strnlen(ty[i].name, MC_PY_NAME));
         struct mc_trend_opts to = {PY_MIN_GROWTH, 0.01};
         double net = mc_trend_net(y, n);
         if (net >= PY_MIN_GROWTH) { /* only those pay for the O(n^2) tests */
