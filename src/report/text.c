@@ -119,6 +119,15 @@ void mc_report_frame_text(json_t *f, char *buf, size_t len)
                  mc_jstr(f, "offset"));
 }
 
+/* A native frame of the Python interpreter itself (python3.11, or
+ * libpython3.11.so). */
+static int interpreter_frame(json_t *f)
+{
+    const char *m = f ? mc_jstr(f, "module") : "";
+    return !json_is_true(json_object_get(f, "python")) &&
+           (!strncmp(m, "python3", 7) || !strncmp(m, "libpython3", 10));
+}
+
 static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int top)
 {
     size_t i;
@@ -142,11 +151,26 @@ static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int 
         const char *v = mc_jstr(s, "verdict");
         fprintf(out, "  %11s %11s %10s %10s  %s%s%s\n      at %s\n", g, o, u, n,
                 colour_of(v, colour), v, colour ? "\033[0m" : "", site);
+        /* Callers; the interpreter's own frames in a row (python3.11,
+         * libpython3.11: its C internals between two frames that mean
+         * something) fold into one line. */
+        size_t next = (size_t)at + 1;
         for (int k = 1; at >= 0 && k <= CALLERS_SHOWN; k++) {
-            json_t *f = json_array_get(frames, (size_t)(at + k));
+            json_t *f = json_array_get(frames, next);
             if (!f) break;
+            size_t run = 0;
+            while (interpreter_frame(json_array_get(frames, next + run)))
+                run++;
+            if (run >= 2) {
+                const char *m = mc_jstr(f, "module"), *so = strstr(m, ".so");
+                fprintf(out, "      <- [%.*s: %zu frames]\n", so ? (int)(so - m) : (int)strlen(m),
+                        m, run);
+                next += run;
+                continue;
+            }
             mc_report_frame_text(f, site, sizeof(site));
             fprintf(out, "      <- %s\n", site);
+            next++;
         }
         json_t *in = json_object_get(s, "allocated_in"), *nat = json_object_get(s, "native_site");
         if (in) {
