@@ -876,7 +876,8 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
  * line of the program keeps is one figure however many native allocation
  * sites lie below it: the sum of their slopes (a sum of Theil-Sen slopes,
  * not the slope of the sum; close to it when the stacks grow together, as
- * those of one line do). Largest first. */
+ * those of one line do). One finding per process, its sites largest
+ * first, with the type the program keeps. */
 #define PY_SITES 32
 
 /* The object the program keeps, from the process' PYTHON OBJECTS CREEP:
@@ -949,7 +950,10 @@ static void python_creep(json_t *findings, json_t *stacks, pid_t pid, int work)
             json_array_append_new(g[k].in, e);
         }
     }
-    for (int a = 0; a < n; a++) { /* largest first: a handful, insertion order kept on ties */
+    if (!n) return;
+    /* One finding, its sites largest first (a handful: selection sort). */
+    json_t *f = add_finding(findings, "PYTHON CREEP", "stacks", pid), *sites = json_array();
+    for (int a = 0; a < n; a++) {
         int best = a;
         for (int b = a + 1; b < n; b++)
             if (g[b].per_min > g[best].per_min) best = b;
@@ -958,22 +962,24 @@ static void python_creep(json_t *findings, json_t *stacks, pid_t pid, int work)
             g[a] = g[best];
             g[best] = t;
         }
-        json_t *f = add_finding(findings, "PYTHON CREEP", "stacks", pid);
-        json_object_set(f, "site", g[a].site);
+        json_t *e = json_object();
+        json_object_set(e, "site", g[a].site);
         json_t *fr = json_object_get(g[a].first, "frames"), *callers = json_array();
         size_t at = (size_t)json_integer_value(json_object_get(g[a].first, "site"));
         for (size_t c = at + 1; c < at + 3 && c < json_array_size(fr); c++)
             json_array_append(callers, json_array_get(fr, c));
-        json_object_set_new(f, "callers", callers);
-        json_object_set_new(f, "bytes_per_min", json_real(g[a].per_min));
+        json_object_set_new(e, "callers", callers);
+        json_object_set_new(e, "bytes_per_min", json_real(g[a].per_min));
         if (work) {
-            json_object_set_new(f, "bytes_per_unit", json_real(g[a].per_unit));
-            json_object_set_new(f, "objects_per_unit", json_real(g[a].obj_unit));
+            json_object_set_new(e, "bytes_per_unit", json_real(g[a].per_unit));
+            json_object_set_new(e, "objects_per_unit", json_real(g[a].obj_unit));
         }
-        json_object_set_new(f, "stacks", g[a].ids);
-        json_object_set_new(f, "allocated_in", g[a].in);
-        if (kept) json_object_set(f, "kept", kept);
+        json_object_set_new(e, "stacks", g[a].ids);
+        json_object_set_new(e, "allocated_in", g[a].in);
+        json_array_append_new(sites, e);
     }
+    json_object_set_new(f, "sites", sites);
+    if (kept) json_object_set(f, "kept", kept);
 }
 
 static const char *verdict_max(const char *a, const char *b)

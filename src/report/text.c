@@ -487,38 +487,40 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
         }
         if (!strcmp(mc_jstr(f, "kind"), "PYTHON CREEP")) {
             char b[32], site[600];
-            int unit = json_object_get(f, "bytes_per_unit") != NULL;
-            mc_fmt_bytes(b, sizeof(b), mc_jnum(f, unit ? "bytes_per_unit" : "bytes_per_min"), 1);
-            mc_report_frame_text(json_object_get(f, "site"), site, sizeof(site));
-            fprintf(out, "\n%sPYTHON CREEP%s in process %lld: %s per %s",
-                    colour ? "\033[1;31m" : "", colour ? "\033[0m" : "",
-                    (long long)json_integer_value(json_object_get(f, "pid")), b,
-                    unit ? "unit" : "minute");
-            json_t *kt = json_object_get(f, "kept");
+            json_t *kt = json_object_get(f, "kept"), *e, *x;
+            size_t k, j;
+            fprintf(out, "\n%sPYTHON CREEP%s in process %lld", colour ? "\033[1;31m" : "",
+                    colour ? "\033[0m" : "",
+                    (long long)json_integer_value(json_object_get(f, "pid")));
             if (kt && json_object_get(kt, "per_unit"))
-                fprintf(out, ", %+.2f %s per unit", mc_jnum(kt, "per_unit"), mc_jstr(kt, "type"));
+                fprintf(out, ": %+.2f %s per unit", mc_jnum(kt, "per_unit"), mc_jstr(kt, "type"));
             else if (kt)
-                fprintf(out, ", %+.1f %s per minute", mc_jnum(kt, "per_min"), mc_jstr(kt, "type"));
-            fprintf(out, "\n  at %s", site);
-            json_t *e;
-            size_t k;
-            json_array_foreach (json_object_get(f, "callers"), k, e) {
-                mc_report_frame_text(e, site, sizeof(site));
-                fprintf(out, "  <- %s", site);
-            }
-            json_array_foreach (json_object_get(f, "allocated_in"), k, e) {
+                fprintf(out, ": %+.1f %s per minute", mc_jnum(kt, "per_min"), mc_jstr(kt, "type"));
+            if (kt) fprintf(out, ", held by %s", mc_jstr(kt, "held_by"));
+            json_array_foreach (json_object_get(f, "sites"), k, e) {
+                if (k == 3) break;
+                int unit = json_object_get(e, "bytes_per_unit") != NULL;
                 mc_fmt_bytes(b, sizeof(b), mc_jnum(e, unit ? "bytes_per_unit" : "bytes_per_min"),
                              1);
-                json_t *fr = json_object_get(e, "frame");
-                if (fr)
-                    mc_report_frame_text(fr, site, sizeof(site));
-                else
-                    snprintf(site, sizeof(site), "this line");
-                fprintf(out, "\n  %s allocated in %s", b, site);
-                if (json_object_get(e, "native"))
-                    fprintf(out, "  (native: %s)", mc_jstr(e, "native"));
+                mc_report_frame_text(json_object_get(e, "site"), site, sizeof(site));
+                fprintf(out, "\n  %s per %s at %s", b, unit ? "unit" : "minute", site);
+                json_array_foreach (json_object_get(e, "callers"), j, x) {
+                    mc_report_frame_text(x, site, sizeof(site));
+                    fprintf(out, "  <- %s", site);
+                }
+                json_array_foreach (json_object_get(e, "allocated_in"), j, x) {
+                    mc_fmt_bytes(b, sizeof(b),
+                                 mc_jnum(x, unit ? "bytes_per_unit" : "bytes_per_min"), 1);
+                    json_t *fr = json_object_get(x, "frame");
+                    if (fr)
+                        mc_report_frame_text(fr, site, sizeof(site));
+                    else
+                        snprintf(site, sizeof(site), "this line");
+                    fprintf(out, "\n    %s allocated in %s", b, site);
+                    if (json_object_get(x, "native"))
+                        fprintf(out, "  (native: %s)", mc_jstr(x, "native"));
+                }
             }
-            if (kt) fprintf(out, "\n  held by %s", mc_jstr(kt, "held_by"));
             continue;
         }
         int objs = !strcmp(mc_jstr(f, "kind"), "PYTHON OBJECTS CREEP");
