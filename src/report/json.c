@@ -531,16 +531,16 @@ static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, enum top
 /* CONNECTION CHURN: new TCP connections made and closed again at a steady
  * pace: no pooling. Reported with the stacks that connect, even when
  * nothing leaks. With units of work, at least CHURN_MIN connections per
- * unit; without, at least CHURN_PER_S a second that live at most
- * CHURN_LIFE_S each on average (what a pool keeps lives for the run).
+ * unit; without, at least CHURN_COUNT connections, at least CHURN_PER_MIN a
+ * minute, each living on average less than a tenth of the run (what a pool
+ * keeps lives for the run; how fast the program goes does not matter).
  *
  * The mean lifetime is Little's law, L = lambda W (Little 1961): the mean
  * number of connections open (L, TCP ESTABLISHED at each sample) divided by
  * the rate they are made at (lambda, connections over the run's time). */
-#define CHURN_MIN    0.5
-#define CHURN_PER_S  1.0
-#define CHURN_LIFE_S 10.0
-#define CHURN_COUNT  20
+#define CHURN_MIN     0.5
+#define CHURN_PER_MIN 6.0
+#define CHURN_COUNT   20
 
 static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symbolizer *sym)
 {
@@ -555,7 +555,7 @@ static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symb
         open += s->tcp_est[i] / n;
     double life = rate > 0 ? open / rate : 0;
     int by_unit = pu && json_number_value(pu) >= CHURN_MIN;
-    int by_time = !pu && made >= CHURN_COUNT && rate >= CHURN_PER_S && life <= CHURN_LIFE_S;
+    int by_time = !pu && made >= CHURN_COUNT && rate * 60 >= CHURN_PER_MIN && life <= secs / 10;
     if (!by_unit && !by_time) return;
     json_t *f = add_finding(findings, "CONNECTION CHURN", "connects", p->pid);
     json_object_set(f, "evidence", m);

@@ -185,7 +185,12 @@ class Recorder:
                 return
             c.settimeout(2)
             try:
-                self.seen.append(c.recv(4096).split(b"\r\n")[0].decode(errors="replace"))
+                line = c.recv(4096).split(b"\r\n")[0].decode(errors="replace")
+                # A connection closed before any request (a browser's
+                # speculative preconnect, common on a loaded machine) asked
+                # for nothing.
+                if line:
+                    self.seen.append(line)
             except OSError:
                 pass
             c.close()

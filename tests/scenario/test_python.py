@@ -266,8 +266,8 @@ def case_clean_10min():
 
 def case_churn():
     """A client opening an httpx.Client per request, no units marked:
-    CONNECTION CHURN, short-lived connections at more than one a second,
-    all of them from the program's own line that connects."""
+    CONNECTION CHURN, short-lived connections (well under a second each, by
+    Little's law), all of them from the program's own line that connects."""
     path = os.path.join(PYFIX, "client_per_request.py")
     line = 1 + next(i for i, t in enumerate(open(path).read().splitlines())
                     if t.endswith("# connects here"))
@@ -278,7 +278,7 @@ def case_churn():
     f = finding(doc, "CONNECTION CHURN")
     check(f, f"no CONNECTION CHURN: {[x['kind'] for x in doc['summary']['findings']]}")
     made = f[0]["connections"]
-    check(made >= 20 and f[0]["per_s"] >= 1 and f[0]["lifetime_s"] < 1,
+    check(made >= 20 and f[0]["lifetime_s"] < 1,
           f"churn: {made} connections, {f[0]['per_s']:.1f}/s, {f[0]['lifetime_s']:.2f} s each")
     st = f[0]["stacks"][0]
     site = st["frames"][st["site"]]
