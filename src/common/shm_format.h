@@ -173,7 +173,10 @@ struct mc_shm_header {
     /* Records dropped because the run directory had no room for the pages
      * they needed (room.c): the file system behind it is full. */
     uint64_t room_lost;
-    char reserved[32];
+    /* Bytes of this file the process has committed (room.c): memcreep's
+     * own memory in its RSS (the mapping's Rss in /proc/PID/smaps). */
+    uint64_t room_bytes;
+    char reserved[24];
 };
 
 /* live_count and allocs count blocks in units of 1/MC_COUNT_SCALE: with

@@ -456,6 +456,7 @@ void mc_publish_start(void)
     ov->ready = 1;
     map_size = size;
     mc_shm = h;
+    mc_room_rebase(m); /* publishes what is committed so far */
     mc_publish_modules();
     mc_publish_mallinfo();
     /* The magic goes last: a reader that sees it sees a complete header. */

@@ -30,6 +30,17 @@ static size_t bits_size;
 static long page_size = 4096;
 
 /* Commits pages [first, last] that are not yet committed. */
+static uint64_t committed; /* pages of the current file committed */
+
+/* Publishes the committed bytes in the header, once the file being
+ * committed is the process' own mapping (not a child's copy in the
+ * making, while mc_shm is still the parent's). */
+static void publish_committed(void)
+{
+    if (mc_shm && (const char *)mc_shm == base)
+        __atomic_store_n(&mc_shm->room_bytes, committed * (uint64_t)page_size, __ATOMIC_RELAXED);
+}
+
 static int commit_pages(uint64_t first, uint64_t last)
 {
     for (uint64_t p = first; p <= last; p++) {
@@ -43,7 +54,9 @@ static int commit_pages(uint64_t first, uint64_t last)
                     MADV_POPULATE_WRITE) != 0)
             return -1;
         for (uint64_t k = p; k <= q; k++)
-            __atomic_fetch_or(&bits[k / 64], 1ull << (k % 64), __ATOMIC_RELEASE);
+            if (!(__atomic_fetch_or(&bits[k / 64], 1ull << (k % 64), __ATOMIC_RELEASE) &
+                  (1ull << (k % 64))))
+                __atomic_fetch_add(&committed, 1, __ATOMIC_RELAXED);
         p = q;
     }
     return 0;
@@ -68,8 +81,10 @@ int mc_room_init(void *map, uint64_t size, int fd)
     }
     base = map;
     pages = n;
+    committed = 0;
     if (madvise(map, (size_t)page_size, MADV_POPULATE_WRITE) == 0) {
         bits[0] |= 1;
+        committed = 1;
         return 0;
     }
     if (errno != EINVAL) return -1; /* no room even for the header */
@@ -78,12 +93,14 @@ int mc_room_init(void *map, uint64_t size, int fd)
     if (fd < 0 || posix_fallocate(fd, 0, (off_t)size) != 0) return -1;
     for (uint64_t p = 0; p < n; p++)
         bits[p / 64] |= 1ull << (p % 64);
+    committed = n;
     return 0;
 }
 
 void mc_room_rebase(void *map)
 {
     base = map;
+    publish_committed();
 }
 
 int mc_room_commit(const void *p, uint64_t len)
@@ -96,7 +113,10 @@ int mc_room_commit(const void *p, uint64_t len)
     if (MC_LIKELY(first == last &&
                   (__atomic_load_n(&bits[first / 64], __ATOMIC_ACQUIRE) & (1ull << (first % 64)))))
         return 0;
-    if (commit_pages(first, last) == 0) return 0;
+    if (commit_pages(first, last) == 0) {
+        publish_committed();
+        return 0;
+    }
     if (mc_shm) __atomic_fetch_add(&mc_shm->room_lost, 1, __ATOMIC_RELAXED);
     return -1;
 }

@@ -1063,6 +1063,12 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
              * the cut read as zeros. */
             if (mc_map_damaged(&p->map)) json_object_set_new(lost, "mapping_damaged", json_true());
             json_object_set_new(o, "lost", lost);
+            /* memcreep's own memory in the process' RSS: the pages of its
+             * mapping it committed; its Rss in /proc/PID/smaps is that or a
+             * little more (the kernel's fault-around maps neighbouring
+             * pages already in memory). */
+            json_object_set_new(o, "memcreep_mapping_bytes",
+                                json_integer((json_int_t)mc_map_load(&h->room_bytes)));
             json_object_set_new(o, "work_units", json_integer((json_int_t)h->work_units));
             int creeping;
             json_t *stacks = stacks_json(p, ri, sym, work, &creeping);

@@ -430,6 +430,14 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
             if (mc_report_metric_shown(k, x))
                 metric_row(out, mc_report_metrics[k][1], x, per_unit, colour);
         }
+        if (mc_jnum(p, "memcreep_mapping_bytes") > 0) {
+            char b[32];
+            mc_fmt_bytes(b, sizeof(b), mc_jnum(p, "memcreep_mapping_bytes"), 0);
+            fprintf(out,
+                    "  of its RSS, at least %s is memcreep's mapping (its file in the run "
+                    "directory)\n",
+                    b);
+        }
         json_t *lost = json_object_get(p, "lost");
         if (lost && (mc_jnum(lost, "stacks") > 0 || mc_jnum(lost, "pointers") > 0))
             fprintf(out,

@@ -322,6 +322,40 @@ def case_python_gc():
     check("(0, 0)" in out, f"plain: {out}")
 
 
+def case_own_memory():
+    """What memcreep keeps inside the process is stated: the pages of its
+    mapping the process committed. The kernel's count of that mapping in
+    the process' RSS (/proc/PID/smaps) is that, or a little more: a fault
+    maps neighbouring pages of the file already in memory (fault-around),
+    such as pages memcreep's own reads brought in."""
+    import json
+    import time
+    d = tempfile.mkdtemp(prefix="mc-harm-")
+    out = os.path.join(d, "out")
+    p = subprocess.Popen([ARGS.memcreep, "run", "-q", "--run-dir", d, "-o", out, "--", PY, "-c",
+                          "import time\nx = [bytes(1000) for _ in range(2000)]\ntime.sleep(5)"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(3.5)  # started, set up, quiet: it sleeps
+    with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+        target = int(f.read().split()[0])
+    rss, inside = 0, False
+    with open(f"/proc/{target}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                inside = len(head) >= 6 and head[-1].endswith(".map") and d in head[-1]
+            elif inside and head[0] == "Rss:":
+                rss += int(head[1]) * 1024
+    p.wait(timeout=60)
+    with open(os.path.join(out, "result.json")) as f:
+        doc = json.load(f)
+    root = [x for x in doc["processes"] if x["root"]][0]
+    said = root.get("memcreep_mapping_bytes", 0)
+    page = os.sysconf("SC_PAGE_SIZE")
+    check(root["pid"] == target and said > 0 and said - 4 * page <= rss <= said * 1.05 + 32 * page,
+          f"memcreep's mapping stated {said} B, the process has {rss} B of it resident")
+
+
 def case_killed_memcreep():
     """memcreep killed outright (SIGKILL): the target, its children and the
     run directory go too."""
