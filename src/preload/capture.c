@@ -119,20 +119,19 @@ static int native(void *const *buf, int n, uint64_t *ips, int max, int stop, int
  * not in the short one (OpenSSL's certificate parsing allocates dozens of
  * frames below it): libunwind's fast trace cannot stop at a frame, so the
  * walk starts again from the top. */
-static const int py_walks[] = {16};
+#define PY_SHORT 16
 
 int mc_capture(uint64_t *ips, int max)
 {
     void *buf[MC_MAX_DEPTH + SKIP_SLACK];
     if (max > MC_MAX_DEPTH) max = MC_MAX_DEPTH;
-    int cut = 0, depth = 0;
+    int cut = 0;
     if (mc_py_frames_on()) {
-        for (size_t w = 0; w <= sizeof(py_walks) / sizeof(py_walks[0]); w++) {
-            int want =
-                w < sizeof(py_walks) / sizeof(py_walks[0]) && py_walks[w] < max ? py_walks[w] : max;
-            int n = unw_backtrace(buf, want + SKIP_SLACK);
+        int n = unw_backtrace(buf, PY_SHORT + SKIP_SLACK);
+        int depth = native(buf, n, ips, max, 1, &cut);
+        if (!cut && n == PY_SHORT + SKIP_SLACK && max > PY_SHORT) {
+            n = unw_backtrace(buf, max + SKIP_SLACK);
             depth = native(buf, n, ips, max, 1, &cut);
-            if (cut || n < want + SKIP_SLACK || want == max) break;
         }
         return depth + mc_py_frames(ips + depth, max - depth);
     }

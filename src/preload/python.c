@@ -51,7 +51,7 @@ struct mc_py_api mc_py;
 #define UNITS_NS       1000000000ull  /* --unit looks for new threads every second */
 
 static PyObject *globals;
-static PyObject *fn_release, *fn_tick, *gc_get_objects;
+static PyObject *fn_release, *fn_tick;
 static int have_api;
 static int setup_tries;
 #define SETUP_TRIES 5
@@ -120,13 +120,7 @@ static int load_api(void)
 static PyObject *objects_of(PyObject *self, PyObject *cls)
 {
     (void)self;
-    if (!gc_get_objects) {
-        PyObject *gc = mc_py.ImportModule("gc");
-        gc_get_objects = gc ? mc_py.GetAttrString(gc, "get_objects") : NULL;
-        if (gc) mc_py.DecRef(gc);
-        if (!gc_get_objects) return NULL;
-    }
-    PyObject *objs = mc_py.CallObject(gc_get_objects, NULL), *out = mc_py.ListNew(0);
+    PyObject *objs = mc_py_all_objects(), *out = mc_py.ListNew(0);
     if (!objs || !out) {
         if (objs) mc_py.DecRef(objs);
         if (out) mc_py.DecRef(out);

@@ -118,6 +118,10 @@ struct mc_py_census {
  * a full collection would find it, without collecting. GIL held. Returns
  * 0, or -1 (nothing to free) when Python or memory refuses. */
 int mc_py_census_take(struct mc_py_census *c);
+/* gc.get_objects(), taken with the collector off for the call (so that
+ * the list's allocation cannot start a collection in memcreep's thread).
+ * New reference or NULL. GIL held. */
+PyObject *mc_py_all_objects(void);
 /* Drops the census' references. GIL held. */
 void mc_py_census_end(struct mc_py_census *c);
 #define MC_PY_REFS 64 /* referrers kept per target */

@@ -121,7 +121,7 @@ static void call0(PyObject *fn)
  * off for that one call (no bytecode runs meanwhile: nobody sees it off),
  * and the collection, if due, comes at the program's next allocation, as
  * without memcreep. */
-static PyObject *all_objects(void)
+PyObject *mc_py_all_objects(void)
 {
     if (!gc_get_objects) {
         PyObject *gc = mc_py.ImportModule("gc");
@@ -184,7 +184,7 @@ int mc_py_census_take(struct mc_py_census *c)
     memset(c, 0, sizeof(*c));
     c->types = type_slots(&ix);
     if (!c->types) return -1;
-    PyObject *objs = all_objects();
+    PyObject *objs = mc_py_all_objects();
     if (!objs) return -1;
     long n = mc_py.ListSize(objs);
     struct work w;

@@ -62,18 +62,18 @@ static int hold(size_t n)
     return 0;
 }
 
-static void count(const char *name)
+static void count(const char *name, long long n)
 {
     for (uint32_t i = 0; i < nnames; i++)
         if (!strcmp(names[i].name, name)) {
-            names[i].n++;
+            names[i].n += n;
             return;
         }
     if (nnames >= NAMES) return;
     size_t l = strnlen(name, MC_PY_NAME - 1);
     memcpy(names[nnames].name, name, l);
     names[nnames].name[l] = 0;
-    names[nnames++].n = 1;
+    names[nnames++].n = n;
 }
 
 static long debug_flags(void)
@@ -119,13 +119,15 @@ static void on_stop(PyObject *info)
     /* Legacy finalizers go back, alone, as without DEBUG_SAVEALL. */
     for (long i = ncoll; i < k; i++)
         if (MC_TP_DEL(MC_PY_TYPE(held[i]))) mc_py.ListAppend(gc_garbage, held[i]);
+    /* Counted by runs of one type (a cycle's objects come together): one
+     * name and one look-up per run. */
     char tn[MC_PY_NAME];
-    PyObject *last_type = NULL;
-    for (long i = 0; i < ncoll; i++) {
+    for (long i = 0, j; i < ncoll; i = j) {
         PyObject *t = MC_PY_TYPE(held[i]);
-        if (t != last_type) mc_py_type_name(t, tn, sizeof(tn));
-        last_type = t;
-        count(tn);
+        for (j = i + 1; j < ncoll && MC_PY_TYPE(held[j]) == t; j++)
+            ;
+        mc_py_type_name(t, tn, sizeof(tn));
+        count(tn, j - i);
     }
     /* What delete_garbage does with each: clear it unless an earlier clear
      * already left it to memcreep's reference alone. */
