@@ -267,6 +267,7 @@ static void sample_stack(struct mc_proc *p, uint32_t slot, int idx, int halved, 
     ss->bytes[idx] = b;
     ss->count[idx] = k;
     ss->fds[idx] = f;
+    if (x) ss->sample_mean = __atomic_load_n(&x->sample_mean, __ATOMIC_RELAXED);
 }
 
 /* Appends the Python type table to the per-type series. */

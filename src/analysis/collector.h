@@ -26,6 +26,7 @@ struct mc_stack_series {
     int64_t bytes[MC_SERIES_MAX];
     int64_t count[MC_SERIES_MAX];
     int64_t fds[MC_SERIES_MAX]; /* open descriptors it opened (preload view) */
+    uint64_t sample_mean;       /* its blocks are sampled: one per this many bytes */
 };
 
 /* A Python type's series: live objects after each snapshot, and the cycle

@@ -51,6 +51,28 @@ static size_t floors(const double *x, const double *y, size_t n, double *fx, dou
     return k;
 }
 
+/* A block of n bytes sampled with mean R is seen with probability
+ * p = 1 - exp(-n/R) and counted as n/p, so an estimate of L live bytes
+ * has variance sum n_i^2 (1 - p_i) / p_i, about R * L when the blocks are
+ * much smaller than R (Poisson thinning; jemalloc's prof docs). The net
+ * growth is the difference of two such estimates, of at most the peak
+ * each: its sampling sd is at most sqrt(2 R peak). Growth is told from
+ * noise when it is 3 such sd, and made of at least 10 samples (10 R: a
+ * few survivors of a churning population are not a trend). */
+#define SAMPLED_SD    3.0
+#define SAMPLED_MIN_K 10.0
+
+double mc_sampled_min_growth(double min, double mean, const double *y, size_t n)
+{
+    if (mean <= 0) return min;
+    double peak = 0;
+    for (size_t i = 0; i < n; i++)
+        if (y[i] > peak) peak = y[i];
+    double floor = SAMPLED_SD * sqrt(2 * mean * peak);
+    if (floor < SAMPLED_MIN_K * mean) floor = SAMPLED_MIN_K * mean;
+    return floor > min ? floor : min;
+}
+
 double mc_trend_net(const double *y, size_t n)
 {
     double fy[MAX_SEGMENTS];

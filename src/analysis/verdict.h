@@ -36,6 +36,10 @@ void mc_trend_classify(const double *x, const double *y, size_t n, const struct 
 /* Cheap first look: the net floor growth alone, so that only series that
  * grew enough pay for the O(n^2) tests. */
 double mc_trend_net(const double *y, size_t n);
+/* The least net growth that can be told from sampling noise in a series of
+ * estimated bytes whose blocks were Poisson-sampled with mean R bytes
+ * (docs/statistics.md, "Sampled stacks"); min when larger, min when R is 0. */
+double mc_sampled_min_growth(double min, double mean, const double *y, size_t n);
 /* "CREEP", "PLATEAU", "STEADY", "UNKNOWN". */
 const char *mc_verdict_name(enum mc_verdict v);
 /* Parses a name back; -1 when unknown. */

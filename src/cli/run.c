@@ -50,6 +50,12 @@ static void usage(FILE *f)
           "      --min-growth S   ignore stacks that grew less than S (default 16KiB)\n"
           "      --sample-bytes S record one allocation per S bytes on average (Poisson\n"
           "                       sampling, unbiased estimates) instead of every one\n"
+          "      --burst-rate N   a thread making more than N allocations a second is\n"
+          "                       sampled (one per 8 KiB) until it slows down (default\n"
+          "                       200000 in Python processes, 0 = never elsewhere)\n"
+          "      --py-sample-bytes S  Python: record one object of pymalloc's per S bytes\n"
+          "                       on average (default 8k; 0 = objects of 512 B or less\n"
+          "                       are not counted)\n"
           "      --top N          stacks shown per process (default 10, 0 = all)\n"
           "      --py-trace T     Python: trace allocations by line with tracemalloc for\n"
           "                       2 s every T, inside the program (default 0 = never)\n"
@@ -105,6 +111,8 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
                                          {"metrics", required_argument, 0, 2012},
                                          {"run-dir", required_argument, 0, 2013},
                                          {"unit", required_argument, 0, 2015},
+                                         {"burst-rate", required_argument, 0, 2016},
+                                         {"py-sample-bytes", required_argument, 0, 2017},
                                          {"output-any-owner", no_argument, 0, 2014},
                                          {"warmup", required_argument, 0, 2001},
                                          {"rounds", required_argument, 0, 2002},
@@ -212,6 +220,16 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
             break;
         case 2014:
             o->output_any_owner = 1;
+            break;
+        case 2016:
+            if (mc_parse_u64(optarg, 0, UINT64_MAX / 2, &o->s.burst_rate)) goto bad_num;
+            o->s.burst_rate_set = 1;
+            break;
+        case 2017:
+            if (mc_parse_size(optarg, &o->s.py_sample_bytes)) {
+                mc_error("%s takes a size such as 8k, or 0, not '%s'", name, optarg);
+                return -1;
+            }
             break;
         case 2015: {
             const char *colon = strchr(optarg, ':');
@@ -367,6 +385,7 @@ int mc_cmd_run(int argc, char **argv)
     o.s.depth = 64;
     o.s.stacks = 65536;
     o.s.min_growth = 16384;
+    o.s.py_sample_bytes = 8192;
     o.s.listen_timeout = 30;
     o.s.warmup = 100;
     o.s.rounds = 8;

@@ -449,8 +449,8 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
     int *target_failed = &end->target_failed;
     struct session s;
     char rundir[PATH_MAX] = "", lib[PATH_MAX], exe[PATH_MAX];
-    char env_buf[9][PATH_MAX + 64];
-    char *env[10] = {0};
+    char env_buf[11][PATH_MAX + 64];
+    char *env[12] = {0};
     int rc = MC_SESSION_OK, have_col = 0;
     struct mc_watchdog wd = {0, -1};
     struct mc_symbolizer *sym = NULL;
@@ -497,8 +497,14 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
     snprintf(env_buf[6], sizeof(env_buf[6]), "MEMCREEP_PY_FIRST_MS=%.0f",
              (o->py_trace < 20 ? o->py_trace / 2 : 10) * 1000);
     snprintf(env_buf[7], sizeof(env_buf[7]), "MEMCREEP_PY_UNIT=%s", o->py_unit ? o->py_unit : "");
-    snprintf(env_buf[8], sizeof(env_buf[8]), "PYTHONMALLOC=malloc");
-    for (int i = 0; i < 8 + !!o->python_malloc; i++)
+    snprintf(env_buf[8], sizeof(env_buf[8]), "MEMCREEP_PY_SAMPLE_BYTES=%llu",
+             (unsigned long long)o->py_sample_bytes);
+    int nenv = 9;
+    if (o->burst_rate_set)
+        snprintf(env_buf[nenv++], sizeof(env_buf[0]), "MEMCREEP_BURST_RATE=%llu",
+                 (unsigned long long)o->burst_rate);
+    if (o->python_malloc) snprintf(env_buf[nenv++], sizeof(env_buf[0]), "PYTHONMALLOC=malloc");
+    for (int i = 0; i < nenv; i++)
         env[i] = env_buf[i];
 
     struct sigaction sa;

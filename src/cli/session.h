@@ -15,6 +15,9 @@ struct mc_session_opts {
     double duration; /* 0: until the target exits (or the load is done) */
     double interval, grace, listen_timeout;
     uint64_t depth, stacks, min_growth, sample_bytes;
+    uint64_t burst_rate;      /* --burst-rate, when burst_rate_set */
+    int burst_rate_set;       /* else the library's default */
+    uint64_t py_sample_bytes; /* --py-sample-bytes (0: objects not hooked) */
     int quiet, tty;
     int python_malloc;   /* PYTHONMALLOC=malloc in the target's environment */
     double py_trace;     /* seconds between Python line tracing windows, 0 = off */

@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 #define MC_SHM_MAGIC   0x3130504545524b4dULL /* "MKREEP01" little-endian */
-#define MC_SHM_VERSION 4
+#define MC_SHM_VERSION 5
 
 /* Process states as published by the target itself. The reader combines this
  * with what the kernel says (waitpid, /proc) to tell how a process ended. */
@@ -176,7 +176,17 @@ struct mc_shm_header {
     /* Bytes of this file the process has committed (room.c): memcreep's
      * own memory in its RSS (the mapping's Rss in /proc/PID/smaps). */
     uint64_t room_bytes;
-    char reserved[24];
+    /* Sampling the library chose by itself (hooks.c): the mean of CPython's
+     * object domain (0: not hooked), the mean used while a thread's
+     * allocations come in a burst, and how many allocation calls such
+     * bursts made (counted by thousands as they are checked). */
+    uint64_t py_sample_bytes;
+    uint64_t burst_sample_bytes;
+    uint64_t burst_calls;
+    /* The pointer table's private memory (ptr_table.c): the one table of
+     * the library's own that grows with the program's heap, and whose
+     * pages are all touched (entries are spread by hash). */
+    uint64_t own_bytes;
 };
 
 /* live_count and allocs count blocks in units of 1/MC_COUNT_SCALE: with
@@ -206,7 +216,9 @@ struct mc_shm_stack_ext {
     int32_t fd_live[MC_FD_KINDS]; /* open descriptors this stack opened */
     uint32_t fd_opened;           /* descriptors it opened, cumulative */
     int32_t threads_unjoined;     /* its threads that exited unjoined */
-    uint64_t reserved[3];
+    uint64_t sample_mean;         /* its blocks were sampled, one per this many
+                                     bytes on average (0: every one) */
+    uint64_t reserved[2];
 };
 
 enum mc_py_state {

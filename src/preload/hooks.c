@@ -58,8 +58,85 @@ static double sample_mean;
 static __thread uint64_t tl_left TLS_FAST;
 static __thread uint64_t tl_rng TLS_FAST;
 
-/* Exponential variate with mean sample_mean, by inversion. */
-static uint64_t next_interval(void)
+/* CPython's object allocator (python_alloc.c) is sampled the same way,
+ * always, with its own mean (MEMCREEP_PY_SAMPLE_BYTES) and countdown: it
+ * serves every object of 512 bytes or less, millions a second, and taking
+ * a stack at each would cost the program several times its own time.
+ * Blocks it passes on to malloc are counted there, exactly (tl_raw tells
+ * the wrapper so). A recorded block of the object domain carries MC_OBJ in
+ * its size in the pointer table, so its free takes off the same weights. */
+static double obj_mean = 8192;
+static __thread uint64_t tl_obj_left TLS_FAST;
+static __thread int tl_raw TLS_FAST;
+#define MC_OBJ      (1ull << 39)
+#define MC_BURST    (1ull << 38)
+#define MC_SIZE_MAX (MC_BURST - 1)
+
+/* ---- bursts ----
+ *
+ * Taking a stack costs a microsecond or two; a thread that allocates
+ * millions of blocks a second (OpenSSL parsing a CA bundle into a new SSL
+ * context: 200 000 allocations) would run several times slower. So each
+ * thread counts its allocation calls and every BURST_CALLS of them looks at
+ * the clock: while it makes more than burst_rate a second, its malloc-side
+ * blocks are sampled like the object domain (mean burst_mean, their own
+ * countdown, MC_BURST in the table), and recorded one by one again when
+ * the rate falls under half that. The time spent in stacks is then bounded
+ * by about burst_rate stacks a second. MEMCREEP_BURST_RATE sets the rate
+ * (0: never; by default on in Python processes, whose stacks are the
+ * deepest, and off elsewhere). */
+#define BURST_CALLS 4096
+static double burst_mean = 8192;
+static uint64_t burst_rate;
+static int burst_explicit; /* MEMCREEP_BURST_RATE was given */
+static __thread uint32_t tl_calls TLS_FAST;
+static __thread int tl_burst TLS_FAST;
+static __thread uint64_t tl_burst_ns TLS_FAST;
+static __thread uint64_t tl_burst_left TLS_FAST;
+
+/* Every BURST_CALLS calls: is this thread in a burst? */
+static void burst_check(void)
+{
+    uint64_t now = mc_now_ns(CLOCK_MONOTONIC), dt = now - tl_burst_ns;
+    uint64_t limit = tl_burst ? burst_rate / 2 : burst_rate;
+    int was = tl_burst;
+    tl_burst = tl_burst_ns && dt && (double)BURST_CALLS * 1e9 / (double)dt > (double)limit;
+    tl_burst_ns = now;
+    if (tl_burst && mc_shm) __atomic_fetch_add(&mc_shm->burst_calls, BURST_CALLS, __ATOMIC_RELAXED);
+    if (!was && tl_burst) tl_burst_left = 0;
+}
+
+/* Nearly every object freed was never recorded, and looking for it in the
+ * pointer table (a miss in a large table) would cost more than all the
+ * sampling saves. So the recorded blocks of the object domain are also
+ * counted in a counting filter (Fan et al. 2000, one hash): a counter per
+ * bucket of addresses, raised when such a block is recorded and lowered
+ * when it is forgotten; a free whose counter is 0 was certainly not
+ * recorded. 2^18 one-byte counters (256 KiB, untouched until used) against
+ * a few thousand recorded live objects in most programs: few false hits. A counter
+ * that reaches 255 stays there (it then always says "maybe"). */
+#define OBJ_FILTER_BITS 16
+static uint8_t obj_filter[1u << OBJ_FILTER_BITS];
+
+static inline uint8_t *obj_bucket(const void *p)
+{
+    /* No hash: a bucket per 16 bytes, modulo 4 MiB of address space, so
+     * that the frees of neighbouring objects (a pool's) read the same
+     * cache line of the filter rather than one each. */
+    return &obj_filter[((uintptr_t)p >> 4) & ((1u << OBJ_FILTER_BITS) - 1)];
+}
+
+static inline void obj_filter_add(const void *p, int delta)
+{
+    uint8_t *b = obj_bucket(p);
+    uint8_t v = __atomic_load_n(b, __ATOMIC_RELAXED);
+    while (v != 255 && !__atomic_compare_exchange_n(b, &v, (uint8_t)(v + delta), 1,
+                                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
+/* Exponential variate with the given mean, by inversion. */
+static uint64_t next_interval(double mean)
 {
     if (!tl_rng) tl_rng = mc_now_ns(CLOCK_MONOTONIC) ^ (uint64_t)(uintptr_t)&tl_rng;
     /* xorshift64* (Vigna 2016); 53 random bits make u in (0, 1]. */
@@ -68,19 +145,23 @@ static uint64_t next_interval(void)
     tl_rng ^= tl_rng >> 27;
     double u = (double)((tl_rng * 0x2545f4914f6cdd1dull) >> 11) + 1.0;
     u /= 9007199254740992.0;
-    double v = -log(u) * sample_mean;
+    double v = -log(u) * mean;
     return v < 1 ? 1 : (uint64_t)v;
 }
 
-/* Weight of a sampled block of n bytes: 1/p(n), p(n) = 1 - exp(-n/R). */
-static void weights(size_t n, size_t *bytes, int64_t *count)
+/* Weight of a recorded block (its size as the pointer table keeps it, with
+ * MC_OBJ for the object domain): 1/p(n), p(n) = 1 - exp(-n/R), R the mean
+ * of its domain; 1 when its domain is not sampled. */
+static void weights(size_t tagged, size_t *bytes, int64_t *count)
 {
-    if (!sample_bytes) {
+    size_t n = tagged & MC_SIZE_MAX;
+    double mean = (tagged & MC_OBJ) ? obj_mean : (tagged & MC_BURST) ? burst_mean : sample_mean;
+    if (mean <= 0) {
         *bytes = n;
         *count = MC_COUNT_SCALE;
         return;
     }
-    double p = -expm1(-(double)n / sample_mean);
+    double p = -expm1(-(double)n / mean);
     double w = p > 0 ? 1 / p : 1;
     *bytes = (size_t)llround((double)n * w);
     *count = llround(w * MC_COUNT_SCALE);
@@ -132,31 +213,55 @@ static int resolve(void)
 
 /* ---- recording ---- */
 
-/* Records a new block. Inline in every hook so that the stack walk starts
- * one frame above the caller's code. */
-static inline __attribute__((always_inline)) void record_alloc(void *p, size_t size)
+/* Records a new block of the given domain (0: malloc, MC_OBJ: CPython's
+ * object allocator). Inline in every hook so that the stack walk starts one
+ * frame above the caller's code (the walk leaves this library's frames out
+ * in any case). */
+static inline __attribute__((always_inline)) void record(void *p, size_t size, uint64_t dom)
 {
     if (MC_UNLIKELY(!p) || !mc_active || in_hook) return;
-    if (sample_bytes) {
-        if (MC_UNLIKELY(!tl_left)) tl_left = next_interval();
+    if (dom) {
+        if (MC_UNLIKELY(!tl_obj_left)) tl_obj_left = next_interval(obj_mean);
+        if (MC_LIKELY(size < tl_obj_left)) {
+            tl_obj_left -= size;
+            return;
+        }
+        tl_obj_left = next_interval(obj_mean);
+    } else if (sample_bytes) {
+        if (MC_UNLIKELY(!tl_left)) tl_left = next_interval(sample_mean);
         if (MC_LIKELY(size < tl_left)) {
             tl_left -= size;
             return;
         }
-        tl_left = next_interval();
+        tl_left = next_interval(sample_mean);
+    } else if (burst_rate) {
+        if (MC_UNLIKELY((++tl_calls & (BURST_CALLS - 1)) == 0)) burst_check();
+        if (tl_burst) {
+            if (MC_UNLIKELY(!tl_burst_left)) tl_burst_left = next_interval(burst_mean);
+            if (MC_LIKELY(size < tl_burst_left)) {
+                tl_burst_left -= size;
+                return;
+            }
+            tl_burst_left = next_interval(burst_mean);
+            dom = MC_BURST;
+        }
     }
     int saved = errno;
     in_hook = 1;
     if (mc_publish_own() == 0) {
         uint64_t ips[MC_MAX_DEPTH];
-        int d = mc_capture(ips, depth);
-        uint32_t slot = mc_stack_intern(ips, d);
-        size_t wb;
+        uint32_t slot = mc_stack_intern(ips, mc_capture(ips, depth));
+        size_t tagged = (size > MC_SIZE_MAX ? MC_SIZE_MAX : size) | dom, wb;
         int64_t wc;
-        weights(size, &wb, &wc);
-        if (mc_ptr_insert((uintptr_t)p, size, slot) == 0)
+        weights(tagged, &wb, &wc);
+        if (dom || sample_bytes)
+            mc_stack_mark_sampled(slot, (uint64_t)(dom == MC_OBJ     ? obj_mean
+                                                   : dom == MC_BURST ? burst_mean
+                                                                     : sample_mean));
+        if (mc_ptr_insert((uintptr_t)p, tagged, slot) == 0) {
+            if (dom == MC_OBJ) obj_filter_add(p, 1);
             mc_stack_alloc(slot, wb, wc);
-        else
+        } else
             __atomic_fetch_add(&mc_shm->lost_ptrs, 1, __ATOMIC_RELAXED);
         if (MC_UNLIKELY((++events & 255) == 0)) {
             mc_publish_trim();
@@ -167,17 +272,25 @@ static inline __attribute__((always_inline)) void record_alloc(void *p, size_t s
     errno = saved;
 }
 
+#define record_alloc(p, size) record(p, size, 0)
+
 /* Forgets a block that is about to be freed. Must run before the real free:
  * once freed, the address can be handed to another thread and recorded
- * again. Returns 1 when the block was known (its size and stack in *size
- * and *slot) and its bytes must be taken off with finish_free. */
-static inline int forget(void *p, size_t *size, uint32_t *slot)
+ * again. Returns 1 when the block was known (its size as the table keeps
+ * it and its stack in *size and *slot) and its bytes must be taken off
+ * with finish_free. With sampled, most freed blocks were never recorded:
+ * a look without the lock first (always so for the object domain). */
+enum look { LOOK_EXACT, LOOK_SAMPLED, LOOK_OBJ };
+
+static inline int forget(void *p, size_t *size, uint32_t *slot, enum look look)
 {
     if (!p || !mc_active || in_hook) return 0;
-    if (sample_bytes && !mc_ptr_maybe_known((uintptr_t)p)) return 0;
+    if (look == LOOK_SAMPLED && !mc_ptr_maybe_known((uintptr_t)p)) return 0;
+    if (look == LOOK_OBJ && !__atomic_load_n(obj_bucket(p), __ATOMIC_RELAXED)) return 0;
     int saved = errno, known = 0;
     in_hook = 1;
     if (mc_publish_own() == 0) known = mc_ptr_remove((uintptr_t)p, size, slot) == 0;
+    if (known && (*size & MC_OBJ)) obj_filter_add(p, -1);
     in_hook = 0;
     errno = saved;
     return known;
@@ -199,6 +312,21 @@ static inline void finish_free(size_t size, uint32_t slot)
     }
 }
 
+/* Puts back a block forgotten before a realloc that failed: it is still
+ * live and still the caller's. */
+static void keep(void *old, size_t size, uint32_t slot)
+{
+    if (in_hook) return;
+    int saved = errno;
+    in_hook = 1;
+    if (mc_ptr_insert((uintptr_t)old, size, slot) != 0)
+        finish_free(size, slot);
+    else if (size & MC_OBJ)
+        obj_filter_add(old, 1);
+    in_hook = 0;
+    errno = saved;
+}
+
 /* ---- the hooks ---- */
 
 #define boot_alloc_for_call() boot_alloc(size)
@@ -206,6 +334,7 @@ static inline void finish_free(size_t size, uint32_t slot)
 EXPORT void *malloc(size_t size)
 {
     ENSURE_REAL();
+    tl_raw = 1;
     void *p = real.malloc(size);
     record_alloc(p, size);
     return p;
@@ -216,7 +345,8 @@ EXPORT void free(void *p)
     size_t size;
     uint32_t slot;
     if (!p || is_boot(p)) return;
-    int known = forget(p, &size, &slot);
+    tl_raw = 1;
+    int known = forget(p, &size, &slot, sample_bytes || tl_burst ? LOOK_SAMPLED : LOOK_EXACT);
     real.free(p);
     if (known) finish_free(size, slot);
 }
@@ -228,6 +358,7 @@ EXPORT void *calloc(size_t n, size_t size)
         if (__atomic_load_n(&resolving, __ATOMIC_ACQUIRE) || !resolve() || !real.calloc)
             return n && size > SIZE_MAX / n ? NULL : boot_alloc(n * size);
     }
+    tl_raw = 1;
     void *p = real.calloc(n, size);
     record_alloc(p, n * size);
     return p;
@@ -245,17 +376,11 @@ EXPORT void *realloc(void *old, size_t size)
     }
     size_t osize = 0;
     uint32_t oslot = 0;
-    int known = forget(old, &osize, &oslot);
+    tl_raw = 1;
+    int known = forget(old, &osize, &oslot, sample_bytes || tl_burst ? LOOK_SAMPLED : LOOK_EXACT);
     void *p = real.realloc(old, size);
     if (!p && size != 0) {
-        /* Failed: the old block is still live and still the caller's. */
-        if (known && !in_hook) {
-            int saved = errno;
-            in_hook = 1;
-            if (mc_ptr_insert((uintptr_t)old, osize, oslot) != 0) finish_free(osize, oslot);
-            in_hook = 0;
-            errno = saved;
-        }
+        if (known) keep(old, osize, oslot);
         return NULL;
     }
     /* The new block is counted before the old one is taken off: a reader
@@ -279,6 +404,7 @@ EXPORT void *reallocarray(void *old, size_t n, size_t size)
 EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
     if (MC_UNLIKELY(!__atomic_load_n(&real.malloc, __ATOMIC_ACQUIRE)) && !resolve()) return ENOMEM;
+    tl_raw = 1;
     int rc = real.posix_memalign(out, align, size);
     if (rc == 0) record_alloc(*out, size);
     return rc;
@@ -287,6 +413,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size)
 EXPORT void *aligned_alloc(size_t align, size_t size)
 {
     ENSURE_REAL();
+    tl_raw = 1;
     void *p = real.aligned_alloc(align, size);
     record_alloc(p, size);
     return p;
@@ -295,6 +422,7 @@ EXPORT void *aligned_alloc(size_t align, size_t size)
 EXPORT void *memalign(size_t align, size_t size)
 {
     ENSURE_REAL();
+    tl_raw = 1;
     void *p = real.memalign(align, size);
     record_alloc(p, size);
     return p;
@@ -303,6 +431,7 @@ EXPORT void *memalign(size_t align, size_t size)
 EXPORT void *valloc(size_t size)
 {
     ENSURE_REAL();
+    tl_raw = 1;
     void *p = real.valloc(size);
     record_alloc(p, size);
     return p;
@@ -311,9 +440,74 @@ EXPORT void *valloc(size_t size)
 EXPORT void *pvalloc(size_t size)
 {
     ENSURE_REAL();
+    tl_raw = 1;
     void *p = real.pvalloc(size);
     record_alloc(p, size);
     return p;
+}
+
+/* ---- CPython's mem and object domains ----
+ *
+ * python_alloc.c puts these in front of the allocator each domain had (ctx
+ * is that allocator: its functions and context). Each calls it and records what the object
+ * allocator served itself; what it passed on to malloc (blocks over 512
+ * bytes, or all with PYTHONMALLOC=malloc) the hooks above saw and counted
+ * exactly, which they say in tl_raw. */
+
+void mc_hooks_python(int objects)
+{
+    uint64_t r = burst_explicit ? burst_rate : 200000;
+    if (mc_shm) {
+        mc_shm->py_sample_bytes = objects ? (uint64_t)obj_mean : 0;
+        mc_shm->burst_sample_bytes = r ? (uint64_t)burst_mean : 0;
+    }
+    __atomic_store_n(&burst_rate, r, __ATOMIC_RELEASE);
+}
+
+void *mc_obj_malloc(void *ctx, size_t n)
+{
+    const struct mc_allocator *a = ctx;
+    tl_raw = 0;
+    void *p = a->malloc(a->ctx, n);
+    if (!tl_raw) record(p, n, MC_OBJ);
+    return p;
+}
+
+void *mc_obj_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    const struct mc_allocator *a = ctx;
+    tl_raw = 0;
+    void *p = a->calloc(a->ctx, nelem, elsize);
+    if (!tl_raw) record(p, nelem * elsize, MC_OBJ); /* no overflow when p */
+    return p;
+}
+
+void *mc_obj_realloc(void *ctx, void *old, size_t n)
+{
+    const struct mc_allocator *a = ctx;
+    size_t osize = 0;
+    uint32_t oslot = 0;
+    int known = forget(old, &osize, &oslot, LOOK_OBJ);
+    tl_raw = 0;
+    void *p = a->realloc(a->ctx, old, n);
+    int raw = tl_raw;
+    if (!p && n != 0) {
+        if (known) keep(old, osize, oslot);
+        return NULL;
+    }
+    if (!raw) record(p, n, MC_OBJ);
+    if (known) finish_free(osize, oslot);
+    return p;
+}
+
+void mc_obj_free(void *ctx, void *p)
+{
+    const struct mc_allocator *a = ctx;
+    size_t size;
+    uint32_t slot;
+    int known = forget(p, &size, &slot, LOOK_OBJ);
+    a->free(a->ctx, p);
+    if (known) finish_free(size, slot);
 }
 
 /* The reentrancy guard, for the other hooks of the library. */
@@ -338,6 +532,11 @@ __attribute__((constructor(101))) static void mc_init(void)
     in_hook = 1; /* nothing the set-up allocates is the target's */
     sample_bytes = mc_env_u64("MEMCREEP_SAMPLE_BYTES", 0);
     sample_mean = (double)sample_bytes;
+    obj_mean = (double)mc_env_u64("MEMCREEP_PY_SAMPLE_BYTES", 8192);
+    burst_mean = (double)mc_env_u64("MEMCREEP_BURST_SAMPLE_BYTES", 8192);
+    if (burst_mean < 1) burst_mean = 1;
+    burst_explicit = getenv("MEMCREEP_BURST_RATE") != NULL;
+    burst_rate = mc_env_u64("MEMCREEP_BURST_RATE", 0);
     depth = (int)mc_env_u64("MEMCREEP_DEPTH", MC_DEFAULT_DEPTH);
     if (depth < 1) depth = 1;
     if (depth > MC_MAX_DEPTH) depth = MC_MAX_DEPTH;

@@ -59,6 +59,25 @@ void mc_room_rebase(void *map);
 /* ---- hooks.c: the reentrancy guard, for hooks in other files ---- */
 
 int mc_in_hook(void);
+/* The process runs Python (objects: its object domain is hooked): sample
+ * allocation bursts unless MEMCREEP_BURST_RATE said otherwise, and state
+ * the sampling in the header. */
+void mc_hooks_python(int objects);
+/* An allocator as CPython's PyMemAllocatorEx lays it out. */
+struct mc_allocator {
+    void *ctx;
+    void *(*malloc)(void *ctx, size_t n);
+    void *(*calloc)(void *ctx, size_t nelem, size_t elsize);
+    void *(*realloc)(void *ctx, void *p, size_t n);
+    void (*free)(void *ctx, void *p);
+};
+/* In front of CPython's mem and object domains (python_alloc.c), with the
+ * allocator they replace (a struct mc_allocator) as ctx: call it and
+ * record, sampled, the blocks it served itself. */
+void *mc_obj_malloc(void *ctx, size_t n);
+void *mc_obj_calloc(void *ctx, size_t nelem, size_t elsize);
+void *mc_obj_realloc(void *ctx, void *p, size_t n);
+void mc_obj_free(void *ctx, void *p);
 void mc_set_in_hook(int v);
 
 /* ---- capture.c: call stacks ---- */
@@ -81,6 +100,9 @@ int mc_capture_is_unwinder(const void *caller);
 /* Finds or adds the stack and returns its slot; MC_STACK_OVERFLOW when the
  * table or the frame pool is full (counted in lost_stacks). Lock-free. */
 uint32_t mc_stack_intern(const uint64_t *ips, int depth);
+/* Notes that the stack's blocks are sampled with the given mean (bytes),
+ * for the reader: a few sampled blocks are not growth. */
+void mc_stack_mark_sampled(uint32_t slot, uint64_t mean);
 
 /* ---- counters.c: per-stack counters through per-thread slabs ---- */
 

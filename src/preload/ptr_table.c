@@ -107,6 +107,8 @@ static int shard_grow(struct mc_shard *s)
         atomic_fetch_sub(&table_bytes, nbytes);
         return -1;
     }
+    /* Stated in the header: memcreep's own memory in the process' RSS. */
+    if (mc_shm) __atomic_store_n(&mc_shm->own_bytes, atomic_load(&table_bytes), __ATOMIC_RELAXED);
     uint64_t mask = ncap - 1;
     for (uint64_t i = 0; i < s->cap; i++) {
         if (!s->e[i].ptr) continue;

@@ -196,6 +196,7 @@ static int setup(void)
     if (mc_py_garbage_start() != 0) goto fail;
     mc_py_held_check(probe, value);
     mc_py_frames_check(g);
+    mc_hooks_python(mc_py_alloc_start() == 1);
     register_exit();
     globals = g;
     return 0;

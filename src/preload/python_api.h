@@ -165,6 +165,13 @@ void mc_py_garbage_reset(void);
  * (its globals) and, when it holds, lets the hooks read frames. GIL held. */
 void mc_py_frames_check(PyObject *globals);
 
+/* ---- python_alloc.c: the mem and object domains ---- */
+
+/* Puts memcreep in front of CPython's mem and object allocators. GIL
+ * held. Returns 1 when it is, 0 when MEMCREEP_PY_SAMPLE_BYTES=0 said not
+ * to, -1 when the interpreter has no PyMem_SetAllocator. */
+int mc_py_alloc_start(void);
+
 /* ---- python_units.c: --unit MODULE:QUALNAME ---- */
 
 /* Reads MEMCREEP_PY_UNIT (at start; no Python call). */

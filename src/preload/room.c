@@ -37,8 +37,9 @@ static uint64_t committed; /* pages of the current file committed */
  * making, while mc_shm is still the parent's). */
 static void publish_committed(void)
 {
-    if (mc_shm && (const char *)mc_shm == base)
+    if (mc_shm && (const char *)mc_shm == base) {
         __atomic_store_n(&mc_shm->room_bytes, committed * (uint64_t)page_size, __ATOMIC_RELAXED);
+    }
 }
 
 static int commit_pages(uint64_t first, uint64_t last)

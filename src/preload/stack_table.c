@@ -100,6 +100,15 @@ static uint32_t fill_slot(uint32_t i, const uint64_t *ips, int depth)
     return i;
 }
 
+void mc_stack_mark_sampled(uint32_t slot, uint64_t mean)
+{
+    if (slot == MC_STACK_OVERFLOW || slot >= mc_lay.stack_cap) return;
+    struct mc_shm_stack_ext *ext =
+        (struct mc_shm_stack_ext *)((char *)mc_shm + mc_lay.off_stack_ext);
+    if (__atomic_load_n(&ext[slot].sample_mean, __ATOMIC_RELAXED) != mean)
+        __atomic_store_n(&ext[slot].sample_mean, mean, __ATOMIC_RELAXED);
+}
+
 uint32_t mc_stack_intern(const uint64_t *ips, int depth)
 {
     if (depth <= 0) return overflow();

@@ -254,6 +254,8 @@ static json_t *stack_json(struct mc_proc *p, const struct ranked *r, struct mc_s
     json_object_set_new(o, "confidence", json_real(1 - r->tr.p));
     json_object_set_new(o, "live_bytes", json_integer(n ? ss->bytes[n - 1] : 0));
     json_object_set_new(o, "live_count", json_integer(n ? ss->count[n - 1] : 0));
+    if (ss->sample_mean)
+        json_object_set_new(o, "sample_bytes", json_integer((json_int_t)ss->sample_mean));
     if (st) {
         json_object_set_new(o, "allocs", json_integer((json_int_t)st->allocs));
         json_object_set_new(o, "alloc_bytes", json_integer((json_int_t)st->alloc_bytes));
@@ -289,7 +291,6 @@ static json_t *stacks_json(struct mc_proc *p, const struct mc_run_info *ri,
     *creeping = 0;
     if (!r) return a;
     to_minutes(s, xm);
-    struct mc_trend_opts o = {ri->min_growth, 0.01};
     for (uint32_t slot = 0; slot < p->stk_cap; slot++) {
         const struct mc_stack_series *ss = p->stk[slot];
         if (!ss) continue;
@@ -297,8 +298,10 @@ static json_t *stacks_json(struct mc_proc *p, const struct mc_run_info *ri,
             y[i] = (double)ss->bytes[i];
         struct ranked *e = &r[nr];
         e->slot = slot;
+        struct mc_trend_opts o = {
+            mc_sampled_min_growth(ri->min_growth, (double)ss->sample_mean, y, n), 0.01};
         double net = mc_trend_net(y, n);
-        if (net >= ri->min_growth) {
+        if (net >= o.min_growth) {
             mc_trend_classify(work ? s->work : xm, y, n, &o, &e->tr);
         } else {
             e->tr.verdict = n >= MC_MIN_POINTS ? MC_V_STEADY : MC_V_UNKNOWN;
@@ -1069,7 +1072,21 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
              * pages already in memory). */
             json_object_set_new(o, "memcreep_mapping_bytes",
                                 json_integer((json_int_t)mc_map_load(&h->room_bytes)));
+            /* Its pointer table, private memory: that much more. */
+            json_object_set_new(o, "memcreep_private_bytes",
+                                json_integer((json_int_t)mc_map_load(&h->own_bytes)));
             json_object_set_new(o, "work_units", json_integer((json_int_t)h->work_units));
+            /* The sampling the library chose by itself: pymalloc's objects,
+             * and threads in an allocation burst (their stacks carry
+             * sample_bytes too). */
+            json_t *smp = json_object();
+            json_object_set_new(smp, "python_objects",
+                                json_integer((json_int_t)mc_map_load(&h->py_sample_bytes)));
+            json_object_set_new(smp, "bursts",
+                                json_integer((json_int_t)mc_map_load(&h->burst_sample_bytes)));
+            json_object_set_new(smp, "burst_calls",
+                                json_integer((json_int_t)mc_map_load(&h->burst_calls)));
+            json_object_set_new(o, "sampling", smp);
             int creeping;
             json_t *stacks = stacks_json(p, ri, sym, work, &creeping);
             json_object_set_new(o, "stacks", stacks);

@@ -431,12 +431,26 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
                 metric_row(out, mc_report_metrics[k][1], x, per_unit, colour);
         }
         if (mc_jnum(p, "memcreep_mapping_bytes") > 0) {
-            char b[32];
+            char b[32], t[32];
             mc_fmt_bytes(b, sizeof(b), mc_jnum(p, "memcreep_mapping_bytes"), 0);
             fprintf(out,
                     "  of its RSS, at least %s is memcreep's mapping (its file in the run "
-                    "directory)\n",
+                    "directory)",
                     b);
+            if (mc_jnum(p, "memcreep_private_bytes") > 0) {
+                mc_fmt_bytes(t, sizeof(t), mc_jnum(p, "memcreep_private_bytes"), 0);
+                fprintf(out, ",\n  and %s more its pointer table (private memory)", t);
+            }
+            fputc('\n', out);
+        }
+        json_t *smp = json_object_get(p, "sampling");
+        if (smp && mc_jnum(smp, "burst_calls") > 0) {
+            char b[32];
+            mc_fmt_bytes(b, sizeof(b), mc_jnum(smp, "bursts"), 0);
+            fprintf(out,
+                    "  sampled in allocation bursts: about %.0f allocations, one per %s "
+                    "recorded (--burst-rate)\n",
+                    mc_jnum(smp, "burst_calls"), b);
         }
         json_t *lost = json_object_get(p, "lost");
         if (lost && (mc_jnum(lost, "stacks") > 0 || mc_jnum(lost, "pointers") > 0))
