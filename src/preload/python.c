@@ -357,6 +357,7 @@ static void *py_thread(void *arg)
             __atomic_fetch_add(&mc_shm->py_skipped, 1, __ATOMIC_RELAXED);
         }
         mc_shm->py_snap_ns = mc_now_ns(CLOCK_MONOTONIC) - t0;
+
         served = want;
         __atomic_store_n(&mc_shm->py_done, want, __ATOMIC_RELEASE);
     }

@@ -78,8 +78,10 @@ struct mc_py_method {
 #define MC_METH_O       0x0008
 
 /* PyObject and PyTypeObject fields (object.h, cpython/object.h). */
-#define MC_PY_REFCNT(o)      (*(const intptr_t *)(o))
-#define MC_PY_TYPE(o)        (*(PyObject *const *)((const char *)(o) + 8))
+#define MC_PY_REFCNT(o) (*(const intptr_t *)(o))
+#define MC_PY_TYPE(o)   (*(PyObject *const *)((const char *)(o) + 8))
+/* PyListObject.ob_item (cpython/listobject.h): the items of a list. */
+#define MC_PY_LIST_ITEMS(o)  (*(PyObject *const *const *)((const char *)(o) + 24))
 #define MC_TP_FIELD(t, T, o) (*(T *)((const char *)(t) + (o)))
 #define MC_TP_NAME(t)        MC_TP_FIELD(t, const char *, 24)
 #define MC_TP_FLAGS(t)       MC_TP_FIELD(t, unsigned long, 168)

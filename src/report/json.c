@@ -782,7 +782,8 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
             r->tr.net = net;
             r->tr.p = 1;
         }
-        r->key = r->tr.net;
+        /* Too few snapshots for floors: ranked by what they grew. */
+        r->key = n >= MC_MIN_POINTS ? r->tr.net : y[n - 1] - y[0];
         creeping += r->tr.verdict == MC_V_CREEP;
         for (uint32_t k = 0; k < n; k++)
             gsum[k] += (double)ps->garbage[k];

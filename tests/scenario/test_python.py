@@ -167,6 +167,52 @@ def case_httpx():
               f"fixed: findings {kinds}, cycle garbage {rate:.3f} per request")
 
 
+def case_big_heap():
+    """Seed 000's worker keeping every ~30 KB response, unpaced: its heap
+    passes 500 MB within the 30-s run, and snapshots of a few million
+    objects still come often enough for a verdict. PYTHON OBJECTS CREEP
+    names httpx.Response at 1.00 per request with what holds it; PYTHON
+    CREEP is at the worker's own line that made what is kept, with the
+    bytes per request that tracemalloc measures for the same worker in a
+    plain run (within 15%)."""
+    test_load.ARGS = ARGS
+    tmp = tempfile.mkdtemp(prefix="mc-big-")
+    worker = os.path.join(PYFIX, "httpx_worker.py")
+    with test_load.Server("--body", "30000") as srv:
+        env = dict(os.environ, MC_FIXTURE_TRACE=os.path.join(tmp, "trace"))
+        subprocess.run([PYTHON, worker, srv.url(), "2000", "keep"], env=env, check=True,
+                       timeout=300, stdout=subprocess.DEVNULL)
+        doc = run_worker(srv, "keep", 1, 30, pause_ms=0)
+    kept, n = map(int, open(os.path.join(tmp, "trace")).read().split())
+    truth = kept / n
+    p, py = python_of(doc)
+    heap = p["metrics"]["live_heap"]["end"]
+    check(heap > 500e6, f"the heap reached {heap / 1e6:.0f} MB only")
+    f = finding(doc, "PYTHON OBJECTS CREEP")
+    names = {t["type"]: t for t in f[0]["types"]} if f else {}
+    r = names.get("httpx.Response")
+    check(r and abs(r["per_unit"] - 1) <= 0.10,
+          f"httpx.Response {brief(r)}, creeping {sorted(names)}; {py['snapshots']} snapshots, "
+          f"the last {py['snapshot_ms']:.0f} ms")
+    q = names.get("httpx.Request", {})
+    check(q.get("held_by", "").startswith("__main__.Poller.seen > list"),
+          f"httpx.Request held by {q.get('held_by')}")
+    src = open(worker).read().splitlines()
+    get_line = 1 + next(i for i, t in enumerate(src) if "self.client.get(self.url)" in t)
+    pcf = finding(doc, "PYTHON CREEP")
+    check(pcf, f"no PYTHON CREEP: {[x['kind'] for x in doc['summary']['findings']]}")
+    top = pcf[0]["sites"][0]
+    site = top["site"]
+    check(site["file"].endswith("httpx_worker.py") and site["line"] == get_line,
+          f"PYTHON CREEP at {site['file']}:{site['line']}, expected line {get_line}")
+    got = top["bytes_per_unit"]
+    check(abs(got - truth) <= RATE_TOL * truth,
+          f"{got:.0f} B per request at the line, tracemalloc says {truth:.0f}")
+    print(f"big_heap: heap {heap / 1e6:.0f} MB, {py['snapshots']} snapshots (last "
+          f"{py['snapshot_ms']:.0f} ms), {got:.0f} B/request (tracemalloc {truth:.0f}), "
+          f"httpx.Response {r['per_unit']:.3f}/request")
+
+
 def case_asyncio():
     """Seed 001: an asyncio worker making an httpx.AsyncClient per call and
     keeping it unclosed: SOCKET CREEP, one socket per call, named at the
