@@ -12,6 +12,7 @@ every 60 s, the first window at 10 s): the cost of the tracing windows
 over a long run.
 usage: run_python.py --memcreep PATH [--reps N] [--markdown] [--long S] [--requests N]"""
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -33,7 +34,12 @@ def main():
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--long", type=float, default=0)
     ap.add_argument("--requests", type=int, default=100)
+    ap.add_argument("--snapshots", action="store_true",
+                    help="instead: what one Python snapshot costs at 10^5..10^7 objects")
     a = ap.parse_args()
+    if a.snapshots:
+        snapshots(a)
+        return
     work = [PYTHON, os.path.join(os.path.dirname(os.path.abspath(__file__)), "py_workload.py")]
     if a.long:
         # 300000 iterations take about 2 s plain here; scale to the length.
@@ -71,6 +77,36 @@ def main():
         srv.wait(timeout=10)
 
 
+def snapshots(a):
+    """py_snapshot.py at 10^5, 10^6 and 10^7 tracked objects: the last
+    snapshot's length under memcreep run (median of the runs), and a full
+    collection and gc.get_objects() of the same heap in a plain run."""
+    tmp = tempfile.mkdtemp(prefix="mc-bench-snap-")
+    script = os.path.join(HERE, "py_snapshot.py")
+    if a.markdown:
+        print("| tracked objects | snapshot (ms) | gc.collect() (ms) | gc.get_objects() (ms) |")
+        print("| ---: | ---: | ---: | ---: |")
+    for e in (5, 6, 7):
+        n = 10 ** e
+        snap, coll, geto = [], [], []
+        for _ in range(a.reps):
+            out = subprocess.run([PYTHON, script, str(n), "0", "plain"], capture_output=True,
+                                 text=True, check=True).stdout.split()
+            coll.append(float(out[1]))
+            geto.append(float(out[3]))
+            subprocess.run([a.memcreep, "run", "-q", "-i", "0.05", "-o", tmp, "--", PYTHON, script,
+                            str(n), str(6 + 4 * (e - 5))], check=True, stdout=subprocess.DEVNULL)
+            with open(os.path.join(tmp, "result.json")) as f:
+                doc = json.load(f)
+            snap.append(doc["processes"][0]["python"]["snapshot_ms"])
+        med = statistics.median
+        if a.markdown:
+            print(f"| 10^{e} | {med(snap):.0f} | {med(coll):.1f} | {med(geto):.1f} |")
+        else:
+            print(f"10^{e} objects: snapshot {med(snap):.0f} ms, gc.collect {med(coll):.1f} ms, "
+                  f"gc.get_objects {med(geto):.1f} ms")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -93,6 +129,10 @@ def table(a, tmp, work, malloc_variant):
     env_malloc = dict(os.environ, PYTHONMALLOC="malloc")
     runs = [("plain", work, None),
             ("memcreep run", [a.memcreep, "run", "-q", "--"] + work, None),
+            ("memcreep run --burst-rate 0 (every malloc)",
+             [a.memcreep, "run", "-q", "--burst-rate", "0", "--"] + work, None),
+            ("memcreep run --py-sample-bytes 0 (no objects)",
+             [a.memcreep, "run", "-q", "--py-sample-bytes", "0", "--"] + work, None),
             ("memcreep run --sample-bytes 512k",
              [a.memcreep, "run", "-q", "--sample-bytes", "512k", "--"] + work, None),
             ("python3 -X tracemalloc=1", [PYTHON, "-X", "tracemalloc=1"] + work[1:], None)]

@@ -220,6 +220,7 @@ static void halve_points(struct mc_points *s, uint32_t n)
     mc_series_halve_f64(s->rss, n);
     mc_series_halve_f64(s->heap, n);
     mc_series_halve_f64(s->heap_count, n);
+    mc_series_halve_f64(s->heap_sampled, n);
     mc_series_halve_f64(s->alloc_free, n);
     mc_series_halve_f64(s->alloc_held, n);
     mc_series_halve_f64(s->fds, n);
@@ -243,7 +244,7 @@ static void put_res(struct mc_points *s, int i, const struct mc_proc_res *r)
 }
 
 static void sample_stack(struct mc_proc *p, uint32_t slot, int idx, int halved, int64_t *bytes,
-                         int64_t *count)
+                         int64_t *count, int64_t *sampled)
 {
     if (slot >= p->stk_cap) return;
     int64_t b = p->vals[slot].live_bytes;
@@ -268,6 +269,11 @@ static void sample_stack(struct mc_proc *p, uint32_t slot, int idx, int halved, 
     ss->count[idx] = k;
     ss->fds[idx] = f;
     if (x) ss->sample_mean = __atomic_load_n(&x->sample_mean, __ATOMIC_RELAXED);
+    if (ss->sample_mean) {
+        *sampled += b;
+        if ((double)ss->sample_mean > p->pts.sample_mean)
+            p->pts.sample_mean = (double)ss->sample_mean;
+    }
 }
 
 /* Appends the Python type table to the per-type series. */
@@ -381,18 +387,20 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
         s->rss[idx] = p->last_rss;
         put_res(s, idx, &p->last_res);
         if (h) {
-            int64_t bytes = 0, count = 0;
+            int64_t bytes = 0, count = 0, sampled = 0;
             uint64_t ns = 0;
             if (p->stk_cap && mc_map_snapshot(&p->map, p->vals, &ns) != 0) p->torn++;
             /* Every slot with a series must be halved even if not sampled;
              * walking the published list reaches all of them (slot 0 too). */
-            sample_stack(p, MC_STACK_OVERFLOW, idx, halved, &bytes, &count);
+            sample_stack(p, MC_STACK_OVERFLOW, idx, halved, &bytes, &count, &sampled);
             for (uint64_t i = 0; i < ns; i++) {
                 int64_t slot = mc_map_stack_slot(&p->map, i);
-                if (slot > 0) sample_stack(p, (uint32_t)slot, idx, halved, &bytes, &count);
+                if (slot > 0)
+                    sample_stack(p, (uint32_t)slot, idx, halved, &bytes, &count, &sampled);
             }
             s->heap[idx] = (double)bytes;
             s->heap_count[idx] = (double)count;
+            s->heap_sampled[idx] = (double)sampled;
             s->work[idx] = c->external_work >= 0
                                ? c->external_work
                                : (work_before + (double)mc_map_load(&h->work_units)) / 2;
@@ -448,6 +456,7 @@ void mc_collector_tick(struct mc_collector *c, int final)
     if (!c->frozen) python_snapshots(c, final);
     double t = mc_now() - c->t0;
     double rss = 0, heap = 0, count = 0, afree = 0, aheld = 0, work = 0, conns = 0, unj = 0;
+    double sampled = 0;
     struct mc_proc_res res = {0};
     for (size_t i = 0; i < c->nprocs; i++) {
         struct mc_proc *p = c->procs[i];
@@ -459,6 +468,8 @@ void mc_collector_tick(struct mc_collector *c, int final)
         rss += p->pts.rss[n - 1];
         heap += p->pts.heap[n - 1];
         count += p->pts.heap_count[n - 1];
+        sampled += p->pts.heap_sampled[n - 1];
+        if (p->pts.sample_mean > c->tree.sample_mean) c->tree.sample_mean = p->pts.sample_mean;
         afree += p->pts.alloc_free[n - 1];
         aheld += p->pts.alloc_held[n - 1];
         res.fds += p->last_res.fds;
@@ -479,6 +490,7 @@ void mc_collector_tick(struct mc_collector *c, int final)
     c->tree.rss[idx] = rss;
     c->tree.heap[idx] = heap;
     c->tree.heap_count[idx] = count;
+    c->tree.heap_sampled[idx] = sampled;
     c->tree.alloc_free[idx] = afree;
     c->tree.alloc_held[idx] = aheld;
     put_res(&c->tree, idx, &res);

@@ -43,6 +43,10 @@ struct mc_points {
     double rss[MC_SERIES_MAX];
     double heap[MC_SERIES_MAX];       /* live bytes the program holds */
     double heap_count[MC_SERIES_MAX]; /* live blocks */
+    /* Of heap, what stacks whose blocks are sampled hold (an estimate with
+     * sampling noise), and the largest mean they were sampled with. */
+    double heap_sampled[MC_SERIES_MAX];
+    double sample_mean;
     double alloc_free[MC_SERIES_MAX]; /* free bytes glibc keeps */
     double alloc_held[MC_SERIES_MAX]; /* bytes glibc got from the kernel */
     double fds[MC_SERIES_MAX];        /* open descriptors */

@@ -213,10 +213,13 @@ static int resolve(void)
 
 /* ---- recording ---- */
 
+static void record_slow(void *p, size_t size, uint64_t dom);
+
 /* Records a new block of the given domain (0: malloc, MC_OBJ: CPython's
- * object allocator). Inline in every hook so that the stack walk starts one
- * frame above the caller's code (the walk leaves this library's frames out
- * in any case). */
+ * object allocator). The sampling decision is inline in every hook; the
+ * recording itself (the stack walk, which leaves this library's frames
+ * out) is not, so that a block not sampled costs the hook no stack frame
+ * for the walk's buffers. */
 static inline __attribute__((always_inline)) void record(void *p, size_t size, uint64_t dom)
 {
     if (MC_UNLIKELY(!p) || !mc_active || in_hook) return;
@@ -246,6 +249,11 @@ static inline __attribute__((always_inline)) void record(void *p, size_t size, u
             dom = MC_BURST;
         }
     }
+    record_slow(p, size, dom);
+}
+
+static __attribute__((noinline)) void record_slow(void *p, size_t size, uint64_t dom)
+{
     int saved = errno;
     in_hook = 1;
     if (mc_publish_own() == 0) {
@@ -500,14 +508,19 @@ void *mc_obj_realloc(void *ctx, void *old, size_t n)
     return p;
 }
 
+/* The filter is looked at after the block is freed, its line fetched
+ * before: the miss overlaps pymalloc's own work. That order is safe here:
+ * pymalloc hands the address out again only to a thread holding the GIL,
+ * which this one holds until it returns; a block pymalloc passes on to
+ * free() the free hook forgets before glibc has it back. */
 void mc_obj_free(void *ctx, void *p)
 {
     const struct mc_allocator *a = ctx;
     size_t size;
     uint32_t slot;
-    int known = forget(p, &size, &slot, LOOK_OBJ);
+    if (p) __builtin_prefetch(obj_bucket(p));
     a->free(a->ctx, p);
-    if (known) finish_free(size, slot);
+    if (forget(p, &size, &slot, LOOK_OBJ)) finish_free(size, slot);
 }
 
 /* The reentrancy guard, for the other hooks of the library. */

@@ -357,7 +357,9 @@ static json_t *metrics_json(const struct mc_points *s, double min_growth, int ma
     double rmin = min_growth > RSS_MIN_GROWTH ? min_growth : RSS_MIN_GROWTH;
     json_object_set_new(m, "rss", metric(s, s->rss, rmin, work));
     if (mapped) {
-        json_object_set_new(m, "live_heap", metric(s, s->heap, min_growth, work));
+        /* The part of the heap that is sampled has its noise (verdict.c). */
+        double hmin = mc_sampled_min_growth(min_growth, s->sample_mean, s->heap_sampled, s->clk.n);
+        json_object_set_new(m, "live_heap", metric(s, s->heap, hmin, work));
         json_object_set_new(m, "allocator_free", metric(s, s->alloc_free, rmin, work));
     }
     json_object_set_new(m, "fds", count_metric(s, s->fds, work));
