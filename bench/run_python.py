@@ -10,7 +10,8 @@ With --long S, instead: the same program sized to run S seconds plain, run
 plain and under memcreep run --py-trace 60s (Python lines traced 2 s
 every 60 s, the first window at 10 s): the cost of the tracing windows
 over a long run.
-usage: run_python.py --memcreep PATH [--reps N] [--markdown] [--long S] [--requests N]"""
+usage: run_python.py --memcreep PATH [--reps N] [--markdown] [--long S] [--requests N]
+                     [--only objects|client] [--snapshots]"""
 import argparse
 import json
 import os
@@ -34,6 +35,8 @@ def main():
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--long", type=float, default=0)
     ap.add_argument("--requests", type=int, default=100)
+    ap.add_argument("--only", choices=["objects", "client"],
+                    help="one of the two workloads (py_workload.py, py_client_workload.py)")
     ap.add_argument("--snapshots", action="store_true",
                     help="instead: what one Python snapshot costs at 10^5..10^7 objects")
     a = ap.parse_args()
@@ -57,8 +60,11 @@ def main():
                   f"{name:40} {t:7.1f} s {t / base:6.2f}x")
         return
     tmp = tempfile.mkdtemp(prefix="mc-bench-py-")
-    print("py_workload.py (300000 requests-like objects)")
-    table(a, tmp, work, malloc_variant=True)
+    if a.only != "client":
+        print("py_workload.py (300000 requests-like objects)")
+        table(a, tmp, work, malloc_variant=True)
+    if a.only == "objects":
+        return
     # A stdlib HTTP server in its own process, a 1000-byte file.
     with open(os.path.join(tmp, "index.html"), "wb") as f:
         f.write(b"x" * 1000)
