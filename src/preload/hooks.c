@@ -215,6 +215,21 @@ static int resolve(void)
 
 static void record_slow(void *p, size_t size, uint64_t dom);
 
+/* One step of a Poisson sampler's countdown (*left bytes to the next
+ * point, mean apart): 1 when the block of size bytes falls short of the
+ * point and is passed over; 0 when it holds it (the countdown restarts). */
+static inline __attribute__((always_inline)) int passed_over(uint64_t *left, double mean,
+                                                             size_t size)
+{
+    if (MC_UNLIKELY(!*left)) *left = next_interval(mean);
+    if (MC_LIKELY(size < *left)) {
+        *left -= size;
+        return 1;
+    }
+    *left = next_interval(mean);
+    return 0;
+}
+
 /* Records a new block of the given domain (0: malloc, MC_OBJ: CPython's
  * object allocator). The sampling decision is inline in every hook; the
  * recording itself (the stack walk, which leaves this library's frames
@@ -224,28 +239,13 @@ static inline __attribute__((always_inline)) void record(void *p, size_t size, u
 {
     if (MC_UNLIKELY(!p) || !mc_active || in_hook) return;
     if (dom) {
-        if (MC_UNLIKELY(!tl_obj_left)) tl_obj_left = next_interval(obj_mean);
-        if (MC_LIKELY(size < tl_obj_left)) {
-            tl_obj_left -= size;
-            return;
-        }
-        tl_obj_left = next_interval(obj_mean);
+        if (passed_over(&tl_obj_left, obj_mean, size)) return;
     } else if (sample_bytes) {
-        if (MC_UNLIKELY(!tl_left)) tl_left = next_interval(sample_mean);
-        if (MC_LIKELY(size < tl_left)) {
-            tl_left -= size;
-            return;
-        }
-        tl_left = next_interval(sample_mean);
+        if (passed_over(&tl_left, sample_mean, size)) return;
     } else if (burst_rate) {
         if (MC_UNLIKELY((++tl_calls & (BURST_CALLS - 1)) == 0)) burst_check();
         if (tl_burst) {
-            if (MC_UNLIKELY(!tl_burst_left)) tl_burst_left = next_interval(burst_mean);
-            if (MC_LIKELY(size < tl_burst_left)) {
-                tl_burst_left -= size;
-                return;
-            }
-            tl_burst_left = next_interval(burst_mean);
+            if (passed_over(&tl_burst_left, burst_mean, size)) return;
             dom = MC_BURST;
         }
     }
