@@ -112,15 +112,15 @@ static void burst_check(void)
  * counted in a counting filter (Fan et al. 2000, one hash): a counter per
  * bucket of addresses, raised when such a block is recorded and lowered
  * when it is forgotten; a free whose counter is 0 was certainly not
- * recorded. 2^18 one-byte counters (256 KiB, untouched until used) against
- * a few thousand recorded live objects in most programs: few false hits. A counter
- * that reaches 255 stays there (it then always says "maybe"). */
+ * recorded. 2^16 one-byte counters (64 KiB, untouched until used) against
+ * a few thousand recorded live objects in most programs: few false hits. A
+ * counter that reaches 255 stays there (it then always says "maybe"). */
 #define OBJ_FILTER_BITS 16
 static uint8_t obj_filter[1u << OBJ_FILTER_BITS];
 
 static inline uint8_t *obj_bucket(const void *p)
 {
-    /* No hash: a bucket per 16 bytes, modulo 4 MiB of address space, so
+    /* No hash: a bucket per 16 bytes, modulo 1 MiB of address space, so
      * that the frees of neighbouring objects (a pool's) read the same
      * cache line of the filter rather than one each. */
     return &obj_filter[((uintptr_t)p >> 4) & ((1u << OBJ_FILTER_BITS) - 1)];
@@ -353,7 +353,6 @@ EXPORT void free(void *p)
     size_t size;
     uint32_t slot;
     if (!p || is_boot(p)) return;
-    tl_raw = 1;
     int known = forget(p, &size, &slot, sample_bytes || tl_burst ? LOOK_SAMPLED : LOOK_EXACT);
     real.free(p);
     if (known) finish_free(size, slot);
@@ -457,8 +456,8 @@ EXPORT void *pvalloc(size_t size)
 /* ---- CPython's mem and object domains ----
  *
  * python_alloc.c puts these in front of the allocator each domain had (ctx
- * is that allocator: its functions and context). Each calls it and records what the object
- * allocator served itself; what it passed on to malloc (blocks over 512
+ * is that allocator: its functions and context). Each calls it and records
+ * what the object allocator served itself; what it passed on to malloc (blocks over 512
  * bytes, or all with PYTHONMALLOC=malloc) the hooks above saw and counted
  * exactly, which they say in tl_raw. */
 
