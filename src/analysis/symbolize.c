@@ -7,7 +7,13 @@
  * the address are expanded from the DWARF scopes (as addr2line -i does):
  * an allocation in a small helper the compiler inlined is still named by
  * the helper. C++ names are demangled with the C++ runtime's
- * __cxa_demangle. */
+ * __cxa_demangle.
+ *
+ * The C library's own frames are named from its symbol table alone: with
+ * its debug file installed (libc6-dbg, which valgrind pulls in), reading
+ * its compressed DWARF for lines costs 0.1 s of every run, and a line in
+ * glibc's sources (../csu/libc-start.c:360) tells the program's author
+ * nothing the function name does not. */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -26,9 +32,21 @@ struct dwfl_entry {
     Dwfl *dwfl; /* NULL when the file could not be read */
 };
 
+/* What one return address of one module came to: stacks share most of
+ * their frames (every stack of a process ends in main and _start), and
+ * libdwfl looks a symbol up by scanning the whole symbol table. */
+struct memo {
+    uint64_t addr;
+    uint32_t entry; /* index in e, plus one: 0 is a free slot */
+    int n;
+    struct mc_frame *fr;
+};
+
 struct mc_symbolizer {
     struct dwfl_entry *e;
     size_t n, cap;
+    struct memo *memo; /* open addressing, linear probing, power-of-two size */
+    size_t nmemo, memo_cap;
 };
 
 static const Dwfl_Callbacks callbacks = {
@@ -47,14 +65,61 @@ void mc_symbolizer_free(struct mc_symbolizer *s)
     if (!s) return;
     for (size_t i = 0; i < s->n; i++)
         if (s->e[i].dwfl) dwfl_end(s->e[i].dwfl);
+    for (size_t i = 0; i < s->memo_cap; i++)
+        free(s->memo[i].fr);
+    free(s->memo);
     free(s->e);
     free(s);
 }
 
-static Dwfl *session_for(struct mc_symbolizer *s, const struct mc_shm_module *m)
+/* The slot of (entry, addr) in the memo: its own, or the free one where
+ * it goes. The memo is never full (it grows at half). */
+static struct memo *memo_slot(struct memo *t, size_t cap, uint32_t entry, uint64_t addr)
 {
+    size_t i =
+        (size_t)(((addr ^ ((uint64_t)entry << 48)) * 0x9e3779b97f4a7c15ull) >> 20) & (cap - 1);
+    while (t[i].entry && (t[i].entry != entry || t[i].addr != addr))
+        i = (i + 1) & (cap - 1);
+    return &t[i];
+}
+
+/* Remembers n frames for (entry, addr); nothing when out of memory (the
+ * next lookup of the address then symbolizes it again). */
+static void memo_put(struct mc_symbolizer *s, uint32_t entry, uint64_t addr,
+                     const struct mc_frame *fr, int n)
+{
+    if (2 * (s->nmemo + 1) > s->memo_cap) {
+        size_t cap = s->memo_cap ? 2 * s->memo_cap : 1024;
+        struct memo *t = calloc(cap, sizeof(*t));
+        if (!t) return;
+        for (size_t i = 0; i < s->memo_cap; i++)
+            if (s->memo[i].entry)
+                *memo_slot(t, cap, s->memo[i].entry, s->memo[i].addr) = s->memo[i];
+        free(s->memo);
+        s->memo = t;
+        s->memo_cap = cap;
+    }
+    struct mc_frame *copy = malloc((size_t)n * sizeof(*copy));
+    if (!copy) return;
+    memcpy(copy, fr, (size_t)n * sizeof(*copy));
+    struct memo *m = memo_slot(s->memo, s->memo_cap, entry, addr);
+    if (m->entry)
+        free(m->fr); /* looked up again with more room */
+    else
+        s->nmemo++;
+    *m = (struct memo){addr, entry, n, copy};
+}
+
+/* The Dwfl session of module m (NULL when its file cannot be read), and
+ * in *entry its index in s->e plus one (0 when out of memory). */
+static Dwfl *session_for(struct mc_symbolizer *s, const struct mc_shm_module *m, uint32_t *entry)
+{
+    *entry = 0;
     for (size_t i = 0; i < s->n; i++)
-        if (s->e[i].bias == m->bias && !strcmp(s->e[i].path, m->path)) return s->e[i].dwfl;
+        if (s->e[i].bias == m->bias && !strcmp(s->e[i].path, m->path)) {
+            *entry = (uint32_t)i + 1;
+            return s->e[i].dwfl;
+        }
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
         struct dwfl_entry *e = realloc(s->e, cap * sizeof(*e));
@@ -63,6 +128,7 @@ static Dwfl *session_for(struct mc_symbolizer *s, const struct mc_shm_module *m)
         s->cap = cap;
     }
     struct dwfl_entry *en = &s->e[s->n++];
+    *entry = (uint32_t)s->n;
     memset(en, 0, sizeof(*en));
     snprintf(en->path, sizeof(en->path), "%s", m->path);
     en->bias = m->bias;
@@ -78,6 +144,19 @@ static Dwfl *session_for(struct mc_symbolizer *s, const struct mc_shm_module *m)
     }
     en->dwfl = d;
     return d;
+}
+
+/* glibc's modules, by the start of their file names. */
+static const char *const libc_modules[] = {"libc.so.",       "ld-linux",  "libm.so.",
+                                           "libpthread.so.", "libdl.so.", "librt.so.",
+                                           "libresolv.so."};
+
+/* Is this module (a base name) part of the C library? */
+static int is_libc(const char *base)
+{
+    for (size_t i = 0; i < sizeof(libc_modules) / sizeof(libc_modules[0]); i++)
+        if (!strncmp(base, libc_modules[i], strlen(libc_modules[i]))) return 1;
+    return 0;
 }
 
 static void set_function(struct mc_frame *out, const char *name)
@@ -162,22 +241,11 @@ static int expand_inlines(Dwfl_Module *mod, uint64_t pc, struct mc_frame *out, i
     return k ? k : 1;
 }
 
-int mc_symbolize(struct mc_symbolizer *s, const struct mc_shm_module *mods, uint64_t nmods,
-                 uint64_t addr, struct mc_frame *out, int max)
+/* Names addr (out[0] has its module and offset already) with libdwfl:
+ * the symbol, then the line and inlined functions from DWARF. Returns the
+ * frames written, at least 1. */
+static int lookup(Dwfl *d, uint64_t addr, struct mc_frame *out, int max)
 {
-    memset(out, 0, sizeof(*out));
-    out->addr = addr;
-    strcpy(out->function, "??");
-    const struct mc_shm_module *m = NULL;
-    /* The last match wins: a module loaded later at a reused address. */
-    for (uint64_t i = 0; i < nmods; i++)
-        if (addr >= mods[i].lo && addr < mods[i].hi) m = &mods[i];
-    if (!m) return 1;
-    out->offset = addr - m->bias;
-    const char *base = strrchr(m->path, '/');
-    snprintf(out->module, sizeof(out->module), "%s", base ? base + 1 : m->path);
-    Dwfl *d = s ? session_for(s, m) : NULL;
-    if (!d) return 1;
     uint64_t pc = addr - 1;
     Dwfl_Module *mod = dwfl_addrmodule(d, pc);
     if (!mod) return 1;
@@ -185,6 +253,7 @@ int mc_symbolize(struct mc_symbolizer *s, const struct mc_shm_module *mods, uint
     GElf_Sym sym;
     const char *name = dwfl_module_addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL);
     if (name) set_function(out, name);
+    if (is_libc(out->module)) return 1;
     Dwfl_Line *line = dwfl_module_getsrc(mod, pc);
     if (!line) return 1;
     int lineno = 0;
@@ -199,5 +268,34 @@ int mc_symbolize(struct mc_symbolizer *s, const struct mc_shm_module *mods, uint
     memcpy(symname, out->function, sizeof(symname));
     int n = expand_inlines(mod, pc, out, max);
     if (!strcmp(out[n - 1].function, "??")) memcpy(out[n - 1].function, symname, sizeof(symname));
+    return n;
+}
+
+int mc_symbolize(struct mc_symbolizer *s, const struct mc_shm_module *mods, uint64_t nmods,
+                 uint64_t addr, struct mc_frame *out, int max)
+{
+    memset(out, 0, sizeof(*out));
+    out->addr = addr;
+    strcpy(out->function, "??");
+    const struct mc_shm_module *m = NULL;
+    /* The last match wins: a module loaded later at a reused address. */
+    for (uint64_t i = 0; i < nmods; i++)
+        if (addr >= mods[i].lo && addr < mods[i].hi) m = &mods[i];
+    if (!m) return 1;
+    out->offset = addr - m->bias;
+    const char *base = strrchr(m->path, '/');
+    snprintf(out->module, sizeof(out->module), "%s", base ? base + 1 : m->path);
+    uint32_t entry = 0;
+    Dwfl *d = s ? session_for(s, m, &entry) : NULL;
+    if (!d) return 1;
+    if (entry && s->memo_cap) {
+        const struct memo *hit = memo_slot(s->memo, s->memo_cap, entry, addr);
+        if (hit->entry && hit->n <= max) {
+            memcpy(out, hit->fr, (size_t)hit->n * sizeof(*out));
+            return hit->n;
+        }
+    }
+    int n = lookup(d, addr, out, max);
+    if (entry) memo_put(s, entry, addr, out, n);
     return n;
 }
