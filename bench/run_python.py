@@ -6,6 +6,10 @@ Python stacks, and the Python bridge), with byte sampling, under python3
 -X tracemalloc=1, and under heaptrack (pymalloc on, and for the first one
 PYTHONMALLOC=malloc so that it sees the objects), several times,
 interleaved; prints median wall time, peak RSS and the ratios to plain.
+The wall-time ratio is the median of each run's ratio to a plain run made
+just before it: the shared machine here switches between a fast and a slow
+state for seconds at a time, and a ratio of medians then depends on how
+many runs of each kind fell in the slow state.
 With --long S, instead: the same program sized to run S seconds plain, run
 plain and under memcreep run --py-trace 60s (Python lines traced 2 s
 every 60 s, the first window at 10 s): the cost of the tracing windows
@@ -149,14 +153,17 @@ def table(a, tmp, work, malloc_variant):
         if malloc_variant:
             runs.append(("heaptrack, PYTHONMALLOC=malloc",
                          [heaptrack, "-o", os.path.join(tmp, "ht")] + work, env_malloc))
-    results = {}
+    results, ratios = {"plain": []}, {"plain": [1.0]}
     for _ in range(a.reps):
-        for name, argv, env in runs:
+        for name, argv, env in runs[1:]:
+            # Its own plain run just before: the pair shares the machine's state.
+            p = measure(runs[0][1], runs[0][2])
+            results["plain"].append(p)
             results.setdefault(name, []).append(measure(argv, env))
+            ratios.setdefault(name, []).append(results[name][-1][0] / p[0])
             for f in os.listdir(tmp):
                 if f.startswith("ht"):
                     os.unlink(os.path.join(tmp, f))
-    base_t = statistics.median(w for w, _ in results["plain"])
     base_m = statistics.median(m for _, m in results["plain"])
     if a.markdown:
         print("| run | wall (s) | × plain | peak RSS (MiB) | × plain |")
@@ -164,10 +171,11 @@ def table(a, tmp, work, malloc_variant):
     for name, _, _ in runs:
         t = statistics.median(w for w, _ in results[name])
         m = statistics.median(m for _, m in results[name])
+        r = statistics.median(ratios[name])
         if a.markdown:
-            print(f"| {name} | {t:.2f} | {t / base_t:.2f}× | {m / 1024:.0f} | {m / base_m:.2f}× |")
+            print(f"| {name} | {t:.2f} | {r:.2f}× | {m / 1024:.0f} | {m / base_m:.2f}× |")
         else:
-            print(f"{name:34} {t:7.2f} s {t / base_t:6.2f}x {m / 1024:8.0f} MiB {m / base_m:6.2f}x")
+            print(f"{name:34} {t:7.2f} s {r:6.2f}x {m / 1024:8.0f} MiB {m / base_m:6.2f}x")
 
 
 if __name__ == "__main__":

@@ -360,7 +360,13 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
      * work done is read before and after it and the midpoint kept, so that
      * a growing lag cannot bend the slope per unit. */
     double work_before = h ? (double)mc_map_load(&h->work_units) : 0;
-    if (alive && !execed) {
+    int closing = !alive || execed;
+    /* /proc is read for the samples that are kept (here or in the tree's
+     * series), not at every tick: once a long run's series are thinned,
+     * most ticks keep nothing. */
+    int needed = final || closing || c->every_tick || mc_clock_would_keep(&p->pts.clk) ||
+                 mc_clock_would_keep(&c->tree.clk);
+    if (alive && !execed && needed) {
         int64_t rss = mc_proc_rss(p->pid);
         struct mc_proc_res res;
         int got = mc_proc_resources(p->pid, &res) == 0;
@@ -377,7 +383,6 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
             if (lim > 0) p->fd_limit = (double)lim;
         }
     }
-    int closing = !alive || execed;
     int halved;
     int idx = c->frozen ? -1 : mc_clock_next(&p->pts.clk, final || closing, &halved);
     if (idx >= 0) {

@@ -27,6 +27,7 @@ struct mc_stack_series {
     int64_t count[MC_SERIES_MAX];
     int64_t fds[MC_SERIES_MAX]; /* open descriptors it opened (preload view) */
     uint64_t sample_mean;       /* its blocks are sampled: one per this many bytes */
+    uint32_t merged;            /* other stacks that print the same, added in (sites.c) */
 };
 
 /* A Python type's series: live objects after each snapshot, and the cycle
@@ -127,6 +128,7 @@ struct mc_collector {
     double external_work;
     double t0_series; /* seconds after launch when the series (re)started */
     int frozen;       /* no more points: what follows is not the workload */
+    int every_tick;   /* read /proc at every tick, kept or not (a metrics endpoint shows it) */
     double py_wait;   /* longest wait for Python snapshots per sample, s */
 };
 

@@ -15,6 +15,12 @@ int mc_clock_next(struct mc_clock *c, int final, int *halved)
     return (int)c->n++;
 }
 
+int mc_clock_would_keep(const struct mc_clock *c)
+{
+    uint64_t stride = c->stride ? c->stride : 1;
+    return c->seen % stride == 0;
+}
+
 void mc_series_halve_f64(double *a, uint32_t n)
 {
     for (uint32_t i = 0; 2 * i < n; i++)

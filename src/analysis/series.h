@@ -21,6 +21,9 @@ struct mc_clock {
  * apply mc_series_halve to every array that follows this clock. final
  * forces the sample to be kept (the last one of a run). */
 int mc_clock_next(struct mc_clock *c, int final, int *halved);
+/* Whether the next sample offered (not final) will be kept: what is read
+ * only for the kept points need not be read otherwise. */
+int mc_clock_would_keep(const struct mc_clock *c);
 /* Keeps the even-indexed points of a[0..n). */
 void mc_series_halve_f64(double *a, uint32_t n);
 void mc_series_halve_i64(int64_t *a, uint32_t n);

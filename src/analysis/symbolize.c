@@ -241,6 +241,27 @@ static int expand_inlines(Dwfl_Module *mod, uint64_t pc, struct mc_frame *out, i
     return k ? k : 1;
 }
 
+/* GCC sometimes describes a call as made from an inlined copy of a
+ * function inside that same function (the copy's call site being the
+ * function's own first line): two frames of one function where the source
+ * has one. The copy is folded into the frame around it, with the line of
+ * the call, so that a call prints the same whichever copy the compiler
+ * emitted it in. Returns the frames left. */
+static int fold_self_inlines(struct mc_frame *out, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (k > 0 && out[k - 1].inlined && !strcmp(out[k - 1].function, out[i].function) &&
+            strcmp(out[i].function, "??")) {
+            out[k - 1].inlined = out[i].inlined;
+            continue;
+        }
+        if (k != i) out[k] = out[i];
+        k++;
+    }
+    return k;
+}
+
 /* Names addr (out[0] has its module and offset already) with libdwfl:
  * the symbol, then the line and inlined functions from DWARF. Returns the
  * frames written, at least 1. */
@@ -268,7 +289,7 @@ static int lookup(Dwfl *d, uint64_t addr, struct mc_frame *out, int max)
     memcpy(symname, out->function, sizeof(symname));
     int n = expand_inlines(mod, pc, out, max);
     if (!strcmp(out[n - 1].function, "??")) memcpy(out[n - 1].function, symname, sizeof(symname));
-    return n;
+    return fold_self_inlines(out, n);
 }
 
 int mc_symbolize(struct mc_symbolizer *s, const struct mc_shm_module *mods, uint64_t nmods,

@@ -20,6 +20,7 @@
  * in the first third and then evicts has late_share near 0. The slope is
  * Theil-Sen over all points, robust to single spikes. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "stats.h"
@@ -106,6 +107,22 @@ void mc_trend_classify(const double *x, const double *y, size_t n, const struct 
     double along = t->slope * (x[n - 1] - x[0]);
     t->verdict =
         t->late_share >= LATE_SHARE_MIN && along >= STEP_SHARE * t->net ? MC_V_CREEP : MC_V_PLATEAU;
+}
+
+void mc_unknown_reason(uint32_t n, double span, const char *what, const char *needs, char *buf,
+                       size_t len)
+{
+    if (n >= MC_MIN_POINTS) {
+        if (len) buf[0] = 0;
+        return;
+    }
+    /* The pace seen so far: n points over span seconds. */
+    double pace = n >= 2 && span > 0 ? span / (double)(n - 1) : 0;
+    if (pace > 0)
+        snprintf(buf, len, "%u %s in %.1f s; %s %d: run for at least %.1f s at this pace", n, what,
+                 span, needs, MC_MIN_POINTS, pace * (MC_MIN_POINTS - 1));
+    else
+        snprintf(buf, len, "%u %s; %s %d: run longer", n, what, needs, MC_MIN_POINTS);
 }
 
 static const char *names[] = {"UNKNOWN", "STEADY", "PLATEAU", "CREEP"};

@@ -5,6 +5,7 @@
 #define MC_VERDICT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum mc_verdict {
     MC_V_UNKNOWN = 0, /* too few samples to say */
@@ -40,6 +41,13 @@ double mc_trend_net(const double *y, size_t n);
  * estimated bytes whose blocks were Poisson-sampled with mean R bytes
  * (docs/statistics.md, "Sampled stacks"); min when larger, min when R is 0. */
 double mc_sampled_min_growth(double min, double mean, const double *y, size_t n);
+/* Why n points of one kind (what: "samples", "snapshots") over span
+ * seconds give no verdict, and how long a run would give one, as a sentence
+ * in buf ("8 samples in 1.7 s; a verdict needs 12: run for at least 2.6 s
+ * at this pace"); needs names what is missing ("a verdict needs"). "" when
+ * n is enough. */
+void mc_unknown_reason(uint32_t n, double span, const char *what, const char *needs, char *buf,
+                       size_t len);
 /* "CREEP", "PLATEAU", "STEADY", "UNKNOWN". */
 const char *mc_verdict_name(enum mc_verdict v);
 /* Parses a name back; -1 when unknown. */

@@ -43,7 +43,7 @@ static void usage(FILE *f)
           "  -o, --output DIR     write result.json, report.txt, report.html,\n"
           "                       growth.folded and growth.pb.gz into DIR\n"
           "      --output-any-owner  write into an output directory another user owns\n"
-          "  -i, --interval T     time between samples (default 0.25s)\n"
+          "  -i, --interval T     time between samples (default 0.05s)\n"
           "      --grace T        time between SIGTERM and SIGKILL (default 5s)\n"
           "      --depth N        frames kept per stack, 1-256 (default 64)\n"
           "      --stacks N       distinct stacks kept per process (default 65536)\n"
@@ -379,7 +379,7 @@ int mc_cmd_run(int argc, char **argv)
     struct run_opts o;
     int at, rc = MC_EXIT_OK;
     memset(&o, 0, sizeof(o));
-    o.s.interval = 0.25;
+    o.s.interval = 0.05;
     o.s.py_trace = 0;
     o.s.grace = 5;
     o.s.depth = 64;

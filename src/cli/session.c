@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "analysis/collector.h"
+#include "analysis/sites.h"
 #include "common/proc.h"
 #include "analysis/stats.h"
 #include "analysis/symbolize.h"
@@ -545,6 +546,7 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
      * target alone). */
     mc_watchdog_start(&wd, s.pid, rundir, o->grace);
     mc_collector_init(&s.col, rundir, s.pid, s.t0);
+    s.col.every_tick = o->metrics != NULL;
     have_col = 1;
     s.next_progress = s.t0 + 1;
 
@@ -597,6 +599,8 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
 
     unsetenv("DEBUGINFOD_URLS"); /* symbols come from local files only */
     sym = mc_symbolizer_new();
+    for (size_t i = 0; sym && i < s.col.nprocs; i++)
+        mc_sites_merge(s.col.procs[i], sym);
     struct mc_run_info ri = {.argc = o->target_argc,
                              .argv = o->target,
                              .interval = o->interval,

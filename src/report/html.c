@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/findings.h"
 #include "common/util.h"
 #include "report/html.h"
 #include "report/jget.h"
@@ -316,8 +317,7 @@ static void findings(FILE *out, json_t *doc)
     fputs("<h2>Findings</h2>\n", out);
     json_array_foreach (list, i, f) {
         const char *kind = mc_jstr(f, "kind");
-        int info = !strcmp(kind, "CONNECTION CHURN") || !strcmp(kind, "ALLOCATOR RETENTION") ||
-                   !strcmp(kind, "CYCLE GARBAGE");
+        int info = strcmp(mc_jstr(f, "severity"), "creep") != 0;
         fprintf(out, "<div class=\"finding%s\"><b>", info ? " info" : "");
         mc_html_esc(out, kind);
         fprintf(out, "</b> in process %lld",
@@ -328,7 +328,7 @@ static void findings(FILE *out, json_t *doc)
                     mc_jnum(ev, "end"), mc_jnum(ev, "per_min"));
         if (ev && json_object_get(ev, "per_unit"))
             fprintf(out, ", %+.2f per 1000 units", mc_jnum(ev, "per_unit") * 1000);
-        if (!strcmp(kind, "ALLOCATOR RETENTION")) {
+        if (mc_report_finding_kind(f) == MC_F_ALLOCATOR_RETENTION) {
             char a[32], b[32];
             mc_fmt_bytes(a, sizeof(a), mc_jnum(ev, "allocator_free"), 0);
             mc_fmt_bytes(b, sizeof(b), mc_jnum(ev, "recovered"), 0);

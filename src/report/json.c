@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "analysis/findings.h"
 #include "analysis/stats.h"
 #include "analysis/verdict.h"
 #include "report/jget.h"
@@ -256,6 +257,7 @@ static json_t *stack_json(struct mc_proc *p, const struct ranked *r, struct mc_s
     json_object_set_new(o, "live_count", json_integer(n ? ss->count[n - 1] : 0));
     if (ss->sample_mean)
         json_object_set_new(o, "sample_bytes", json_integer((json_int_t)ss->sample_mean));
+    if (ss->merged) json_object_set_new(o, "addresses", json_integer((json_int_t)ss->merged + 1));
     if (st) {
         json_object_set_new(o, "allocs", json_integer((json_int_t)st->allocs));
         json_object_set_new(o, "alloc_bytes", json_integer((json_int_t)st->alloc_bytes));
@@ -373,13 +375,17 @@ static json_t *metrics_json(const struct mc_points *s, double min_growth, int ma
     return m;
 }
 
-/* Appends a finding {kind, metric, pid} to findings and returns it (owned
- * by findings) for the caller to add its evidence. */
-static json_t *add_finding(json_t *findings, const char *kind, const char *metric, pid_t pid)
+/* Appends a finding of kind k for process pid to findings, with its code,
+ * title, severity and metric from the table (analysis/findings.h), and
+ * returns it (owned by findings) for the caller to add its evidence. */
+static json_t *add_finding(json_t *findings, enum mc_finding_kind k, pid_t pid)
 {
+    const struct mc_finding_def *d = &mc_findings[k];
     json_t *f = json_object();
-    json_object_set_new(f, "kind", json_string(kind));
-    json_object_set_new(f, "metric", json_string(metric));
+    json_object_set_new(f, "code", json_string(d->code));
+    json_object_set_new(f, "kind", json_string(d->title));
+    json_object_set_new(f, "severity", json_string(mc_severity_name(d->severity)));
+    json_object_set_new(f, "metric", json_string(d->metric));
     json_object_set_new(f, "pid", json_integer(pid));
     json_array_append_new(findings, f);
     return f;
@@ -410,22 +416,18 @@ static int descriptors_at_limit(const struct mc_proc *p)
 static void resource_findings(json_t *findings, json_t *proc, json_t *m, struct mc_proc *p,
                               struct mc_symbolizer *sym)
 {
-    static const struct {
-        const char *metric, *what;
-    } kinds[] = {{"fds", "FD CREEP"},
-                 {"sockets", "SOCKET CREEP"},
-                 {"tcp_close_wait", "SOCKET CREEP (CLOSE_WAIT: peers closed, we did not)"},
-                 {"threads", "THREAD CREEP"},
-                 {"threads_unjoined", "THREAD CREEP (ended, never joined nor detached)"}};
+    static const enum mc_finding_kind kinds[] = {MC_F_FD_CREEP, MC_F_SOCKET_CREEP,
+                                                 MC_F_CLOSE_WAIT_CREEP, MC_F_THREAD_CREEP,
+                                                 MC_F_UNJOINED_THREAD_CREEP};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        json_t *x = json_object_get(m, kinds[i].metric);
+        json_t *x = json_object_get(m, mc_findings[kinds[i]].metric);
         /* Descriptors that grew until the limit stopped them level off: a
          * plateau at the limit is a leak that ran out of room, not a cache
          * that filled (the program's next open fails with EMFILE). */
         int at_limit = i == 0 && descriptors_at_limit(p);
         if (!at_limit && strcmp(json_string_value(json_object_get(x, "verdict")) ?: "", "CREEP"))
             continue;
-        json_t *f = add_finding(findings, kinds[i].what, kinds[i].metric, p->pid);
+        json_t *f = add_finding(findings, kinds[i], p->pid);
         json_object_set(f, "evidence", x);
         if (at_limit) json_object_set_new(f, "limit", json_real(p->fd_limit));
         /* The code responsible, as the preload counted it: the stacks that
@@ -562,7 +564,7 @@ static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symb
     int by_unit = pu && json_number_value(pu) >= CHURN_MIN;
     int by_time = !pu && made >= CHURN_COUNT && rate * 60 >= CHURN_PER_MIN && life <= secs / 10;
     if (!by_unit && !by_time) return;
-    json_t *f = add_finding(findings, "CONNECTION CHURN", "connects", p->pid);
+    json_t *f = add_finding(findings, MC_F_CONNECTION_CHURN, p->pid);
     json_object_set(f, "evidence", m);
     json_object_set_new(f, "connections", json_real(made));
     json_object_set_new(f, "per_s", json_real(rate));
@@ -591,8 +593,7 @@ static void retention(json_t *findings, json_t *o, const struct mc_proc *p)
     json_object_set_new(t, "live_heap", json_real(p->trim_heap));
     json_object_set_new(o, "malloc_trim", t);
     if (p->trim_free_before < RETENTION_MIN || p->trim_free_before < p->trim_heap) return;
-    json_object_set(add_finding(findings, "ALLOCATOR RETENTION", "allocator_free", p->pid),
-                    "evidence", t);
+    json_object_set(add_finding(findings, MC_F_ALLOCATOR_RETENTION, p->pid), "evidence", t);
 }
 
 /* The peers holding most of a process's TCP sockets at its last reading. */
@@ -732,9 +733,10 @@ static void python_sockets(json_t *findings, json_t *py, const struct mc_map *m,
     json_t *f;
     size_t k;
     json_array_foreach (findings, k, f) {
-        const char *kind = json_string_value(json_object_get(f, "kind"));
-        if (json_integer_value(json_object_get(f, "pid")) != pid || !kind ||
-            (strncmp(kind, "SOCKET CREEP", 12) && strcmp(kind, "FD CREEP")) || !json_array_size(a))
+        int kind = mc_report_finding_kind(f);
+        if (json_integer_value(json_object_get(f, "pid")) != pid ||
+            (kind != MC_F_FD_CREEP && kind != MC_F_SOCKET_CREEP && kind != MC_F_CLOSE_WAIT_CREEP) ||
+            !json_array_size(a))
             continue;
         json_t *top = json_array();
         for (size_t j = 0; j < json_array_size(a) && j < 3; j++)
@@ -796,6 +798,12 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
         }
     }
     json_object_set_new(py, "snapshots", json_integer((json_int_t)mc_map_load(&h->py_done)));
+    if (n < MC_MIN_POINTS) {
+        char why[200];
+        mc_unknown_reason(n, n ? p->py_t[n - 1] - p->py_t[0] : 0, "snapshots",
+                          "verdicts on object counts need", why, sizeof(why));
+        json_object_set_new(py, "types_unknown", json_string(why));
+    }
     json_object_set_new(py, "skipped", json_integer((json_int_t)mc_map_load(&h->py_skipped)));
     json_object_set_new(py, "late", json_integer((json_int_t)p->py_late));
     json_object_set_new(py, "snapshot_ms", json_real((double)h->py_snap_ns / 1e6));
@@ -848,7 +856,7 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
     python_sockets(findings, py, &p->map, p->pid);
     json_object_set_new(o, "python", py);
     if (json_array_size(creep)) {
-        json_t *f = add_finding(findings, "PYTHON OBJECTS CREEP", "python.types", p->pid);
+        json_t *f = add_finding(findings, MC_F_PYTHON_OBJECTS_CREEP, p->pid);
         json_object_set(f, "types", creep);
         /* The lines that grew while traced: where the objects come from. */
         json_t *top = json_array();
@@ -868,7 +876,7 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
     double rate = work ? slope_of(xw, gsum, n) : 0;
     if (work) json_object_set_new(py, "cycle_garbage_per_unit", json_real(rate));
     if (total >= PY_GARBAGE_MIN && (!work || rate >= PY_GARBAGE_RATE)) {
-        json_t *f = add_finding(findings, "CYCLE GARBAGE", "python.cycle_garbage", p->pid);
+        json_t *f = add_finding(findings, MC_F_CYCLE_GARBAGE, p->pid);
         json_object_set_new(f, "total", json_integer((json_int_t)total));
         json_object_set(f, "types", cg);
     }
@@ -895,7 +903,7 @@ static json_t *kept_type(json_t *findings, pid_t pid)
     json_t *best = NULL, *f, *t;
     size_t i, k;
     json_array_foreach (findings, i, f) {
-        if (strcmp(mc_jstr(f, "kind"), "PYTHON OBJECTS CREEP") ||
+        if (mc_report_finding_kind(f) != MC_F_PYTHON_OBJECTS_CREEP ||
             json_integer_value(json_object_get(f, "pid")) != pid)
             continue;
         json_array_foreach (json_object_get(f, "types"), k, t) {
@@ -958,7 +966,7 @@ static void python_creep(json_t *findings, json_t *stacks, pid_t pid, int work)
     }
     if (!n) return;
     /* One finding, its sites largest first (a handful: selection sort). */
-    json_t *f = add_finding(findings, "PYTHON CREEP", "stacks", pid), *sites = json_array();
+    json_t *f = add_finding(findings, MC_F_PYTHON_CREEP, pid), *sites = json_array();
     for (int a = 0; a < n; a++) {
         int best = a;
         for (int b = a + 1; b < n; b++)
@@ -1115,6 +1123,13 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
 
     json_t *sum = json_object();
     json_object_set_new(sum, "verdict", json_string(overall));
+    if (!strcmp(overall, "UNKNOWN")) {
+        char why[200];
+        uint32_t n = c->tree.clk.n;
+        mc_unknown_reason(n, n ? c->tree.t[n - 1] - c->tree.t[0] : 0, "samples kept",
+                          "a verdict needs", why, sizeof(why));
+        json_object_set_new(sum, "reason", json_string(why));
+    }
     json_object_set_new(sum, "creeping_stacks", json_integer(creeping_total));
     json_object_set_new(sum, "findings", findings);
     json_object_set_new(doc, "summary", sum);

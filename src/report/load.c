@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/findings.h"
 #include "report/result.h"
 
 /* Replaces control characters (C0 and DEL) in every string of the
@@ -40,6 +41,27 @@ void mc_result_sanitize(json_t *v)
     }
 }
 
+/* Version 1 named findings by their titles only: each gets the code and
+ * severity its title stands for, so that renderers read one form. */
+static void upgrade(json_t *doc)
+{
+    json_t *f;
+    size_t i;
+    json_array_foreach (json_object_get(json_object_get(doc, "summary"), "findings"), i, f) {
+        if (json_object_get(f, "code")) continue;
+        int k = mc_finding_parse(json_string_value(json_object_get(f, "kind")));
+        if (k < 0) continue;
+        json_object_set_new(f, "code", json_string(mc_findings[k].code));
+        json_object_set_new(f, "severity", json_string(mc_severity_name(mc_findings[k].severity)));
+    }
+}
+
+int mc_report_finding_kind(json_t *f)
+{
+    int k = mc_finding_parse(json_string_value(json_object_get(f, "code")));
+    return k >= 0 ? k : mc_finding_parse(json_string_value(json_object_get(f, "kind")));
+}
+
 /* Checks a parsed document; on failure decrefs it, fills err (naming it
  * by name) and returns NULL. */
 static json_t *check(json_t *doc, const char *name, char *err, size_t errlen)
@@ -63,6 +85,7 @@ static json_t *check(json_t *doc, const char *name, char *err, size_t errlen)
                  name);
         goto fail;
     }
+    upgrade(doc);
     mc_result_sanitize(doc);
     return doc;
 fail:

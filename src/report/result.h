@@ -10,8 +10,10 @@
 #include "analysis/collector.h"
 #include "analysis/symbolize.h"
 
-#define MC_RESULT_SCHEMA  "memcreep-run"
-#define MC_RESULT_VERSION 1
+#define MC_RESULT_SCHEMA "memcreep-run"
+/* 2: findings carry a stable code and a severity (analysis/findings.h);
+ * version 1 documents are still read, and upgraded as they are. */
+#define MC_RESULT_VERSION 2
 
 struct mc_run_info {
     int argc;
@@ -24,6 +26,10 @@ struct mc_run_info {
     long started;           /* time(NULL) at launch */
     uint64_t sample_bytes;  /* 0, or the mean bytes between samples */
 };
+
+/* The kind (analysis/findings.h: enum mc_finding_kind) of a finding of a
+ * result document, from its code (or title); -1 when unknown. */
+int mc_report_finding_kind(json_t *finding);
 
 /* Builds the result document from what the collector gathered. Returns a
  * new reference (json_decref it), NULL on allocation failure. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "analysis/findings.h"
 #include "common/util.h"
 #include "report/jget.h"
 #include "report/result.h"
@@ -239,6 +240,7 @@ static void python_rows(FILE *out, json_t *py, int per_unit, int colour)
             mc_jnum(py, "skipped"), mc_jnum(py, "late"));
     fprintf(out, ", the last took %.1f ms%s\n", mc_jnum(py, "snapshot_ms"),
             json_is_true(json_object_get(py, "finalized")) ? ", interpreter finalized" : "");
+    if (*mc_jstr(py, "types_unknown")) fprintf(out, "  (%s)\n", mc_jstr(py, "types_unknown"));
     json_t *e;
     size_t i;
     int shown = 0;
@@ -490,7 +492,8 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
     json_t *f;
     json_array_foreach (json_object_get(sum, "findings"), i, f) {
         json_t *ev = json_object_get(f, "evidence");
-        if (!strcmp(mc_jstr(f, "kind"), "ALLOCATOR RETENTION")) {
+        int kind = mc_report_finding_kind(f);
+        if (kind == MC_F_ALLOCATOR_RETENTION) {
             char fr[32], hp[32], rb[32], rc[32];
             mc_fmt_bytes(fr, sizeof(fr), mc_jnum(ev, "allocator_free"), 0);
             mc_fmt_bytes(hp, sizeof(hp), mc_jnum(ev, "live_heap"), 0);
@@ -507,7 +510,7 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
                 fprintf(out, "malloc_trim(0) was asked but the target did not allocate to run it");
             continue;
         }
-        if (!strcmp(mc_jstr(f, "kind"), "PYTHON CREEP")) {
+        if (kind == MC_F_PYTHON_CREEP) {
             char b[32], site[600];
             json_t *kt = json_object_get(f, "kept"), *e, *x;
             size_t k, j;
@@ -545,8 +548,8 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
             }
             continue;
         }
-        int objs = !strcmp(mc_jstr(f, "kind"), "PYTHON OBJECTS CREEP");
-        if (objs || !strcmp(mc_jstr(f, "kind"), "CYCLE GARBAGE")) {
+        int objs = kind == MC_F_PYTHON_OBJECTS_CREEP;
+        if (objs || kind == MC_F_CYCLE_GARBAGE) {
             fprintf(out, "\n%s%s%s in process %lld", objs && colour ? "\033[1;31m" : "",
                     mc_jstr(f, "kind"), colour && objs ? "\033[0m" : "",
                     (long long)json_integer_value(json_object_get(f, "pid")));
@@ -632,6 +635,7 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
     fprintf(out, "\nverdict: %s%s%s", colour_of(v, colour), v, colour ? "\033[0m" : "");
     long long nc = (long long)json_integer_value(json_object_get(sum, "creeping_stacks"));
     if (nc) fprintf(out, " (%lld creeping stack%s)", nc, nc == 1 ? "" : "s");
+    if (*mc_jstr(sum, "reason")) fprintf(out, " (%s)", mc_jstr(sum, "reason"));
     fprintf(out, "\n");
 }
 

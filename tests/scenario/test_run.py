@@ -54,7 +54,10 @@ def run_target(target, extra=(), expect_rc=None):
     check(os.path.exists(path), f"no result.json (exit {rc})\n{err}")
     with open(path) as f:
         doc = json.load(f)
-    check(doc["schema"] == "memcreep-run" and doc["version"] == 1, "schema/version")
+    check(doc["schema"] == "memcreep-run" and doc["version"] == 2, "schema/version")
+    for f in doc["summary"]["findings"]:
+        check(f.get("code") and f.get("severity") in ("creep", "cost", "info"),
+              f"finding without code or severity: {f}")
     seen = [(f["kind"], f["pid"]) for f in doc["summary"]["findings"]]
     check(len(seen) == len(set(seen)), f"a finding given twice: {seen}")
     return doc, rc, err
@@ -225,6 +228,26 @@ def case_plateau():
     check(found and found[0]["verdict"] == "PLATEAU",
           f"cache_put verdict {found[0]['verdict'] if found else 'missing'}, expected PLATEAU")
     check(doc["summary"]["verdict"] != "CREEP", "summary says CREEP for a plateau")
+
+
+def case_cache_refresh():
+    """A cache filled by one call and refreshed by another on the same line
+    (two return addresses, one site): one row, a PLATEAU, 5 runs of 5."""
+    for run in range(5):
+        doc, _, _ = run_target([fixture("cache_refresh"), "6000", "1000"], ["--fail-on-creep"],
+                               expect_rc=0)
+        p = root_proc(doc)
+        found = stacks_at(p, "cache_put")
+        check(len(found) == 1, f"run {run + 1}: {len(found)} rows at cache_put, expected one")
+        check(found[0].get("addresses", 1) == 2,
+              f"run {run + 1}: the row stands for {found[0].get('addresses', 1)} stacks, "
+              "expected the two calls")
+        check(found[0]["verdict"] == "PLATEAU",
+              f"run {run + 1}: cache_put verdict {found[0]['verdict']}, expected PLATEAU")
+        live = found[0]["live_bytes"]
+        check(2000 * 2048 <= live < 2000 * 2048 * 1.1,
+              f"run {run + 1}: cache_put holds {live} B, the cache is 2000 x 2 KiB")
+        check(doc["summary"]["verdict"] != "CREEP", f"run {run + 1}: summary says CREEP")
 
 
 def case_sawtooth():
