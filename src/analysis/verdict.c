@@ -82,6 +82,21 @@ double mc_trend_net(const double *y, size_t n)
     return fy[k - 1] - fy[0];
 }
 
+void mc_judge(const double *x, const double *y, size_t n, double min_growth, struct mc_trend *t)
+{
+    struct mc_trend_opts o = {min_growth, 0.01};
+    double net = mc_trend_net(y, n);
+    if (net >= min_growth) {
+        mc_trend_classify(x, y, n, &o, t);
+        return;
+    }
+    memset(t, 0, sizeof(*t));
+    t->verdict = n >= MC_MIN_POINTS ? MC_V_STEADY : MC_V_UNKNOWN;
+    t->net = net;
+    t->p = t->p_floor = 1;
+    t->n = n;
+}
+
 void mc_trend_classify(const double *x, const double *y, size_t n, const struct mc_trend_opts *o,
                        struct mc_trend *t)
 {

@@ -34,6 +34,10 @@ struct mc_trend_opts {
 /* Classifies y against x (x non-decreasing). Fills *t; never fails. */
 void mc_trend_classify(const double *x, const double *y, size_t n, const struct mc_trend_opts *o,
                        struct mc_trend *t);
+/* The verdict of one stack's or one type's series: classified when its
+ * net floor growth reaches min_growth, else STEADY (UNKNOWN with too few
+ * points) without paying for the tests. Fills *t; never fails. */
+void mc_judge(const double *x, const double *y, size_t n, double min_growth, struct mc_trend *t);
 /* Cheap first look: the net floor growth alone, so that only series that
  * grew enough pay for the O(n^2) tests. */
 double mc_trend_net(const double *y, size_t n);

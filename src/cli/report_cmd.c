@@ -11,27 +11,28 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: memcreep report RUN [--format F] [--top N] [--color WHEN]\n"
+    fputs("usage: memcreep report RUN [--format F] [--top N] [--color WHEN] [--reanalyze]\n"
           "  RUN            a run's output directory, or its result.json\n"
           "  --format F     text (default), json, html (one self-contained page with\n"
           "                 charts and a flame graph), folded (the stacks that grew, for\n"
           "                 flamegraph.pl and speedscope) or pprof (gzipped profile.proto\n"
           "                 for go tool pprof; binary, so not to a terminal)\n"
           "  --top N        stacks shown per process (default 10, 0 = all kept)\n"
-          "  --color WHEN   auto (default), always, never\n",
+          "  --color WHEN   auto (default), always, never\n"
+          "  --reanalyze    judge the run again from its saved series with this\n"
+          "                 memcreep's rules (verdicts, metrics, findings, summary)\n",
           f);
 }
 
 int mc_cmd_report(int argc, char **argv)
 {
-    static const struct option opts[] = {{"format", required_argument, 0, 'f'},
-                                         {"top", required_argument, 0, 't'},
-                                         {"color", required_argument, 0, 'c'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"format", required_argument, 0, 'f'}, {"top", required_argument, 0, 't'},
+        {"color", required_argument, 0, 'c'},  {"reanalyze", no_argument, 0, 'r'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     const char *format = "text", *color = "auto";
     uint64_t top = 10;
-    int c;
+    int c, reanalyze = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "f:t:h", opts, NULL)) != -1) {
@@ -47,6 +48,9 @@ int mc_cmd_report(int argc, char **argv)
             break;
         case 'c':
             color = optarg;
+            break;
+        case 'r':
+            reanalyze = 1;
             break;
         case 'h':
             usage(stdout);
@@ -97,6 +101,12 @@ int mc_cmd_report(int argc, char **argv)
         if (!(docs[n] = mc_result_load(path, err, sizeof(err)))) {
             mc_error("%s", err);
             rc = MC_EXIT_USAGE;
+            goto out;
+        }
+        if (reanalyze && mc_result_reanalyze(docs[n], err, sizeof(err)) != 0) {
+            mc_error("%s: cannot reanalyze: %s", path, err);
+            rc = MC_EXIT_USAGE;
+            n++;
             goto out;
         }
         n++;

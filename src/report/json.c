@@ -13,13 +13,12 @@
 #include <unistd.h>
 
 #include "analysis/findings.h"
+#include "analysis/metric_map.h"
+#include "analysis/rules.h"
 #include "analysis/stats.h"
 #include "analysis/verdict.h"
 #include "report/jget.h"
 #include "report/result.h"
-
-#define RSS_MIN_GROWTH (256.0 * 1024) /* page-level noise of RSS */
-#define RES_MIN_GROWTH 5.0            /* descriptors, sockets, threads */
 
 static const char *end_names[] = {"running", "exited", "signaled", "exec", "vanished", "stopped"};
 
@@ -300,16 +299,8 @@ static json_t *stacks_json(struct mc_proc *p, const struct mc_run_info *ri,
             y[i] = (double)ss->bytes[i];
         struct ranked *e = &r[nr];
         e->slot = slot;
-        struct mc_trend_opts o = {
-            mc_sampled_min_growth(ri->min_growth, (double)ss->sample_mean, y, n), 0.01};
-        double net = mc_trend_net(y, n);
-        if (net >= o.min_growth) {
-            mc_trend_classify(work ? s->work : xm, y, n, &o, &e->tr);
-        } else {
-            e->tr.verdict = n >= MC_MIN_POINTS ? MC_V_STEADY : MC_V_UNKNOWN;
-            e->tr.net = net;
-            e->tr.p = 1;
-        }
+        mc_judge(work ? s->work : xm, y, n,
+                 mc_sampled_min_growth(ri->min_growth, (double)ss->sample_mean, y, n), &e->tr);
         e->rank = e->tr.net != 0 ? e->tr.net : (n ? y[n - 1] : 0) / 1e9;
         if (e->tr.verdict == MC_V_CREEP) (*creeping)++;
         if (n && (e->tr.net > 0 || y[n - 1] > 0)) nr++;
@@ -328,50 +319,34 @@ static json_t *points_json(const struct mc_points *s)
     json_t *o = json_object();
     json_object_set_new(o, "t", farray(s->t, n));
     json_object_set_new(o, "work", farray(s->work, n));
-    json_object_set_new(o, "rss", farray(s->rss, n));
-    json_object_set_new(o, "live_heap", farray(s->heap, n));
-    json_object_set_new(o, "live_count", farray(s->heap_count, n));
-    json_object_set_new(o, "allocator_free", farray(s->alloc_free, n));
-    json_object_set_new(o, "allocator_held", farray(s->alloc_held, n));
-    json_object_set_new(o, "fds", farray(s->fds, n));
-    json_object_set_new(o, "sockets", farray(s->sockets, n));
-    json_object_set_new(o, "tcp_established", farray(s->tcp_est, n));
-    json_object_set_new(o, "tcp_close_wait", farray(s->tcp_close_wait, n));
-    json_object_set_new(o, "time_wait", farray(s->time_wait, n));
-    json_object_set_new(o, "threads", farray(s->threads, n));
-    json_object_set_new(o, "connects", farray(s->connects, n));
-    json_object_set_new(o, "threads_unjoined", farray(s->unjoined, n));
+#define MC_SERIES_JSON(key, field, label, judged, preload, row)                                    \
+    json_object_set_new(o, #key, farray(s->field, n));
+    MC_METRIC_MAP(MC_SERIES_JSON)
+#undef MC_SERIES_JSON
     return o;
 }
 
-/* A count (descriptors, sockets, threads) as a metric. */
-static json_t *count_metric(const struct mc_points *s, const double *y, int work)
-{
-    json_t *m = metric(s, y, RES_MIN_GROWTH, work);
-    json_object_set_new(m, "unit", json_string("count"));
-    return m;
-}
-
-static json_t *metrics_json(const struct mc_points *s, double min_growth, int mapped)
+/* The metrics of a series set: every judged series of the table
+ * (analysis/metric_map.h), with the least growth of its kind; those of the
+ * preload only when mapped. */
+json_t *mc_result_metrics(const struct mc_points *s, double min_growth, int mapped)
 {
     int work = has_work(s);
     json_t *m = json_object();
-    double rmin = min_growth > RSS_MIN_GROWTH ? min_growth : RSS_MIN_GROWTH;
-    json_object_set_new(m, "rss", metric(s, s->rss, rmin, work));
-    if (mapped) {
+    double least[] = {
+        [MC_J_NONE] = 0,
+        [MC_J_PAGES] = min_growth > MC_RSS_MIN_GROWTH ? min_growth : MC_RSS_MIN_GROWTH,
         /* The part of the heap that is sampled has its noise (verdict.c). */
-        double hmin = mc_sampled_min_growth(min_growth, s->sample_mean, s->heap_sampled, s->clk.n);
-        json_object_set_new(m, "live_heap", metric(s, s->heap, hmin, work));
-        json_object_set_new(m, "allocator_free", metric(s, s->alloc_free, rmin, work));
+        [MC_J_HEAP] = mc_sampled_min_growth(min_growth, s->sample_mean, s->heap_sampled, s->clk.n),
+        [MC_J_COUNT] = MC_RES_MIN_GROWTH};
+#define MC_METRIC_JSON(key, field, label, judged, preload, row)                                    \
+    if (MC_J_##judged != MC_J_NONE && (mapped || !preload)) {                                      \
+        json_t *x = metric(s, s->field, least[MC_J_##judged], work);                               \
+        if (MC_J_##judged == MC_J_COUNT) json_object_set_new(x, "unit", json_string("count"));     \
+        json_object_set_new(m, #key, x);                                                           \
     }
-    json_object_set_new(m, "fds", count_metric(s, s->fds, work));
-    json_object_set_new(m, "sockets", count_metric(s, s->sockets, work));
-    json_object_set_new(m, "tcp_established", count_metric(s, s->tcp_est, work));
-    json_object_set_new(m, "tcp_close_wait", count_metric(s, s->tcp_close_wait, work));
-    json_object_set_new(m, "time_wait", count_metric(s, s->time_wait, work));
-    json_object_set_new(m, "threads", count_metric(s, s->threads, work));
-    json_object_set_new(m, "connects", count_metric(s, s->connects, work));
-    if (mapped) json_object_set_new(m, "threads_unjoined", count_metric(s, s->unjoined, work));
+    MC_METRIC_MAP(MC_METRIC_JSON)
+#undef MC_METRIC_JSON
     return m;
 }
 
@@ -402,14 +377,10 @@ enum top_by {
 
 static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, enum top_by by);
 
-/* 1 when the descriptors of p grew (net growth of at least 5) up to within
- * 16 of its soft RLIMIT_NOFILE, where they end. */
+/* FD CREEP stopped by the limit (analysis/rules.c). */
 static int descriptors_at_limit(const struct mc_proc *p)
 {
-    const struct mc_points *s = &p->pts;
-    if (p->fd_limit <= 0 || s->clk.n < 4) return 0;
-    double end = s->fds[s->clk.n - 1], start = s->fds[0];
-    return end >= p->fd_limit - 16 && end - start >= 5;
+    return mc_rule_fds_at_limit(p->pts.fds, p->pts.clk.n, p->fd_limit);
 }
 
 /* Resource findings of a process: FD, SOCKET and THREAD CREEP. */
@@ -535,20 +506,8 @@ static json_t *top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, enum top
     return stacks;
 }
 
-/* CONNECTION CHURN: new TCP connections made and closed again at a steady
- * pace: no pooling. Reported with the stacks that connect, even when
- * nothing leaks. With units of work, at least CHURN_MIN connections per
- * unit; without, at least CHURN_COUNT connections, at least CHURN_PER_MIN a
- * minute, each living on average less than a tenth of the run (what a pool
- * keeps lives for the run; how fast the program goes does not matter).
- *
- * The mean lifetime is Little's law, L = lambda W (Little 1961): the mean
- * number of connections open (L, TCP ESTABLISHED at each sample) divided by
- * the rate they are made at (lambda, connections over the run's time). */
-#define CHURN_MIN     0.5
-#define CHURN_PER_MIN 6.0
-#define CHURN_COUNT   20
-
+/* CONNECTION CHURN (analysis/rules.c), with the stacks that connect, even
+ * when nothing leaks. */
 static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symbolizer *sym)
 {
     const struct mc_points *s = &p->pts;
@@ -556,14 +515,14 @@ static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symb
     json_t *m = json_object_get(json_object_get(o, "metrics"), "connects");
     json_t *pu = json_object_get(m, "per_unit");
     if (!p->has_map || n < 2) return;
-    double made = s->connects[n - 1] - s->connects[0], secs = s->t[n - 1] - s->t[0];
-    double rate = secs > 0 ? made / secs : 0, open = 0;
+    struct mc_churn ch = {.made = s->connects[n - 1] - s->connects[0],
+                          .secs = s->t[n - 1] - s->t[0],
+                          .has_unit = pu != NULL,
+                          .per_unit = pu ? json_number_value(pu) : 0};
     for (uint32_t i = 0; i < n; i++)
-        open += s->tcp_est[i] / n;
-    double life = rate > 0 ? open / rate : 0;
-    int by_unit = pu && json_number_value(pu) >= CHURN_MIN;
-    int by_time = !pu && made >= CHURN_COUNT && rate * 60 >= CHURN_PER_MIN && life <= secs / 10;
-    if (!by_unit && !by_time) return;
+        ch.open_mean += s->tcp_est[i] / n;
+    if (!mc_rule_churn(&ch)) return;
+    double made = ch.made, rate = ch.per_s, open = ch.open_mean, life = ch.lifetime_s;
     json_t *f = add_finding(findings, MC_F_CONNECTION_CHURN, p->pid);
     json_object_set(f, "evidence", m);
     json_object_set_new(f, "connections", json_real(made));
@@ -575,11 +534,9 @@ static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symb
     json_object_set_new(f, "stacks", top_stacks(p, sym, TOP_CONNECTS));
 }
 
-/* ALLOCATOR RETENTION: the allocator holds much more free memory than the
- * program holds live (at least 4 MiB, and more than the live heap), so RSS
- * stays up although nothing leaks. The malloc_trim(0) probe says how much
- * of it the allocator could give back. */
-#define RETENTION_MIN (4.0 * 1024 * 1024)
+/* ALLOCATOR RETENTION (analysis/rules.c): RSS stays up although nothing
+ * leaks. The malloc_trim(0) probe says how much of it the allocator could
+ * give back. */
 
 static void retention(json_t *findings, json_t *o, const struct mc_proc *p)
 {
@@ -592,7 +549,7 @@ static void retention(json_t *findings, json_t *o, const struct mc_proc *p)
     json_object_set_new(t, "allocator_free", json_real(p->trim_free_before));
     json_object_set_new(t, "live_heap", json_real(p->trim_heap));
     json_object_set_new(o, "malloc_trim", t);
-    if (p->trim_free_before < RETENTION_MIN || p->trim_free_before < p->trim_heap) return;
+    if (!mc_rule_retention(p->trim_free_before, p->trim_heap)) return;
     json_object_set(add_finding(findings, MC_F_ALLOCATOR_RETENTION, p->pid), "evidence", t);
 }
 
@@ -777,15 +734,7 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
         /* builtins, and the interpreter's C modules' types (_thread.lock) */
         r->builtin =
             ty[i].name[0] == '_' || !memchr(ty[i].name, '.', strnlen(ty[i].name, MC_PY_NAME));
-        struct mc_trend_opts to = {PY_MIN_GROWTH, 0.01};
-        double net = mc_trend_net(y, n);
-        if (net >= PY_MIN_GROWTH) { /* only those pay for the O(n^2) tests */
-            mc_trend_classify(work ? xw : xm, y, n, &to, &r->tr);
-        } else {
-            r->tr.verdict = n >= MC_MIN_POINTS ? MC_V_STEADY : MC_V_UNKNOWN;
-            r->tr.net = net;
-            r->tr.p = 1;
-        }
+        mc_judge(work ? xw : xm, y, n, PY_MIN_GROWTH, &r->tr);
         /* Too few snapshots for floors: ranked by what they grew. */
         r->key = n >= MC_MIN_POINTS ? r->tr.net : y[n - 1] - y[0];
         creeping += r->tr.verdict == MC_V_CREEP;
@@ -1001,6 +950,40 @@ static const char *verdict_max(const char *a, const char *b)
     return mc_verdict_parse(b) > mc_verdict_parse(a) ? b : a;
 }
 
+void mc_result_summarize(json_t *doc)
+{
+    json_t *sum = json_object_get(doc, "summary");
+    json_t *t = json_object_get(json_object_get(json_object_get(doc, "tree"), "series"), "t");
+    uint32_t n = (uint32_t)json_array_size(t);
+    const char *overall = n >= MC_MIN_POINTS ? "STEADY" : "UNKNOWN";
+    json_t *p, *f;
+    size_t i;
+    json_array_foreach (json_object_get(doc, "processes"), i, p) {
+        json_t *m = json_object_get(p, "metrics");
+        /* A preloaded process is judged by its stacks and its live heap;
+         * one without the preload by its RSS. */
+        if (json_is_true(json_object_get(p, "preloaded"))) {
+            if (json_integer_value(json_object_get(p, "creeping_stacks")) > 0) overall = "CREEP";
+            overall = verdict_max(overall, mc_jstr(json_object_get(m, "live_heap"), "verdict"));
+        } else {
+            overall = verdict_max(overall, mc_jstr(json_object_get(m, "rss"), "verdict"));
+        }
+    }
+    /* A finding of severity creep makes the run CREEP (analysis/findings.h). */
+    json_array_foreach (json_object_get(sum, "findings"), i, f)
+        if (!strcmp(mc_jstr(f, "severity"), "creep")) overall = "CREEP";
+    json_object_set_new(sum, "verdict", json_string(overall));
+    json_object_del(sum, "reason");
+    if (!strcmp(overall, "UNKNOWN")) {
+        char why[200];
+        double span = n ? json_number_value(json_array_get(t, n - 1)) -
+                              json_number_value(json_array_get(t, 0))
+                        : 0;
+        mc_unknown_reason(n, span, "samples kept", "a verdict needs", why, sizeof(why));
+        json_object_set_new(sum, "reason", json_string(why));
+    }
+}
+
 json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
                         struct mc_symbolizer *sym)
 {
@@ -1028,7 +1011,6 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
     json_object_set_new(run, "sample_bytes", json_integer((json_int_t)ri->sample_bytes));
     json_object_set_new(doc, "run", run);
 
-    const char *overall = c->tree.clk.n >= MC_MIN_POINTS ? "STEADY" : "UNKNOWN";
     int creeping_total = 0;
     json_t *findings = json_array();
     json_t *procs = json_array();
@@ -1052,12 +1034,10 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
         json_object_set_new(end, "t_end", json_real(p->t_end));
         json_object_set_new(o, "end", end);
         json_object_set_new(o, "series", points_json(&p->pts));
-        json_t *m = metrics_json(&p->pts, ri->min_growth, p->has_map);
+        json_t *m = mc_result_metrics(&p->pts, ri->min_growth, p->has_map);
         json_object_set_new(o, "metrics", m);
-        size_t before = json_array_size(findings);
         resource_findings(findings, o, m, p, sym);
-        if (json_array_size(findings) > before) overall = "CREEP";
-        if (p->has_map && python_json(findings, o, p)) overall = "CREEP";
+        if (p->has_map) python_json(findings, o, p);
         retention(findings, o, p);  /* not creep: memory kept, not leaked */
         churn(findings, o, p, sym); /* not creep either: a cost, not a leak */
         int work = has_work(&p->pts);
@@ -1097,6 +1077,9 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
                                 json_integer((json_int_t)mc_map_load(&h->burst_sample_bytes)));
             json_object_set_new(smp, "burst_calls",
                                 json_integer((json_int_t)mc_map_load(&h->burst_calls)));
+            /* The largest mean the live heap's sampled part was sampled
+             * with: its noise floor (--reanalyze needs it). */
+            json_object_set_new(smp, "live_heap", json_integer((json_int_t)p->pts.sample_mean));
             json_object_set_new(o, "sampling", smp);
             int creeping;
             json_t *stacks = stacks_json(p, ri, sym, work, &creeping);
@@ -1104,12 +1087,6 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
             python_creep(findings, stacks, p->pid, work);
             json_object_set_new(o, "creeping_stacks", json_integer(creeping));
             creeping_total += creeping;
-            if (creeping) overall = "CREEP";
-            overall = verdict_max(overall, json_string_value(json_object_get(
-                                               json_object_get(m, "live_heap"), "verdict")));
-        } else {
-            overall = verdict_max(
-                overall, json_string_value(json_object_get(json_object_get(m, "rss"), "verdict")));
         }
         json_array_append_new(procs, o);
     }
@@ -1118,21 +1095,14 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
 
     json_t *tree = json_object();
     json_object_set_new(tree, "series", points_json(&c->tree));
-    json_object_set_new(tree, "metrics", metrics_json(&c->tree, ri->min_growth, 1));
+    json_object_set_new(tree, "metrics", mc_result_metrics(&c->tree, ri->min_growth, 1));
     json_object_set_new(doc, "tree", tree);
 
     json_t *sum = json_object();
-    json_object_set_new(sum, "verdict", json_string(overall));
-    if (!strcmp(overall, "UNKNOWN")) {
-        char why[200];
-        uint32_t n = c->tree.clk.n;
-        mc_unknown_reason(n, n ? c->tree.t[n - 1] - c->tree.t[0] : 0, "samples kept",
-                          "a verdict needs", why, sizeof(why));
-        json_object_set_new(sum, "reason", json_string(why));
-    }
     json_object_set_new(sum, "creeping_stacks", json_integer(creeping_total));
     json_object_set_new(sum, "findings", findings);
     json_object_set_new(doc, "summary", sum);
+    mc_result_summarize(doc);
     mc_result_sanitize(doc); /* names from the program: no control characters */
     return doc;
 }

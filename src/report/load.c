@@ -42,11 +42,14 @@ void mc_result_sanitize(json_t *v)
 }
 
 /* Version 1 named findings by their titles only: each gets the code and
- * severity its title stands for, so that renderers read one form. */
+ * severity its title stands for, so that renderers read one form, and the
+ * document is then one of this version (what else version 2 added is
+ * optional). */
 static void upgrade(json_t *doc)
 {
     json_t *f;
     size_t i;
+    json_object_set_new(doc, "version", json_integer(MC_RESULT_VERSION));
     json_array_foreach (json_object_get(json_object_get(doc, "summary"), "findings"), i, f) {
         if (json_object_get(f, "code")) continue;
         int k = mc_finding_parse(json_string_value(json_object_get(f, "kind")));

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "analysis/collector.h"
+#include "analysis/metric_map.h"
 #include "analysis/symbolize.h"
 
 #define MC_RESULT_SCHEMA "memcreep-run"
@@ -26,6 +27,19 @@ struct mc_run_info {
     long started;           /* time(NULL) at launch */
     uint64_t sample_bytes;  /* 0, or the mean bytes between samples */
 };
+
+/* The metrics of a series set (analysis/metric_map.h): a new object, NULL
+ * when out of memory. mapped: the series of the preload exist. */
+json_t *mc_result_metrics(const struct mc_points *s, double min_growth, int mapped);
+/* Sets doc's summary verdict (and the reason of an UNKNOWN) from its
+ * processes' stacks and metrics and its findings. */
+void mc_result_summarize(json_t *doc);
+/* Computes every verdict of a saved run again from its series, with the
+ * rules of this memcreep: metrics, stacks, the findings that follow from
+ * metrics, the summary. Python types keep their verdicts (their series'
+ * times are not saved). Returns 0, or -1 when doc holds no series to judge
+ * (err says why). */
+int mc_result_reanalyze(json_t *doc, char *err, size_t errlen);
 
 /* The kind (analysis/findings.h: enum mc_finding_kind) of a finding of a
  * result document, from its code (or title); -1 when unknown. */
@@ -70,7 +84,11 @@ int mc_report_html(json_t **docs, int n, FILE *out, int top);
 /* The metrics of a process as the reports list them: key in the document
  * and label (text.c). The first three are memory, always shown; the rest
  * only when mc_report_metric_shown says they moved or creep. */
-#define MC_REPORT_METRICS 10
+/* Metric rows in reports (text.c, from analysis/metric_map.h: the lines
+ * with row 1). */
+#define MC_METRIC_ROW_COUNT(key, field, label, judged, preload, row) +row
+enum { MC_REPORT_METRICS = 0 MC_METRIC_MAP(MC_METRIC_ROW_COUNT) };
+#undef MC_METRIC_ROW_COUNT
 extern const char *const mc_report_metrics[MC_REPORT_METRICS][2];
 int mc_report_metric_shown(size_t i, json_t *metric);
 /* A metric's start, end, per minute and per unit (empty without) as text:

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "analysis/findings.h"
+#include "analysis/metric_map.h"
 #include "common/util.h"
 #include "report/jget.h"
 #include "report/result.h"
@@ -40,17 +41,19 @@ void mc_report_end_text(json_t *end, char *buf, size_t len)
         snprintf(buf, len, "%s", how);
 }
 
+/* The metric rows: the series of analysis/metric_map.h marked row. */
 const char *const mc_report_metrics[MC_REPORT_METRICS][2] = {
-    {"rss", "RSS"},
-    {"live_heap", "live heap"},
-    {"allocator_free", "allocator free"},
-    {"fds", "descriptors"},
-    {"sockets", "sockets"},
-    {"tcp_established", "TCP established"},
-    {"tcp_close_wait", "TCP CLOSE_WAIT"},
-    {"time_wait", "TCP TIME_WAIT"},
-    {"threads", "threads"},
-    {"threads_unjoined", "threads unjoined"}};
+#define MC_METRIC_ROW(key, field, label, judged, preload, row) {#key, label},
+#define MC_METRIC_ROW_IF(key, field, label, judged, preload, row)                                  \
+    MC_METRIC_ROW_##row(key, field, label, judged, preload, row)
+#define MC_METRIC_ROW_1 MC_METRIC_ROW
+#define MC_METRIC_ROW_0(...)
+    MC_METRIC_MAP(MC_METRIC_ROW_IF)
+#undef MC_METRIC_ROW_0
+#undef MC_METRIC_ROW_1
+#undef MC_METRIC_ROW_IF
+#undef MC_METRIC_ROW
+};
 
 int mc_report_metric_shown(size_t i, json_t *m)
 {

@@ -5,6 +5,7 @@ against what it must be. Usage: test_report.py --memcreep BIN CASE
 renderer (check the diff before committing them)."""
 import argparse
 import gzip
+import json
 import os
 import pty
 import re
@@ -13,6 +14,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import tempfile
 import threading
 import time
@@ -77,6 +79,60 @@ def case_golden():
     check(rc == 0, f"diff: exit {rc}: {err}")
     width_ok(out, "diff")
     compare(out, os.path.join(GOLDEN, "diff.txt"))
+
+
+def verdicts(doc):
+    """Every verdict of a result: the summary's, each metric's (processes
+    and tree), each stack's, and the findings' codes."""
+    v = {"summary": doc["summary"]["verdict"],
+         "findings": sorted((f["code"], f["pid"]) for f in doc["summary"]["findings"]),
+         "tree": {k: m["verdict"] for k, m in doc["tree"]["metrics"].items()}}
+    for p in doc["processes"]:
+        v[p["pid"]] = {"metrics": {k: m["verdict"] for k, m in p["metrics"].items()},
+                       "stacks": [(s["id"], s["verdict"]) for s in p.get("stacks", [])]}
+    return v
+
+
+def case_reanalyze():
+    """report --reanalyze judges each saved run again from its series and
+    comes to the verdicts it was saved with; version 1 documents read as
+    version 2, their findings with codes and severities."""
+    for name in RUNS:
+        d = golden(name)
+        parts = [d] if os.path.exists(os.path.join(d, "result.json")) else \
+            [os.path.join(d, "h1"), os.path.join(d, "h2")]
+        for part in parts:
+            rc, saved, err = memcreep(["report", part, "--format", "json"])
+            check(rc == 0, f"{name}: exit {rc}: {err}")
+            rc, again, err = memcreep(["report", part, "--format", "json", "--reanalyze"])
+            check(rc == 0 and not err, f"{name} --reanalyze: exit {rc}: {err}")
+            saved, again = json.loads(saved), json.loads(again)
+            check(saved["version"] == again["version"] == 2, f"{name}: version {saved['version']}")
+            for f in saved["summary"]["findings"]:
+                check(f.get("code") and f.get("severity"), f"{name}: finding without a code: {f}")
+            check(verdicts(saved) == verdicts(again),
+                  f"{name}: verdicts differ once reanalyzed:\n{verdicts(saved)}\n{verdicts(again)}")
+    # A rule that judges differently shows: the same run with a min growth
+    # above what leak_linear grew is STEADY once reanalyzed.
+    with open(os.path.join(golden("leak_linear"), "result.json")) as f:
+        doc = json.load(f)
+    doc["run"]["min_growth"] = 1e12
+    tmp = tempfile.mkdtemp(prefix="mc-reanalyze-")
+    with open(os.path.join(tmp, "result.json"), "w") as f:
+        json.dump(doc, f)
+    rc, out, err = memcreep(["report", tmp, "--format", "json", "--reanalyze"])
+    again = json.loads(out)
+    check(rc == 0 and again["summary"]["verdict"] == "STEADY",
+          f"reanalyzed with a huge min growth: {again['summary']['verdict']} ({err})")
+    check(all(s["verdict"] != "CREEP" for p in again["processes"] for s in p.get("stacks", [])),
+          "a stack still CREEP under a min growth it never reached")
+    # Nothing to judge: one clear line, exit status 2.
+    doc["processes"] = []
+    with open(os.path.join(tmp, "result.json"), "w") as f:
+        json.dump(doc, f)
+    rc, out, err = memcreep(["report", tmp, "--reanalyze"])
+    check(rc == 2 and "cannot reanalyze" in err and err.count("\n") == 1,
+          f"no processes: exit {rc}, {err!r}")
 
 
 def case_colour():

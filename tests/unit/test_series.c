@@ -41,6 +41,23 @@ static void final_sample_is_kept(void **state)
     assert_true(t[i] == 999 && (uint32_t)i == c.n - 1);
 }
 
+/* mc_clock_would_keep says beforehand what mc_clock_next then does, so a
+ * sample it rules out need not be read. */
+static void would_keep_predicts_next(void **state)
+{
+    (void)state;
+    struct mc_clock c = {0};
+    long kept = 0;
+    for (long k = 0; k < 100000; k++) {
+        int halved, keep = mc_clock_would_keep(&c);
+        int i = mc_clock_next(&c, 0, &halved);
+        assert_int_equal(keep, i >= 0);
+        kept += keep;
+    }
+    /* Reads fall with the length of the run: 256 + 128 per doubling. */
+    assert_true(kept < 256 + 128 * 10);
+}
+
 static void halve_i64(void **state)
 {
     (void)state;
@@ -54,6 +71,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(long_run_stays_bounded),
         cmocka_unit_test(final_sample_is_kept),
+        cmocka_unit_test(would_keep_predicts_next),
         cmocka_unit_test(halve_i64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
