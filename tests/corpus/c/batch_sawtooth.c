@@ -3,7 +3,7 @@
  * back to nothing. */
 #include <string.h>
 
-#include "corpus.h"
+#include "fixture.h"
 
 #define BATCH 250
 
@@ -22,6 +22,6 @@ __attribute__((noinline)) static void enqueue(int i)
 
 int main(int argc, char **argv)
 {
-    corpus_serve(argc, argv, 5000, enqueue);
+    fixture_loop(argc, argv, 5000, enqueue);
     return 0;
 }

@@ -3,7 +3,7 @@
  * over the first third of the run, then stay under the maximum. */
 #include <string.h>
 
-#include "corpus.h"
+#include "fixture.h"
 
 static char *buf;
 static size_t cap;
@@ -21,6 +21,6 @@ __attribute__((noinline)) static void render(int i)
 
 int main(int argc, char **argv)
 {
-    corpus_serve(argc, argv, 5000, render);
+    fixture_loop(argc, argv, 5000, render);
     return 0;
 }

@@ -2,7 +2,7 @@
  * KiB of buffers, and keeps 64 bytes of them by mistake. */
 #include <string.h>
 
-#include "corpus.h"
+#include "fixture.h"
 
 /* Visible outside this file, so that the compiler keeps what is stored. */
 void *kept[1 << 16];
@@ -24,6 +24,6 @@ __attribute__((noinline)) static void parse_headers(int i)
 
 int main(int argc, char **argv)
 {
-    corpus_serve(argc, argv, 5000, parse_headers);
+    fixture_loop(argc, argv, 5000, parse_headers);
     return nkept < 0;
 }

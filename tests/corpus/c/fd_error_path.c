@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 
-#include "corpus.h"
+#include "fixture.h"
 
 __attribute__((noinline)) static int load_config(int i)
 {
@@ -23,6 +23,6 @@ static void handle(int i)
 
 int main(int argc, char **argv)
 {
-    corpus_serve(argc, argv, 3000, handle);
+    fixture_loop(argc, argv, 3000, handle);
     return 0;
 }

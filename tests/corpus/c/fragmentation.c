@@ -3,7 +3,7 @@
  * while free holes of every size come and go. */
 #include <string.h>
 
-#include "corpus.h"
+#include "fixture.h"
 
 #define RING 2000
 
@@ -26,6 +26,6 @@ __attribute__((noinline)) static void store(int i)
 
 int main(int argc, char **argv)
 {
-    corpus_serve(argc, argv, 6000, store);
+    fixture_loop(argc, argv, 6000, store);
     return 0;
 }

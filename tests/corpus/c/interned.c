@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "corpus.h"
+#include "fixture.h"
 
 #define NAMES 300
 
@@ -28,6 +28,6 @@ static void handle(int i)
 
 int main(int argc, char **argv)
 {
-    corpus_serve(argc, argv, 5000, handle);
+    fixture_loop(argc, argv, 5000, handle);
     return 0;
 }

@@ -3,7 +3,7 @@
  * one step, not growth. */
 #include <string.h>
 
-#include "corpus.h"
+#include "fixture.h"
 
 static unsigned *table;
 
@@ -29,6 +29,6 @@ static void handle(int i)
 
 int main(int argc, char **argv)
 {
-    corpus_serve(argc, argv, 5000, handle);
+    fixture_loop(argc, argv, 5000, handle);
     return 0;
 }

@@ -2,7 +2,7 @@
  * that nothing ever trims (96 bytes a request). */
 #include <string.h>
 
-#include "corpus.h"
+#include "fixture.h"
 
 struct record {
     struct record *next;
@@ -31,6 +31,6 @@ static void handle(int i)
 
 int main(int argc, char **argv)
 {
-    corpus_serve(argc, argv, 5000, handle);
+    fixture_loop(argc, argv, 5000, handle);
     return 0;
 }

@@ -3,7 +3,7 @@
  * fills, then only replaces. */
 #include <string.h>
 
-#include "corpus.h"
+#include "fixture.h"
 
 #define CAP 500
 
@@ -18,8 +18,14 @@ static int count;
 
 static void unlink_entry(struct entry *e)
 {
-    if (e->prev) e->prev->next = e->next; else head = e->next;
-    if (e->next) e->next->prev = e->prev; else tail = e->prev;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        tail = e->prev;
 }
 
 static void push_front(struct entry *e)
@@ -62,6 +68,6 @@ static void handle(int i)
 
 int main(int argc, char **argv)
 {
-    corpus_serve(argc, argv, 5000, handle);
+    fixture_loop(argc, argv, 5000, handle);
     return 0;
 }

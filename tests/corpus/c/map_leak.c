@@ -2,7 +2,7 @@
  * grows (each id is new), buckets chained: 160 bytes a request. */
 #include <string.h>
 
-#include "corpus.h"
+#include "fixture.h"
 
 #define BUCKETS 1024
 
@@ -30,6 +30,6 @@ static void handle(int i)
 
 int main(int argc, char **argv)
 {
-    corpus_serve(argc, argv, 5000, handle);
+    fixture_loop(argc, argv, 5000, handle);
     return 0;
 }

@@ -3,7 +3,7 @@
  * from then on. */
 #include <string.h>
 
-#include "corpus.h"
+#include "fixture.h"
 
 #define PEAK 64
 
@@ -36,6 +36,6 @@ static void handle(int i)
 
 int main(int argc, char **argv)
 {
-    corpus_serve(argc, argv, 5000, handle);
+    fixture_loop(argc, argv, 5000, handle);
     return made > PEAK;
 }

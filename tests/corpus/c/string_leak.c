@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "corpus.h"
+#include "fixture.h"
 
 static char **paths;
 static size_t n, cap;
@@ -21,6 +21,6 @@ __attribute__((noinline)) static void log_path(int i)
 
 int main(int argc, char **argv)
 {
-    corpus_serve(argc, argv, 5000, log_path);
+    fixture_loop(argc, argv, 5000, log_path);
     return 0;
 }

@@ -3,7 +3,7 @@
  * keeps its stack and descriptor of the thread until the process ends. */
 #include <pthread.h>
 
-#include "corpus.h"
+#include "fixture.h"
 
 static void *flush_batch(void *arg)
 {
@@ -25,6 +25,6 @@ static void handle(int i)
 
 int main(int argc, char **argv)
 {
-    corpus_serve(argc, argv, 4000, handle);
+    fixture_loop(argc, argv, 4000, handle);
     return 0;
 }

@@ -3,7 +3,7 @@
  * nothing more is kept. */
 #include <string.h>
 
-#include "corpus.h"
+#include "fixture.h"
 
 #define ROUTES 800
 
@@ -23,6 +23,6 @@ __attribute__((noinline)) static void route(int i)
 
 int main(int argc, char **argv)
 {
-    corpus_serve(argc, argv, 5000, route);
+    fixture_loop(argc, argv, 5000, route);
     return 0;
 }
