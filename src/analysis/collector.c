@@ -528,6 +528,17 @@ void mc_collector_close(struct mc_collector *c)
     }
 }
 
+const struct mc_shm_module *mc_proc_modules(struct mc_proc *p)
+{
+    uint64_t published;
+    mc_map_modules(&p->map, &published);
+    if (!p->mods || p->nmods != published) {
+        free(p->mods);
+        p->mods = mc_map_modules_copy(&p->map, &p->nmods);
+    }
+    return p->mods;
+}
+
 struct mc_proc *mc_collector_root(struct mc_collector *c)
 {
     struct mc_proc *best = NULL;

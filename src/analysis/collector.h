@@ -151,6 +151,10 @@ void mc_collector_restart(struct mc_collector *c);
 void mc_collector_freeze(struct mc_collector *c);
 /* Marks processes still running as MC_END_STOPPED (end of watching). */
 void mc_collector_close(struct mc_collector *c);
+/* p's published modules, copied for symbolizing (p->mods, p->nmods): made
+ * at the first call and again after a dlopen published more. NULL when
+ * there are none or out of memory. */
+const struct mc_shm_module *mc_proc_modules(struct mc_proc *p);
 /* The root's entry (preloaded image if any), or NULL. */
 struct mc_proc *mc_collector_root(struct mc_collector *c);
 

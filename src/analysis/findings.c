@@ -9,6 +9,10 @@ const struct mc_finding_def mc_findings[MC_F_COUNT] = {
 #undef MC_FINDING_DEF
 };
 
+const enum mc_finding_kind mc_metric_findings[MC_METRIC_FINDINGS] = {
+    MC_F_FD_CREEP, MC_F_SOCKET_CREEP, MC_F_CLOSE_WAIT_CREEP, MC_F_THREAD_CREEP,
+    MC_F_UNJOINED_THREAD_CREEP};
+
 const char *mc_severity_name(enum mc_severity s)
 {
     static const char *names[] = {"creep", "cost", "info"};

@@ -51,6 +51,11 @@ struct mc_finding_def {
 /* The table, indexed by kind. */
 extern const struct mc_finding_def mc_findings[MC_F_COUNT];
 
+/* The kinds that a metric's CREEP verdict is enough for (FD, SOCKET,
+ * THREAD CREEP), in the order reports give them. */
+#define MC_METRIC_FINDINGS 5
+extern const enum mc_finding_kind mc_metric_findings[MC_METRIC_FINDINGS];
+
 /* "creep", "cost", "info". */
 const char *mc_severity_name(enum mc_severity s);
 /* The kind whose code or title (result.json version 1 had titles only) is

@@ -30,14 +30,11 @@ static uint64_t mix(uint64_t h, const char *s)
 
 static uint64_t mix_u64(uint64_t h, uint64_t v)
 {
-    char buf[24];
-    int k = 0;
-    do {
-        buf[k++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v && k < 23);
-    buf[k] = 0;
-    return mix(h, buf);
+    for (int i = 0; i < 8; i++, v >>= 8) {
+        h ^= v & 0xff;
+        h *= 0x100000001b3ull;
+    }
+    return h;
 }
 
 /* The key of what the stack at slot prints; 0 when it has no frames. */
@@ -98,12 +95,7 @@ struct entry {
 int mc_sites_merge(struct mc_proc *p, struct mc_symbolizer *sym)
 {
     if (!p->has_map || !p->stk_cap) return 0;
-    uint64_t published;
-    mc_map_modules(&p->map, &published);
-    if (!p->mods || p->nmods != published) {
-        free(p->mods);
-        p->mods = mc_map_modules_copy(&p->map, &p->nmods);
-    }
+    mc_proc_modules(p);
     size_t cap = 64;
     while (cap < 2 * (size_t)p->stk_cap)
         cap *= 2;

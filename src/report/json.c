@@ -169,14 +169,8 @@ static json_t *frames_json(struct mc_proc *p, uint32_t slot, struct mc_symbolize
     const uint64_t *f;
     const struct mc_shm_stack *st = mc_map_stack(&p->map, slot);
     uint32_t depth = st ? mc_map_frames(&p->map, st, &f) : 0;
-    uint64_t published;
-    mc_map_modules(&p->map, &published);
-    if (!p->mods || p->nmods != published) { /* first use, or a dlopen since */
-        free(p->mods);
-        p->mods = mc_map_modules_copy(&p->map, &p->nmods);
-    }
+    const struct mc_shm_module *mods = mc_proc_modules(p);
     uint64_t nmods = p->nmods;
-    const struct mc_shm_module *mods = p->mods;
     int native = -1, own = -1;
     *py = -1;
     for (uint32_t i = 0; i < depth; i++) {
@@ -225,6 +219,15 @@ void mc_result_site(struct mc_proc *p, uint32_t slot, struct mc_symbolizer *sym,
     json_decref(a);
 }
 
+void mc_result_set_trend(json_t *o, const struct mc_trend *tr)
+{
+    json_object_set_new(o, "verdict", json_string(mc_verdict_name(tr->verdict)));
+    json_object_set_new(o, "net_growth", json_real(tr->net));
+    json_object_set_new(o, "p_value", json_real(tr->p));
+    json_object_set_new(o, "p_floor", json_real(tr->p_floor));
+    json_object_set_new(o, "confidence", json_real(1 - tr->p));
+}
+
 static json_t *stack_json(struct mc_proc *p, const struct ranked *r, struct mc_symbolizer *sym,
                           int work)
 {
@@ -241,17 +244,13 @@ static json_t *stack_json(struct mc_proc *p, const struct ranked *r, struct mc_s
     json_t *o = json_object();
     int site = -1, py = -1, nat = -1;
     json_object_set_new(o, "id", json_integer(r->slot));
-    json_object_set_new(o, "verdict", json_string(mc_verdict_name(r->tr.verdict)));
+    mc_result_set_trend(o, &r->tr);
     json_object_set_new(o, "bytes_per_min", json_real(slope_of(xm, yb, n)));
     json_object_set_new(o, "objects_per_min", json_real(slope_of(xm, yc, n)));
     if (work) {
         json_object_set_new(o, "bytes_per_unit", json_real(slope_of(s->work, yb, n)));
         json_object_set_new(o, "objects_per_unit", json_real(slope_of(s->work, yc, n)));
     }
-    json_object_set_new(o, "net_growth", json_real(r->tr.net));
-    json_object_set_new(o, "p_value", json_real(r->tr.p));
-    json_object_set_new(o, "p_floor", json_real(r->tr.p_floor));
-    json_object_set_new(o, "confidence", json_real(1 - r->tr.p));
     json_object_set_new(o, "live_bytes", json_integer(n ? ss->bytes[n - 1] : 0));
     json_object_set_new(o, "live_count", json_integer(n ? ss->count[n - 1] : 0));
     if (ss->sample_mean)
@@ -350,10 +349,8 @@ json_t *mc_result_metrics(const struct mc_points *s, double min_growth, int mapp
     return m;
 }
 
-/* Appends a finding of kind k for process pid to findings, with its code,
- * title, severity and metric from the table (analysis/findings.h), and
- * returns it (owned by findings) for the caller to add its evidence. */
-static json_t *add_finding(json_t *findings, enum mc_finding_kind k, pid_t pid)
+/* A new finding in findings (result.h). */
+json_t *mc_result_add_finding(json_t *findings, enum mc_finding_kind k, pid_t pid)
 {
     const struct mc_finding_def *d = &mc_findings[k];
     json_t *f = json_object();
@@ -387,10 +384,8 @@ static int descriptors_at_limit(const struct mc_proc *p)
 static void resource_findings(json_t *findings, json_t *proc, json_t *m, struct mc_proc *p,
                               struct mc_symbolizer *sym)
 {
-    static const enum mc_finding_kind kinds[] = {MC_F_FD_CREEP, MC_F_SOCKET_CREEP,
-                                                 MC_F_CLOSE_WAIT_CREEP, MC_F_THREAD_CREEP,
-                                                 MC_F_UNJOINED_THREAD_CREEP};
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+    const enum mc_finding_kind *kinds = mc_metric_findings;
+    for (size_t i = 0; i < MC_METRIC_FINDINGS; i++) {
         json_t *x = json_object_get(m, mc_findings[kinds[i]].metric);
         /* Descriptors that grew until the limit stopped them level off: a
          * plateau at the limit is a leak that ran out of room, not a cache
@@ -398,7 +393,7 @@ static void resource_findings(json_t *findings, json_t *proc, json_t *m, struct 
         int at_limit = i == 0 && descriptors_at_limit(p);
         if (!at_limit && strcmp(json_string_value(json_object_get(x, "verdict")) ?: "", "CREEP"))
             continue;
-        json_t *f = add_finding(findings, kinds[i], p->pid);
+        json_t *f = mc_result_add_finding(findings, kinds[i], p->pid);
         json_object_set(f, "evidence", x);
         if (at_limit) json_object_set_new(f, "limit", json_real(p->fd_limit));
         /* The code responsible, as the preload counted it: the stacks that
@@ -522,13 +517,12 @@ static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symb
     for (uint32_t i = 0; i < n; i++)
         ch.open_mean += s->tcp_est[i] / n;
     if (!mc_rule_churn(&ch)) return;
-    double made = ch.made, rate = ch.per_s, open = ch.open_mean, life = ch.lifetime_s;
-    json_t *f = add_finding(findings, MC_F_CONNECTION_CHURN, p->pid);
+    json_t *f = mc_result_add_finding(findings, MC_F_CONNECTION_CHURN, p->pid);
     json_object_set(f, "evidence", m);
-    json_object_set_new(f, "connections", json_real(made));
-    json_object_set_new(f, "per_s", json_real(rate));
-    json_object_set_new(f, "open_mean", json_real(open));
-    json_object_set_new(f, "lifetime_s", json_real(life));
+    json_object_set_new(f, "connections", json_real(ch.made));
+    json_object_set_new(f, "per_s", json_real(ch.per_s));
+    json_object_set_new(f, "open_mean", json_real(ch.open_mean));
+    json_object_set_new(f, "lifetime_s", json_real(ch.lifetime_s));
     if (pu && json_number_value(pu) > 0)
         json_object_set_new(f, "units_per_connection", json_real(1 / json_number_value(pu)));
     json_object_set_new(f, "stacks", top_stacks(p, sym, TOP_CONNECTS));
@@ -550,7 +544,8 @@ static void retention(json_t *findings, json_t *o, const struct mc_proc *p)
     json_object_set_new(t, "live_heap", json_real(p->trim_heap));
     json_object_set_new(o, "malloc_trim", t);
     if (!mc_rule_retention(p->trim_free_before, p->trim_heap)) return;
-    json_object_set(add_finding(findings, MC_F_ALLOCATOR_RETENTION, p->pid), "evidence", t);
+    json_object_set(mc_result_add_finding(findings, MC_F_ALLOCATOR_RETENTION, p->pid), "evidence",
+                    t);
 }
 
 /* The peers holding most of a process's TCP sockets at its last reading. */
@@ -704,14 +699,13 @@ static void python_sockets(json_t *findings, json_t *py, const struct mc_map *m,
 
 /* The Python section of a process: types whose live objects grow (with a
  * verdict each), and cycle garbage by type; adds PYTHON OBJECTS CREEP
- * (creep) and CYCLE GARBAGE (not creep) findings. Returns the number of
- * creeping types. */
-static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
+ * (creep) and CYCLE GARBAGE (not creep) findings. */
+static void python_json(json_t *findings, json_t *o, struct mc_proc *p)
 {
     const struct mc_shm_header *h = p->map.h;
     uint64_t nt;
     const struct mc_shm_pytype *ty = mc_map_pytypes(&p->map, &nt);
-    if (!p->py_cap || (!nt && h->py_state == MC_PY_NONE)) return 0;
+    if (!p->py_cap || (!nt && h->py_state == MC_PY_NONE)) return;
     /* One point per snapshot (the Python series have their own clock). */
     uint32_t n = p->py_clk.n;
     int work = n >= 2 && p->py_work[n - 1] > p->py_work[0];
@@ -722,7 +716,6 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
     struct py_rank *live = calloc(nt ? nt : 1, sizeof(*live));
     struct py_rank *garb = calloc(nt ? nt : 1, sizeof(*garb));
     json_t *py = json_object();
-    int creeping = 0;
     size_t nl = 0, ng = 0;
     for (uint32_t i = 0; live && garb && i < nt && i < p->py_cap; i++) {
         const struct mc_py_series *ps = p->py[i];
@@ -737,7 +730,6 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
         mc_judge(work ? xw : xm, y, n, PY_MIN_GROWTH, &r->tr);
         /* Too few snapshots for floors: ranked by what they grew. */
         r->key = n >= MC_MIN_POINTS ? r->tr.net : y[n - 1] - y[0];
-        creeping += r->tr.verdict == MC_V_CREEP;
         for (uint32_t k = 0; k < n; k++)
             gsum[k] += (double)ps->garbage[k];
         double g = (double)(ps->garbage[n - 1] - ps->garbage[0]);
@@ -805,7 +797,7 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
     python_sockets(findings, py, &p->map, p->pid);
     json_object_set_new(o, "python", py);
     if (json_array_size(creep)) {
-        json_t *f = add_finding(findings, MC_F_PYTHON_OBJECTS_CREEP, p->pid);
+        json_t *f = mc_result_add_finding(findings, MC_F_PYTHON_OBJECTS_CREEP, p->pid);
         json_object_set(f, "types", creep);
         /* The lines that grew while traced: where the objects come from. */
         json_t *top = json_array();
@@ -825,13 +817,12 @@ static int python_json(json_t *findings, json_t *o, struct mc_proc *p)
     double rate = work ? slope_of(xw, gsum, n) : 0;
     if (work) json_object_set_new(py, "cycle_garbage_per_unit", json_real(rate));
     if (total >= PY_GARBAGE_MIN && (!work || rate >= PY_GARBAGE_RATE)) {
-        json_t *f = add_finding(findings, MC_F_CYCLE_GARBAGE, p->pid);
+        json_t *f = mc_result_add_finding(findings, MC_F_CYCLE_GARBAGE, p->pid);
         json_object_set_new(f, "total", json_integer((json_int_t)total));
         json_object_set(f, "types", cg);
     }
     free(live);
     free(garb);
-    return creeping;
 }
 
 /* PYTHON CREEP: the creeping stacks of a process grouped by their Python
@@ -915,7 +906,7 @@ static void python_creep(json_t *findings, json_t *stacks, pid_t pid, int work)
     }
     if (!n) return;
     /* One finding, its sites largest first (a handful: selection sort). */
-    json_t *f = add_finding(findings, MC_F_PYTHON_CREEP, pid), *sites = json_array();
+    json_t *f = mc_result_add_finding(findings, MC_F_PYTHON_CREEP, pid), *sites = json_array();
     for (int a = 0; a < n; a++) {
         int best = a;
         for (int b = a + 1; b < n; b++)

@@ -62,11 +62,7 @@ static void restack(json_t *st, const struct mc_points *pts, double min_growth, 
     struct mc_trend tr;
     double mean = mc_jnum(st, "sample_bytes");
     mc_judge(work ? pts->work : xm, y, n, mc_sampled_min_growth(min_growth, mean, y, n), &tr);
-    json_object_set_new(st, "verdict", json_string(mc_verdict_name(tr.verdict)));
-    json_object_set_new(st, "net_growth", json_real(tr.net));
-    json_object_set_new(st, "p_value", json_real(tr.p));
-    json_object_set_new(st, "p_floor", json_real(tr.p_floor));
-    json_object_set_new(st, "confidence", json_real(1 - tr.p));
+    mc_result_set_trend(st, &tr);
 }
 
 /* The findings that follow from one metric's verdict (FD, SOCKET, THREAD
@@ -75,14 +71,11 @@ static void restack(json_t *st, const struct mc_points *pts, double min_growth, 
  * which only the target's mapping had) when it newly does. */
 static void refind(json_t *findings, json_t *proc, const struct mc_points *pts)
 {
-    static const enum mc_finding_kind kinds[] = {MC_F_FD_CREEP, MC_F_SOCKET_CREEP,
-                                                 MC_F_CLOSE_WAIT_CREEP, MC_F_THREAD_CREEP,
-                                                 MC_F_UNJOINED_THREAD_CREEP};
+    const enum mc_finding_kind *kinds = mc_metric_findings;
     json_int_t pid = json_integer_value(json_object_get(proc, "pid"));
     json_t *m = json_object_get(proc, "metrics");
-    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-        const struct mc_finding_def *d = &mc_findings[kinds[k]];
-        json_t *x = json_object_get(m, d->metric);
+    for (size_t k = 0; k < MC_METRIC_FINDINGS; k++) {
+        json_t *x = json_object_get(m, mc_findings[kinds[k]].metric);
         json_t *f = NULL;
         size_t i, at = 0;
         json_array_foreach (findings, i, f) {
@@ -102,14 +95,7 @@ static void refind(json_t *findings, json_t *proc, const struct mc_points *pts)
         } else if (f) {
             json_object_set(f, "evidence", x);
         } else if (creeps) {
-            f = json_object();
-            json_object_set_new(f, "code", json_string(d->code));
-            json_object_set_new(f, "kind", json_string(d->title));
-            json_object_set_new(f, "severity", json_string(mc_severity_name(d->severity)));
-            json_object_set_new(f, "metric", json_string(d->metric));
-            json_object_set_new(f, "pid", json_integer(pid));
-            json_object_set(f, "evidence", x);
-            json_array_append_new(findings, f);
+            json_object_set(mc_result_add_finding(findings, kinds[k], (pid_t)pid), "evidence", x);
         }
     }
 }

@@ -8,8 +8,10 @@
 #include <stdio.h>
 
 #include "analysis/collector.h"
+#include "analysis/findings.h"
 #include "analysis/metric_map.h"
 #include "analysis/symbolize.h"
+#include "analysis/verdict.h"
 
 #define MC_RESULT_SCHEMA "memcreep-run"
 /* 2: findings carry a stable code and a severity (analysis/findings.h);
@@ -31,6 +33,13 @@ struct mc_run_info {
 /* The metrics of a series set (analysis/metric_map.h): a new object, NULL
  * when out of memory. mapped: the series of the preload exist. */
 json_t *mc_result_metrics(const struct mc_points *s, double min_growth, int mapped);
+/* Appends a finding of kind k for process pid to findings, with its code,
+ * title, severity and metric from the table (analysis/findings.h); returns
+ * it (owned by findings) for the caller to add its evidence. */
+json_t *mc_result_add_finding(json_t *findings, enum mc_finding_kind k, pid_t pid);
+/* Writes a series' verdict and its evidence (verdict, net_growth, p_value,
+ * p_floor, confidence) into the object o of a stack. */
+void mc_result_set_trend(json_t *o, const struct mc_trend *tr);
 /* Sets doc's summary verdict (and the reason of an UNKNOWN) from its
  * processes' stacks and metrics and its findings. */
 void mc_result_summarize(json_t *doc);
