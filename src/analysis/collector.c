@@ -374,6 +374,10 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
          * its exit, not its state: such a reading is dropped. */
         if (!mc_proc_exiting(p->pid)) {
             if (rss >= 0) p->last_rss = (double)rss;
+            /* The library's own threads (its rest thread, the Python
+             * bridge) are not the program's: the count is a plain run's. */
+            uint32_t own = h ? __atomic_load_n(&h->lib_threads, __ATOMIC_RELAXED) : 0;
+            if (got && own && res.threads > (int)own) res.threads -= (int)own;
             if (got) p->last_res = res;
         }
         /* The descriptor limit, read again when the count comes near what

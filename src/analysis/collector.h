@@ -94,8 +94,14 @@ struct mc_proc {
     /* The malloc_trim probe at the end of the run (see session.c). */
     int trim_asked, trim_served;
     int64_t trim_ticket;
-    double trim_rss_before, trim_rss_after, trim_free_before,
-        trim_heap; /* samples taken while slabs kept changing */
+    double trim_rss_before, trim_rss_after, trim_free_before, trim_heap, trim_free_after;
+    double trim_rest_s; /* how long the target had been at rest; 0: busy */
+    int trim_by_rest;   /* served by the rest thread (at rest, in the target) */
+    int trim_npins;     /* the live blocks at the top of the brk heap */
+    struct {
+        uint32_t slot;
+        double bytes, below_top;
+    } trim_pin[4];
 };
 
 /* At most this many processes are kept: past it the oldest that ended is

@@ -374,12 +374,15 @@ static int drive_workload(struct session *s)
     return 0;
 }
 
-/* Asks every preloaded process still running to malloc_trim(0), gives it
- * work (or time) until it has, and records RSS before and after: what comes
+/* Asks every preloaded process still running to malloc_trim(0) and waits
+ * until it has. The library's rest thread (preload/rest.c) trims once the
+ * target is at rest and reads RSS and the allocator's state around it from
+ * inside; a process without that thread trims at its next allocations, so
+ * it is given work (or time) and its RSS is read from here. What comes
  * back is memory the allocator kept although the program had freed it. */
 static void trim_probe(struct session *s)
 {
-    int asked = 0;
+    int asked = 0, busy = 0;
     for (size_t i = 0; i < s->col.nprocs; i++) {
         struct mc_proc *p = s->col.procs[i];
         if (!p->has_map || p->end != MC_END_RUNNING || !mc_proc_alive(p->pid)) continue;
@@ -388,10 +391,11 @@ static void trim_probe(struct session *s)
         p->trim_ticket = mc_map_request_trim(p->map_path, &p->map);
         p->trim_asked = p->trim_ticket > 0;
         asked += p->trim_asked;
+        busy += p->trim_asked && !mc_map_load32(&p->map.h->rest_running);
     }
     if (!asked) return;
     char err[256];
-    double until = mc_now() + 2;
+    double until = mc_now() + 3;
     /* Only the target's end stops the probe: the duration is already over. */
     while (mc_now() < until && !reap(s) && !stop_signal) {
         int pending = 0;
@@ -403,19 +407,36 @@ static void trim_probe(struct session *s)
             }
         }
         if (!pending) break;
-        /* The target trims at its next allocations: with a load, cause
-         * some; without, wait for its own. */
-        if (s->ld)
+        /* Without a rest thread the target trims at its next allocations:
+         * with a load, cause some; without, wait for its own. */
+        if (s->ld && busy)
             mc_load_run(s->ld, 50, 0.5, 0, NULL, NULL, err, sizeof(err));
         else
-            mc_sleep(0.05);
+            mc_sleep(0.02);
     }
-    mc_sleep(0.05);
     for (size_t i = 0; i < s->col.nprocs; i++) {
         struct mc_proc *p = s->col.procs[i];
         if (!p->trim_asked) continue;
-        p->trim_rss_after = (double)mc_proc_rss(p->pid);
-        p->trim_free_before = (double)mc_map_load(&p->map.h->trim_free_before);
+        const struct mc_shm_header *h = p->map.h;
+        p->trim_free_before = (double)mc_map_load(&h->trim_free_before);
+        p->trim_free_after = (double)mc_map_load(&h->trim_free_after);
+        p->trim_by_rest = p->trim_served && mc_map_load32(&h->trim_by_rest);
+        if (p->trim_served) {
+            /* Read in the target around the trim itself. */
+            p->trim_rss_before = (double)mc_map_load(&h->trim_rss_before);
+            p->trim_rss_after = (double)mc_map_load(&h->trim_rss_after);
+            p->trim_heap = (double)mc_map_load(&h->trim_heap);
+            p->trim_rest_s = (double)mc_map_load(&h->trim_rest_ns) / 1e9;
+        } else {
+            p->trim_rss_after = (double)mc_proc_rss(p->pid);
+        }
+        uint32_t n = p->trim_by_rest ? mc_map_load32(&h->trim_pins) : 0;
+        p->trim_npins = n < 4 ? (int)n : 4;
+        for (int k = 0; k < p->trim_npins; k++) {
+            p->trim_pin[k].slot = h->trim_pin[k].slot;
+            p->trim_pin[k].bytes = (double)h->trim_pin[k].bytes;
+            p->trim_pin[k].below_top = (double)h->trim_pin[k].below_top;
+        }
     }
 }
 

@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 #define MC_SHM_MAGIC   0x3130504545524b4dULL /* "MKREEP01" little-endian */
-#define MC_SHM_VERSION 5
+#define MC_SHM_VERSION 6
 
 /* Process states as published by the target itself. The reader combines this
  * with what the kernel says (waitpid, /proc) to tell how a process ended. */
@@ -112,9 +112,12 @@ struct mc_shm_header {
     uint64_t mi_keepcost;  /* releasable at the top of the main heap */
 
     /* malloc_trim(0) on request: memcreep increments trim_request (with
-     * pwrite); the target trims at its next events and sets trim_done to the
+     * pwrite, then a futex wake on its low word); the library's rest thread
+     * (rest.c) trims once the process is at rest, or at the target's next
+     * events where that thread could not start, and sets trim_done to the
      * value it served. This is how memcreep tells allocator retention (RSS
-     * the allocator keeps although the program freed it) from a leak. */
+     * the allocator keeps although the program freed it) from a leak. The
+     * trim_* fields below describe the last trim served. */
     uint64_t trim_request;
     uint64_t trim_done;
     uint64_t trim_free_before; /* mi_fordblks just before the last trim */
@@ -187,6 +190,28 @@ struct mc_shm_header {
      * the library's own that grows with the program's heap, and whose
      * pages are all touched (entries are spread by hash). */
     uint64_t own_bytes;
+
+    /* The last trim, read inside the process around malloc_trim(0). */
+    uint64_t trim_rss_before; /* resident bytes (statm) just before */
+    uint64_t trim_rss_after;  /* and just after */
+    uint64_t trim_heap;       /* mi_uordblks + mi_hblkhd before: in use */
+    uint64_t trim_free_after; /* mi_fordblks after: free, still held */
+    uint64_t trim_rest_ns;    /* how long the process had been at rest when
+                                 trimmed; 0: it never was (trimmed busy) */
+    uint32_t trim_by_rest;    /* 1: served by the rest thread */
+    uint32_t trim_pins;       /* entries used in trim_pin */
+    /* The highest live tracked blocks of the brk heap after the trim: what
+     * holds its top, so that free() cannot give memory back by itself. */
+    struct {
+        uint32_t slot;
+        uint32_t pad;
+        uint64_t bytes;
+        uint64_t below_top; /* bytes from the block's end to the heap's end */
+    } trim_pin[4];
+    /* 1 while the rest thread runs: memcreep then waits for a trim without
+     * making the target allocate. */
+    uint32_t rest_running;
+    uint32_t lib_threads; /* threads of the library's own, now */
 };
 
 /* live_count and allocs count blocks in units of 1/MC_COUNT_SCALE: with

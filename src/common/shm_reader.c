@@ -3,10 +3,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "shm_reader.h"
@@ -163,6 +165,11 @@ void mc_map_close(struct mc_map *m)
 }
 
 uint64_t mc_map_load(const uint64_t *field)
+{
+    return __atomic_load_n(field, __ATOMIC_ACQUIRE);
+}
+
+uint32_t mc_map_load32(const uint32_t *field)
 {
     return __atomic_load_n(field, __ATOMIC_ACQUIRE);
 }
@@ -403,7 +410,14 @@ int mc_map_snapshot(const struct mc_map *m, struct mc_stack_value *vals, uint64_
 
 int64_t mc_map_request_trim(const char *path, const struct mc_map *m)
 {
-    return bump_request(path, &m->h->trim_request, offsetof(struct mc_shm_header, trim_request));
+    int64_t t =
+        bump_request(path, &m->h->trim_request, offsetof(struct mc_shm_header, trim_request));
+    /* The rest thread sleeps on the request's low word (rest.c). A shared
+     * futex is keyed by file page, so the wake reaches it through this
+     * read-only mapping; if it did not, the thread's bounded wait would. */
+    if (t > 0)
+        syscall(SYS_futex, (const uint32_t *)&m->h->trim_request, FUTEX_WAKE, 1, NULL, NULL, 0);
+    return t;
 }
 
 int mc_map_trim_done(const struct mc_map *m, int64_t ticket)

@@ -82,5 +82,7 @@ int64_t mc_map_request_trim(const char *path, const struct mc_map *m);
 int mc_map_trim_done(const struct mc_map *m, int64_t ticket);
 /* Reads a 64-bit counter of the header atomically. */
 uint64_t mc_map_load(const uint64_t *field);
+/* The same for a 32-bit field. */
+uint32_t mc_map_load32(const uint32_t *field);
 
 #endif

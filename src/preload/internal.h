@@ -42,6 +42,22 @@ void mc_publish_trim(void);
 /* Re-reads the list of loaded objects when it changed (dlopen/dlclose). */
 void mc_publish_modules(void);
 
+/* ---- rest.c: the rest thread, which serves the malloc_trim probe ---- */
+
+/* Starts the rest thread (at start, and in a forked child once its mapping
+ * is its own). Without it the probe is served from the allocation path. */
+void mc_rest_start(void);
+/* The forked child's copy of the header counted the parent's thread. */
+void mc_rest_after_fork(void);
+/* Non-zero while the rest thread runs in this process. */
+int mc_rest_running(void);
+/* Serves trim request want: mallinfo2 and RSS before and after
+ * malloc_trim(0), into the header, then trim_done. rest_ns: how long the
+ * process had been at rest (0: busy). by_rest: called by the rest thread,
+ * which also names the blocks at the heap's top (a hook must not: it scans
+ * the pointer table under its locks). */
+void mc_rest_serve(uint64_t want, uint64_t rest_ns, int by_rest);
+
 /* ---- room.c: pages of the mapping backed before their first touch ---- */
 
 /* Sets up the committed-page map for the mapping at map (size bytes, file
@@ -188,6 +204,16 @@ int mc_ptr_remove(uintptr_t ptr, size_t *size, uint32_t *slot);
  * table, 1 when it may be (then mc_ptr_remove decides). */
 int mc_ptr_maybe_known(uintptr_t ptr);
 /* Locks every shard around fork() so the child gets a consistent table. */
+/* A live tracked block, as mc_ptr_highest_below returns it. */
+struct mc_ptr_block {
+    uintptr_t ptr;
+    uint64_t size; /* bytes as recorded (capped, without domain bits) */
+    uint32_t slot;
+};
+/* The max live tracked blocks with the highest addresses below limit,
+ * highest first, into out. Returns how many were found. Takes each shard's
+ * lock in turn: not for a hook, whose thread may hold one. */
+int mc_ptr_highest_below(uintptr_t limit, struct mc_ptr_block *out, int max);
 void mc_ptr_lock_all(void);
 void mc_ptr_unlock_all(void);
 

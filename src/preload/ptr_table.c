@@ -27,6 +27,8 @@
 #define MC_SHARD_MIN 512
 #define MC_SIZE_BITS 40
 #define MC_SIZE_MASK ((1ull << MC_SIZE_BITS) - 1)
+/* hooks.c tags a size with its domain from bit 38 up (MC_OBJ, MC_BURST). */
+#define MC_TAG_FREE ((1ull << 38) - 1)
 
 struct mc_ptr_entry {
     uintptr_t ptr; /* 0 = empty */
@@ -235,4 +237,31 @@ void mc_ptr_unlock_all(void)
 {
     for (int i = MC_SHARDS - 1; i >= 0; i--)
         shard_unlock(&shards[i]);
+}
+
+/* The scan takes one shard's lock at a time, so the program's allocations
+ * wait at most for one shard's entries (a few microseconds per thousand). */
+int mc_ptr_highest_below(uintptr_t limit, struct mc_ptr_block *out, int max)
+{
+    int n = 0;
+    for (int k = 0; k < MC_SHARDS; k++) {
+        struct mc_shard *s = &shards[k];
+        shard_lock(s);
+        for (uint64_t i = 0; i < s->cap; i++) {
+            uintptr_t p = s->e[i].ptr;
+            if (!p || p >= limit) continue;
+            if (n == max && p <= out[n - 1].ptr) continue;
+            /* Insertion into out, kept highest first. */
+            int j = n < max ? n++ : max - 1;
+            while (j > 0 && out[j - 1].ptr < p) {
+                out[j] = out[j - 1];
+                j--;
+            }
+            out[j].ptr = p;
+            out[j].size = s->e[i].meta & MC_SIZE_MASK & MC_TAG_FREE;
+            out[j].slot = (uint32_t)(s->e[i].meta >> MC_SIZE_BITS);
+        }
+        shard_unlock(s);
+    }
+    return n;
 }

@@ -191,16 +191,10 @@ void mc_publish_mallinfo(void)
 void mc_publish_trim(void)
 {
     uint64_t want = __atomic_load_n(&mc_shm->trim_request, __ATOMIC_ACQUIRE);
-    if (MC_LIKELY(want == mc_shm->trim_done)) return;
-    mc_shm->mi_update_ns = 0;
-    mc_publish_mallinfo();
-    mc_shm->trim_free_before = mc_shm->mi_fordblks;
+    if (MC_LIKELY(want == mc_shm->trim_done) || mc_rest_running()) return;
     if (__atomic_exchange_n(&mallinfo_busy, 1, __ATOMIC_ACQUIRE)) return;
-    malloc_trim(0);
+    mc_rest_serve(want, 0, 0);
     __atomic_store_n(&mallinfo_busy, 0, __ATOMIC_RELEASE);
-    mc_shm->mi_update_ns = 0; /* publish what is left now */
-    mc_publish_mallinfo();
-    __atomic_store_n(&mc_shm->trim_done, want, __ATOMIC_RELEASE);
 }
 
 /* ---- fork ---- */
@@ -316,6 +310,7 @@ static int remap_for_child(void)
     if (m == MAP_FAILED) return -1;
     mc_room_rebase(m);
     mc_python_after_fork();
+    mc_rest_after_fork();
     return 0;
 no_room:
     munmap(dst, map_size);
@@ -466,6 +461,7 @@ void mc_publish_start(void)
     mc_fd_start();
     mc_thread_start();
     mc_active = 1;
+    mc_rest_start();
     mc_python_start();
 }
 

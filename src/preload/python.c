@@ -300,6 +300,9 @@ static int run(enum call what)
     return rc;
 }
 
+/* 1 while py_thread runs; it is counted in the header's lib_threads. */
+static int thread_running;
+
 static void *py_thread(void *arg)
 {
     (void)arg;
@@ -361,6 +364,8 @@ static void *py_thread(void *arg)
         served = want;
         __atomic_store_n(&mc_shm->py_done, want, __ATOMIC_RELEASE);
     }
+    if (__atomic_exchange_n(&thread_running, 0, __ATOMIC_ACQ_REL) && mc_shm)
+        __atomic_fetch_sub(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
     return NULL;
 }
 
@@ -380,7 +385,11 @@ static void start_thread(void)
     pthread_attr_setstacksize(&a, 256 * 1024);
     pthread_t t;
     started_ns = mc_now_ns(CLOCK_MONOTONIC);
-    create(&t, &a, py_thread, NULL);
+    __atomic_store_n(&thread_running, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
+    if (create(&t, &a, py_thread, NULL) != 0 &&
+        __atomic_exchange_n(&thread_running, 0, __ATOMIC_ACQ_REL))
+        __atomic_fetch_sub(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
     pthread_attr_destroy(&a);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
@@ -420,6 +429,9 @@ void mc_python_after_fork(void)
      * leaves marked initialized in such a child ("Fatal Python error:
      * init_threadstate"). Such a child is tracked natively, without
      * Python snapshots. */
+    /* The parent's thread is not here; the copied header counted it. */
+    if (__atomic_exchange_n(&thread_running, 0, __ATOMIC_ACQ_REL))
+        __atomic_fetch_sub(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
     if (!have_api || mc_shm->py_state == MC_PY_OFF) return;
     if (!forked_from_main) {
         mc_shm->py_state = MC_PY_OFF;

@@ -532,16 +532,34 @@ static void churn(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symb
  * leaks. The malloc_trim(0) probe says how much of it the allocator could
  * give back. */
 
-static void retention(json_t *findings, json_t *o, const struct mc_proc *p)
+static void retention(json_t *findings, json_t *o, struct mc_proc *p, struct mc_symbolizer *sym)
 {
     if (!p->trim_asked) return;
     json_t *t = json_object();
     json_object_set_new(t, "served", json_boolean(p->trim_served));
+    json_object_set_new(t, "at_rest", json_boolean(p->trim_rest_s > 0));
+    json_object_set_new(t, "rest_s", json_real(p->trim_rest_s));
+    json_object_set_new(t, "by", json_string(p->trim_by_rest ? "rest thread" : "allocation"));
     json_object_set_new(t, "rss_before", json_real(p->trim_rss_before));
     json_object_set_new(t, "rss_after", json_real(p->trim_rss_after));
     json_object_set_new(t, "recovered", json_real(p->trim_rss_before - p->trim_rss_after));
     json_object_set_new(t, "allocator_free", json_real(p->trim_free_before));
+    json_object_set_new(t, "allocator_free_after", json_real(p->trim_free_after));
     json_object_set_new(t, "live_heap", json_real(p->trim_heap));
+    /* What holds the top of the brk heap: while it lives, free() cannot
+     * shrink the heap by itself, however much is free below it. */
+    json_t *top = json_array();
+    for (int k = 0; k < p->trim_npins; k++) {
+        int site, py;
+        json_t *e = json_object();
+        json_object_set_new(e, "bytes", json_real(p->trim_pin[k].bytes));
+        json_object_set_new(e, "below_top", json_real(p->trim_pin[k].below_top));
+        json_object_set_new(e, "frames",
+                            frames_json(p, p->trim_pin[k].slot, sym, &site, &py, NULL));
+        json_object_set_new(e, "site", json_integer(site));
+        json_array_append_new(top, e);
+    }
+    json_object_set_new(t, "heap_top", top);
     json_object_set_new(o, "malloc_trim", t);
     if (!mc_rule_retention(p->trim_free_before, p->trim_heap)) return;
     json_object_set(mc_result_add_finding(findings, MC_F_ALLOCATOR_RETENTION, p->pid), "evidence",
@@ -1029,8 +1047,8 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
         json_object_set_new(o, "metrics", m);
         resource_findings(findings, o, m, p, sym);
         if (p->has_map) python_json(findings, o, p);
-        retention(findings, o, p);  /* not creep: memory kept, not leaked */
-        churn(findings, o, p, sym); /* not creep either: a cost, not a leak */
+        retention(findings, o, p, sym); /* not creep: memory kept, not leaked */
+        churn(findings, o, p, sym);     /* not creep either: a cost, not a leak */
         int work = has_work(&p->pts);
         json_object_set_new(o, "per_unit", json_boolean(work));
         if (p->has_map) {

@@ -507,10 +507,30 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
                     "glibc keeps %s free; ",
                     colour ? "\033[33m" : "", colour ? "\033[0m" : "",
                     (long long)json_integer_value(json_object_get(f, "pid")), rb, hp, fr);
-            if (json_is_true(json_object_get(ev, "served")))
-                fprintf(out, "malloc_trim(0) gave back %s", rc);
-            else
+            if (!json_is_true(json_object_get(ev, "served"))) {
                 fprintf(out, "malloc_trim(0) was asked but the target did not allocate to run it");
+                continue;
+            }
+            char fa[32];
+            mc_fmt_bytes(fa, sizeof(fa), mc_jnum(ev, "allocator_free_after"), 0);
+            fprintf(out, "malloc_trim(0) gave back %s, %s stayed free in the heap (%s)", rc, fa,
+                    json_is_true(json_object_get(ev, "at_rest"))
+                        ? "measured at rest"
+                        : "measured while the target was busy");
+            /* What keeps free() from shrinking the heap by itself. */
+            json_t *top = json_array_get(json_object_get(ev, "heap_top"), 0);
+            if (top) {
+                char sz[32], site[600];
+                mc_fmt_bytes(sz, sizeof(sz), mc_jnum(top, "bytes"), 0);
+                json_t *fr =
+                    json_array_get(json_object_get(top, "frames"),
+                                   (size_t)json_integer_value(json_object_get(top, "site")));
+                if (fr)
+                    mc_report_frame_text(fr, site, sizeof(site));
+                else
+                    snprintf(site, sizeof(site), "an unknown stack");
+                fprintf(out, ";\n    the top of the heap is held by %s from %s", sz, site);
+            }
             continue;
         }
         if (kind == MC_F_PYTHON_CREEP) {

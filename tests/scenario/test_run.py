@@ -400,6 +400,38 @@ def case_retention():
     check(root_proc(doc)["malloc_trim"]["served"], "trim not served in a busy target")
 
 
+def case_retention_rest():
+    """Retention measured at rest, by the library's rest thread. A server
+    that frees its 50 MiB bursts but holds the top of its heap: RETENTION,
+    malloc_trim gives back >= 45 MiB, and the block holding the top is
+    named; the same server with nothing holding the top trims by itself: no
+    finding; the holding server gone idle for good after its bursts is
+    measured too. Three runs of each, every one right. The library's thread
+    is not counted in the target's threads."""
+    for run in range(3):
+        for mode in ("pinned", "selftrim", "idle"):
+            args = [fixture("retention_bursts"), mode] + (["6"] if mode == "idle" else [])
+            doc, rc, err = run_target(args, ["-d", "3", "--fail-on-creep"])
+            what = f"{mode}, run {run + 1}"
+            check(rc == 0, f"{what}: exit {rc}: {err}")
+            kinds = [f["kind"] for f in doc["summary"]["findings"]]
+            t = root_proc(doc)["malloc_trim"]
+            check(t["served"] and t["by"] == "rest thread", f"{what}: trim {t}")
+            check(root_proc(doc)["series"]["threads"][-1] == 1,
+                  f"{what}: threads {root_proc(doc)['series']['threads'][-1]}")
+            if mode == "selftrim":
+                check(kinds == [], f"{what}: findings {kinds}")
+                continue
+            check(kinds == ["ALLOCATOR RETENTION"], f"{what}: findings {kinds}")
+            check(t["at_rest"], f"{what}: not measured at rest: {t}")
+            check(t["recovered"] >= 45 * 2**20, f"{what}: trim gave back {t['recovered'] / 2**20:.1f} MiB")
+            top = t["heap_top"][0]
+            check(top["frames"][top["site"]]["function"] == "hold_top" and top["bytes"] == 64,
+                  f"{what}: heap top {top['bytes']} B at {top['frames'][top['site']]}")
+            check("the top of the heap is held by 64 B from hold_top" in " ".join(err.split()),
+                  f"{what}: the report does not name what holds the heap's top")
+
+
 def case_real_programs():
     """Debian programs give the same output under the preload."""
     script = ("import json, collections, hashlib\n"

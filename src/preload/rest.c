@@ -1,0 +1,196 @@
+/* rest.c - the library's rest thread: runs memcreep's malloc_trim(0)
+ * probe inside the target when the target is at rest, not inside one of
+ * its allocations.
+ *
+ * Allocator retention is memory glibc keeps although the program freed it.
+ * Measured from inside an allocation, the probe lands at the start of the
+ * target's next burst of work (what it measures is that burst), and never
+ * in a target that has gone idle. So each tracked process gets one small
+ * thread (128 KiB of stack, every signal blocked, started through the real
+ * pthread_create so it is not the program's thread) that sleeps on a futex
+ * in the mapping. When memcreep asks, it waits until the process is at
+ * rest - less than REST_CPU of CPU time used over a REST_WINDOW, which a
+ * process serving nothing or sleeping between bursts meets - for at most
+ * REST_WAIT, then reads RSS and mallinfo2, trims, reads them again, and
+ * names the live blocks at the top of the brk heap (what keeps free() from
+ * shrinking it by itself). It never allocates, takes the allocator's locks
+ * only inside mallinfo2 and malloc_trim (as any thread of the program
+ * would) and counts itself in lib_threads so the target's thread count
+ * stays a plain run's. A forked child starts its own (publish.c). */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define REST_WINDOW_NS 50000000ull   /* rest is judged over 50 ms */
+#define REST_CPU_NS    5000000ull    /* using under 5 ms of CPU (10% of a core) */
+#define REST_WAIT_NS   1500000000ull /* then trimmed anyway (memcreep waits 3 s) */
+#define SLEEP_NS       500000000L    /* the futex wait's bound: a lost wake costs this */
+
+static int running;
+
+static uint64_t cpu_ns(void)
+{
+    return mc_now_ns(CLOCK_PROCESS_CPUTIME_ID);
+}
+
+/* Resident bytes from /proc/self/statm, through raw system calls (the
+ * descriptor hooks must not see the library's own reads). 0 on failure. */
+static uint64_t rss_now(void)
+{
+    char buf[128];
+    long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    long n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+    syscall(SYS_close, fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    /* "size resident shared ...", in pages: the second number. */
+    const char *c = buf;
+    while (*c && *c != ' ')
+        c++;
+    uint64_t pages = 0;
+    for (c++; *c >= '0' && *c <= '9'; c++)
+        pages = pages * 10 + (uint64_t)(*c - '0');
+    return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Waits until the process is at rest, or REST_WAIT has passed. Returns how
+ * long it had been at rest when it returned (at least REST_WINDOW), 0 when
+ * it never was. */
+static uint64_t wait_for_rest(void)
+{
+    uint64_t start = mc_now_ns(CLOCK_MONOTONIC), quiet = 0;
+    const struct timespec step = {0, 10000000L};
+    uint64_t c0 = cpu_ns(), t0 = start;
+    for (;;) {
+        nanosleep(&step, NULL);
+        uint64_t now = mc_now_ns(CLOCK_MONOTONIC), c = cpu_ns();
+        if (now - t0 >= REST_WINDOW_NS) {
+            if (c - c0 < REST_CPU_NS)
+                quiet += now - t0;
+            else
+                quiet = 0;
+            if (quiet) return quiet;
+            t0 = now;
+            c0 = c;
+        }
+        if (now - start >= REST_WAIT_NS) return 0;
+    }
+}
+
+void mc_rest_serve(uint64_t want, uint64_t rest_ns, int by_rest)
+{
+    /* The heap's top first, while the rest just seen most surely lasts.
+     * The brk heap lies below the break; thread arenas and mmap'd chunks
+     * lie far above it, so the highest tracked blocks below the break are
+     * the ones at the heap's top. */
+    int64_t others0 = (int64_t)(cpu_ns() - mc_now_ns(CLOCK_THREAD_CPUTIME_ID));
+    struct mc_ptr_block top[4];
+    uintptr_t brk = (uintptr_t)sbrk(0);
+    int n = by_rest && brk && brk != (uintptr_t)-1 ? mc_ptr_highest_below(brk, top, 4) : 0;
+    for (int i = 0; i < n; i++) {
+        mc_shm->trim_pin[i].slot = top[i].slot;
+        mc_shm->trim_pin[i].bytes = top[i].size;
+        mc_shm->trim_pin[i].below_top = brk - (top[i].ptr + top[i].size);
+    }
+    mc_shm->trim_pins = (uint32_t)n;
+    struct mallinfo2 mi = mallinfo2();
+    uint64_t rss0 = rss_now();
+    mc_shm->trim_free_before = mi.fordblks;
+    mc_shm->trim_heap = mi.uordblks + mi.hblkhd;
+    mc_shm->trim_rss_before = rss0;
+    malloc_trim(0);
+    mc_shm->trim_rss_after = rss_now();
+    mi = mallinfo2();
+    mc_shm->trim_free_after = mi.fordblks;
+    mc_shm->mi_arena = mi.arena;
+    mc_shm->mi_hblkhd = mi.hblkhd;
+    mc_shm->mi_uordblks = mi.uordblks;
+    mc_shm->mi_fordblks = mi.fordblks;
+    mc_shm->mi_keepcost = mi.keepcost;
+    __atomic_store_n(&mc_shm->mi_update_ns, mc_now_ns(CLOCK_MONOTONIC_COARSE) | 1,
+                     __ATOMIC_RELEASE);
+
+    /* The program's own work during the measurement: then it was not
+     * taken at rest after all. */
+    int64_t others = (int64_t)(cpu_ns() - mc_now_ns(CLOCK_THREAD_CPUTIME_ID)) - others0;
+    mc_shm->trim_rest_ns = others < (int64_t)REST_CPU_NS ? rest_ns : 0;
+    mc_shm->trim_by_rest = (uint32_t)by_rest;
+    __atomic_store_n(&mc_shm->trim_done, want, __ATOMIC_RELEASE);
+}
+
+static void *rest_thread(void *arg)
+{
+    (void)arg;
+    mc_set_in_hook(1); /* nothing this thread does is the program's */
+    struct mc_shm_header *h = mc_shm;
+    for (;;) {
+        uint64_t want = __atomic_load_n(&h->trim_request, __ATOMIC_ACQUIRE);
+        if (!mc_active || mc_shm != h || !mc_publish_owner()) break;
+        if (want == __atomic_load_n(&h->trim_done, __ATOMIC_ACQUIRE)) {
+            /* memcreep bumps the low word and wakes it; the bound covers
+             * a kernel that would not pass the wake through its read-only
+             * mapping. */
+            const struct timespec bound = {0, SLEEP_NS};
+            syscall(SYS_futex, (uint32_t *)&h->trim_request, FUTEX_WAIT, (uint32_t)want, &bound,
+                    NULL, 0);
+            continue;
+        }
+        mc_rest_serve(want, wait_for_rest(), 1);
+    }
+    __atomic_store_n(&running, 0, __ATOMIC_RELEASE);
+    __atomic_fetch_sub(&h->lib_threads, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->rest_running, 0, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+int mc_rest_running(void)
+{
+    return __atomic_load_n(&running, __ATOMIC_ACQUIRE);
+}
+
+void mc_rest_start(void)
+{
+    if (mc_env_u64("MEMCREEP_REST_THREAD", 1) == 0 || !mc_shm) return;
+    typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    create_fn create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+    if (!create) return;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 128 * 1024);
+    pthread_t t;
+    __atomic_store_n(&running, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
+    if (create(&t, &a, rest_thread, NULL) == 0) {
+        __atomic_store_n(&mc_shm->rest_running, 1, __ATOMIC_RELEASE);
+    } else {
+        __atomic_store_n(&running, 0, __ATOMIC_RELEASE);
+        __atomic_fetch_sub(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
+    }
+    pthread_attr_destroy(&a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void mc_rest_after_fork(void)
+{
+    /* The parent's thread is not in the child; its count came with the
+     * copy of the header. */
+    if (__atomic_load_n(&running, __ATOMIC_ACQUIRE)) {
+        __atomic_fetch_sub(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&mc_shm->rest_running, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&running, 0, __ATOMIC_RELEASE);
+    }
+    mc_rest_start();
+}
