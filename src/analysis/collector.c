@@ -463,6 +463,7 @@ void mc_collector_tick(struct mc_collector *c, int final)
     scan_maps(c);
     if (!final) scan_tree(c);
     if (!c->frozen) python_snapshots(c, final);
+    if (!final) mc_age_tick(c);
     double t = mc_now() - c->t0;
     double rss = 0, heap = 0, count = 0, afree = 0, aheld = 0, work = 0, conns = 0, unj = 0;
     double sampled = 0;
@@ -574,6 +575,11 @@ void mc_collector_restart(struct mc_collector *c)
             p->py[k] = NULL;
         }
         memset(&p->py_clk, 0, sizeof(p->py_clk));
+        p->age_rows = 0;
+        p->age_ticket = 0;
     }
     c->t0_series = mc_now() - c->t0;
+    /* What was made before the restart (a warm-up) is an epoch of its own. */
+    mc_age_next_epoch(c);
+    if (c->age_slice > 0) c->age_next = c->t0_series + c->age_slice;
 }

@@ -22,12 +22,21 @@ enum mc_end {
     MC_END_STOPPED,  /* still running when memcreep stopped watching */
 };
 
+/* Census rows a process can have: one as each epoch after the first
+ * starts, one at the end. */
+#define MC_AGE_ROWS (MC_AGE_EPOCHS + 1)
+
 struct mc_stack_series {
     int64_t bytes[MC_SERIES_MAX];
     int64_t count[MC_SERIES_MAX];
     int64_t fds[MC_SERIES_MAX]; /* open descriptors it opened (preload view) */
     uint64_t sample_mean;       /* its blocks are sampled: one per this many bytes */
     uint32_t merged;            /* other stacks that print the same, added in (sites.c) */
+    /* Allocation age (age_census.c): what the stack held by epoch at each
+     * census row of its process; age_seen has bit k set when row k was
+     * read while the stack had a series. */
+    uint32_t age_seen;
+    int64_t age[MC_AGE_ROWS][MC_AGE_EPOCHS];
 };
 
 /* A Python type's series: live objects after each snapshot, and the cycle
@@ -96,8 +105,15 @@ struct mc_proc {
     int64_t trim_ticket;
     double trim_rss_before, trim_rss_after, trim_free_before, trim_heap, trim_free_after;
     double trim_rest_s; /* how long the target had been at rest; 0: busy */
-    int trim_by_rest;   /* served by the rest thread (at rest, in the target) */
-    int trim_npins;     /* the live blocks at the top of the brk heap */
+    /* Census rows (age_census.c): row k was taken as epoch age_epoch[k]
+     * started (so the epochs before it were closed), at age_t[k] seconds
+     * after launch, with age_work[k] units done. */
+    int age_rows;
+    int64_t age_ticket; /* > 0: a census asked for, not read yet */
+    uint32_t age_epoch[MC_AGE_ROWS];
+    double age_t[MC_AGE_ROWS], age_work[MC_AGE_ROWS];
+    int trim_by_rest; /* served by the rest thread (at rest, in the target) */
+    int trim_npins;   /* the live blocks at the top of the brk heap */
     struct {
         uint32_t slot;
         double bytes, below_top;
@@ -136,7 +152,30 @@ struct mc_collector {
     int frozen;       /* no more points: what follows is not the workload */
     int every_tick;   /* read /proc at every tick, kept or not (a metrics endpoint shows it) */
     double py_wait;   /* longest wait for Python snapshots per sample, s */
+    /* Allocation epochs (age_census.c): the current one, when each began
+     * (seconds after launch, units of work), and the schedule: by load
+     * round (the session starts each), or by time, age_slice seconds
+     * (doubling after the fourth when the run's length is unknown). */
+    uint32_t age_epoch;
+    double age_start_t[MC_AGE_EPOCHS], age_start_work[MC_AGE_EPOCHS];
+    double age_next, age_slice;
+    int age_by_round, age_doubling;
 };
+
+/* ---- age_census.c: allocation epochs and their censuses ---- */
+
+/* Sets the epoch schedule: by_round (mc_age_next_epoch at each round), or
+ * slices of run_s / 12 seconds, or, when run_s is 0 (length unknown),
+ * 1-second slices doubling after the fourth. */
+void mc_age_schedule(struct mc_collector *c, int by_round, double run_s);
+/* Starts the next epoch in every process that has a rest thread and asks
+ * each for a census (none past the last epoch). */
+void mc_age_next_epoch(struct mc_collector *c);
+/* From each tick: starts the next epoch when the time schedule says so,
+ * and reads the censuses that were served. */
+void mc_age_tick(struct mc_collector *c);
+/* The last census of every running process, waited for (at most 1 s). */
+void mc_age_final(struct mc_collector *c);
 
 /* Starts collecting for the tree rooted at root, whose mappings appear in
  * dir. t0 is mc_now() at launch. Returns 0 or -ENOMEM. */

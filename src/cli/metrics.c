@@ -65,7 +65,14 @@ static const char *site_of(struct mc_metrics *m, const struct mc_proc *p, uint32
     struct site_cache *c = &m->cache[m->cache_next++ % (sizeof(m->cache) / sizeof(m->cache[0]))];
     c->pid = p->pid;
     c->slot = slot;
-    mc_result_site((struct mc_proc *)p, slot, m->sym, c->site, sizeof(c->site));
+    int at, py;
+    json_t *fr = mc_result_frames((struct mc_proc *)p, slot, m->sym, &at, &py, NULL);
+    json_t *f = fr && at >= 0 ? json_array_get(fr, (size_t)at) : NULL;
+    if (f)
+        mc_report_frame_text(f, c->site, sizeof(c->site));
+    else
+        snprintf(c->site, sizeof(c->site), "[stack %u]", slot);
+    json_decref(fr);
     return c->site;
 }
 

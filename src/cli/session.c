@@ -310,7 +310,9 @@ static int drive_load(struct session *s)
     /* Each round is run in SUBS parts with a sample after each, so that
      * even short rounds give the trend tests enough points (8 rounds: 33). */
     enum { SUBS = 4 };
+    mc_age_schedule(&s->col, 1, 0);
     for (uint64_t r = 0; r < o->rounds && !s->ended && !stop_signal; r++) {
+        if (r > 0) mc_age_next_epoch(&s->col); /* each round is an epoch */
         uint64_t before = mc_load_stats(s->ld)->done;
         double t = mc_now();
         int rc = 0;
@@ -568,6 +570,7 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
     mc_watchdog_start(&wd, s.pid, rundir, o->grace);
     mc_collector_init(&s.col, rundir, s.pid, s.t0);
     s.col.every_tick = o->metrics != NULL;
+    mc_age_schedule(&s.col, 0, o->duration);
     have_col = 1;
     s.next_progress = s.t0 + 1;
 
@@ -592,6 +595,7 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
     if (!s.ended) {
         mc_collector_tick(&s.col, 1);
         mc_metrics_update(o->metrics, &s.col, s.ld ? s.col.external_work : -1, mc_now() - s.t0, 1);
+        mc_age_final(&s.col);
         mc_collector_freeze(&s.col);
         if (s.ld) s.load_summary = mc_load_summary_json(mc_load_stats(s.ld));
         trim_probe(&s);

@@ -212,7 +212,25 @@ struct mc_shm_header {
      * making the target allocate. */
     uint32_t rest_running;
     uint32_t lib_threads; /* threads of the library's own, now */
+    /* The rest thread sleeps on this word's low half; memcreep increments
+     * it (pwrite, then a futex wake) with every request it makes. */
+    uint64_t rest_bell;
+
+    /* Allocation age (rest.c, analysis/age.c). Every tracked block carries
+     * the epoch it was made in: memcreep sets age_epoch (a load round, or a
+     * slice of the run) and asks for a census with age_request; the rest
+     * thread makes age_epoch the epoch of new blocks, adds up what each
+     * stack still holds by epoch into its age_bytes (struct
+     * mc_shm_stack_ext) and sets age_done to the request it served. */
+    uint64_t age_epoch; /* 0 .. MC_AGE_EPOCHS - 1 */
+    uint64_t age_request;
+    uint64_t age_done;
+    uint64_t age_census_ns; /* how long the last census took */
 };
+
+/* Epochs a block can carry (4 bits in the pointer table): memcreep keeps
+ * within them, the last absorbs what comes after. */
+#define MC_AGE_EPOCHS 16
 
 /* live_count and allocs count blocks in units of 1/MC_COUNT_SCALE: with
  * byte sampling a recorded block stands for a fractional number of blocks. */
@@ -244,6 +262,9 @@ struct mc_shm_stack_ext {
     uint64_t sample_mean;         /* its blocks were sampled, one per this many
                                      bytes on average (0: every one) */
     uint64_t reserved[2];
+    /* What the stack held by epoch at the last census, bytes (estimated
+     * like live_bytes when sampled). Written only by the census. */
+    int64_t age_bytes[MC_AGE_EPOCHS];
 };
 
 enum mc_py_state {

@@ -408,16 +408,40 @@ int mc_map_snapshot(const struct mc_map *m, struct mc_stack_value *vals, uint64_
     return 1;
 }
 
+/* Rings the rest thread's bell (rest.c) after a request. A shared futex is
+ * keyed by file page, so the wake reaches it through this read-only
+ * mapping; if it did not, the thread's bounded wait would. */
+static void ring(const char *path, const struct mc_map *m)
+{
+    if (bump_request(path, &m->h->rest_bell, offsetof(struct mc_shm_header, rest_bell)) > 0)
+        syscall(SYS_futex, (const uint32_t *)&m->h->rest_bell, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
 int64_t mc_map_request_trim(const char *path, const struct mc_map *m)
 {
     int64_t t =
         bump_request(path, &m->h->trim_request, offsetof(struct mc_shm_header, trim_request));
-    /* The rest thread sleeps on the request's low word (rest.c). A shared
-     * futex is keyed by file page, so the wake reaches it through this
-     * read-only mapping; if it did not, the thread's bounded wait would. */
-    if (t > 0)
-        syscall(SYS_futex, (const uint32_t *)&m->h->trim_request, FUTEX_WAKE, 1, NULL, NULL, 0);
+    if (t > 0) ring(path, m);
     return t;
+}
+
+int64_t mc_map_request_age(const char *path, const struct mc_map *m, uint32_t epoch)
+{
+    uint64_t e = epoch;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    ssize_t w = pwrite(fd, &e, sizeof(e), (off_t)offsetof(struct mc_shm_header, age_epoch));
+    int err = errno;
+    close(fd);
+    if (w != (ssize_t)sizeof(e)) return -(w < 0 ? err : EIO);
+    int64_t t = bump_request(path, &m->h->age_request, offsetof(struct mc_shm_header, age_request));
+    if (t > 0) ring(path, m);
+    return t;
+}
+
+int mc_map_age_done(const struct mc_map *m, int64_t ticket)
+{
+    return (int64_t)mc_map_load(&m->h->age_done) >= ticket;
 }
 
 int mc_map_trim_done(const struct mc_map *m, int64_t ticket)

@@ -76,10 +76,17 @@ struct mc_stack_value {
  * the values may be off by one eviction. */
 int mc_map_snapshot(const struct mc_map *m, struct mc_stack_value *vals, uint64_t *nlisted);
 /* Asks the process behind the mapping file at path to run malloc_trim(0)
- * at its next allocations. Returns the request's ticket (> 0), or -errno. */
+ * once at rest (by its rest thread; else at its next allocations). Returns
+ * the request's ticket (> 0), or -errno. */
 int64_t mc_map_request_trim(const char *path, const struct mc_map *m);
 /* 1 once the request with that ticket was served. */
 int mc_map_trim_done(const struct mc_map *m, int64_t ticket);
+/* Starts allocation epoch epoch in the process and asks for a census of
+ * what its stacks hold by epoch (age_bytes). Returns the request's ticket
+ * (> 0), or a negative errno. */
+int64_t mc_map_request_age(const char *path, const struct mc_map *m, uint32_t epoch);
+/* 1 once the census with that ticket was taken. */
+int mc_map_age_done(const struct mc_map *m, int64_t ticket);
 /* Reads a 64-bit counter of the header atomically. */
 uint64_t mc_map_load(const uint64_t *field);
 /* The same for a 32-bit field. */

@@ -68,8 +68,8 @@ static __thread uint64_t tl_rng TLS_FAST;
 static double obj_mean = 8192;
 static __thread uint64_t tl_obj_left TLS_FAST;
 static __thread int tl_raw TLS_FAST;
-#define MC_OBJ      (1ull << 39)
-#define MC_BURST    (1ull << 38)
+#define MC_OBJ      (1ull << 35)
+#define MC_BURST    (1ull << 34)
 #define MC_SIZE_MAX (MC_BURST - 1)
 
 /* ---- bursts ----
@@ -165,6 +165,14 @@ static void weights(size_t tagged, size_t *bytes, int64_t *count)
     double w = p > 0 ? 1 / p : 1;
     *bytes = (size_t)llround((double)n * w);
     *count = llround(w * MC_COUNT_SCALE);
+}
+
+uint64_t mc_hooks_weight(uint64_t tagged)
+{
+    size_t b;
+    int64_t c;
+    weights((size_t)tagged, &b, &c);
+    return b;
 }
 
 /* ---- bootstrap buffer for dlsym's own allocations ---- */

@@ -44,8 +44,12 @@ void mc_publish_modules(void);
 
 /* ---- rest.c: the rest thread, which serves the malloc_trim probe ---- */
 
-/* Starts the rest thread (at start, and in a forked child once its mapping
- * is its own). Without it the probe is served from the allocation path. */
+/* Arms the rest thread's start (at start, and in a forked child once its
+ * mapping is its own); mc_rest_poll, from the allocation path, starts it
+ * once the process has lived a little. Without it the probe is served from
+ * the allocation path. */
+void mc_rest_arm(void);
+void mc_rest_poll(void);
 void mc_rest_start(void);
 /* The forked child's copy of the header counted the parent's thread. */
 void mc_rest_after_fork(void);
@@ -95,6 +99,9 @@ void *mc_obj_calloc(void *ctx, size_t nelem, size_t elsize);
 void *mc_obj_realloc(void *ctx, void *p, size_t n);
 void mc_obj_free(void *ctx, void *p);
 void mc_set_in_hook(int v);
+/* The bytes a recorded block stands for (its size, or its weight when it
+ * was sampled), from its size as the pointer table keeps it. */
+uint64_t mc_hooks_weight(uint64_t tagged);
 
 /* ---- capture.c: call stacks ---- */
 
@@ -214,6 +221,13 @@ struct mc_ptr_block {
  * highest first, into out. Returns how many were found. Takes each shard's
  * lock in turn: not for a hook, whose thread may hold one. */
 int mc_ptr_highest_below(uintptr_t limit, struct mc_ptr_block *out, int max);
+/* Makes epoch (clamped to MC_AGE_EPOCHS - 1) the epoch of new blocks. */
+void mc_ptr_set_epoch(uint32_t epoch);
+/* Calls add for every live tracked block: its stack slot, its size as the
+ * hooks tagged it (mc_hooks_weight gives its bytes) and its epoch. Takes
+ * each shard's lock in turn: not for a hook. */
+void mc_ptr_census(void (*add)(uint32_t slot, uint64_t tagged, uint32_t epoch, void *arg),
+                   void *arg);
 void mc_ptr_lock_all(void);
 void mc_ptr_unlock_all(void);
 

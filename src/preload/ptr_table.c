@@ -25,15 +25,23 @@
 
 #define MC_SHARDS    256
 #define MC_SHARD_MIN 512
-#define MC_SIZE_BITS 40
-#define MC_SIZE_MASK ((1ull << MC_SIZE_BITS) - 1)
-/* hooks.c tags a size with its domain from bit 38 up (MC_OBJ, MC_BURST). */
-#define MC_TAG_FREE ((1ull << 38) - 1)
+/* meta: the size as hooks.c tags it (36 bits: the size, then MC_BURST and
+ * MC_OBJ in bits 34 and 35), the epoch (4 bits), the stack slot (24). */
+#define MC_SIZE_BITS  36
+#define MC_SIZE_MASK  ((1ull << MC_SIZE_BITS) - 1)
+#define MC_EPOCH_MASK 0xfull
+#define MC_SLOT_SHIFT 40
+#define MC_TAG_FREE   ((1ull << 34) - 1)
 
 struct mc_ptr_entry {
     uintptr_t ptr; /* 0 = empty */
-    uint64_t meta; /* size (low 40 bits) | stack slot << 40 */
+    uint64_t meta; /* tagged size | epoch << 36 | stack slot << 40 */
 };
+
+/* The epoch of new blocks: the rest thread sets it (mc_ptr_set_epoch) when
+ * memcreep starts one; a private copy, so the allocation path reads no
+ * line of the shared header that other threads write. */
+static uint32_t epoch_now;
 
 struct mc_shard {
     atomic_uint lock;
@@ -159,7 +167,8 @@ int mc_ptr_insert(uintptr_t ptr, size_t size, uint32_t slot)
         i = (i + 1) & mask;
     if (!s->e[i].ptr) s->count++;
     s->e[i].ptr = ptr;
-    s->e[i].meta = (uint64_t)size | ((uint64_t)slot << MC_SIZE_BITS);
+    uint64_t ep = __atomic_load_n(&epoch_now, __ATOMIC_RELAXED) & MC_EPOCH_MASK;
+    s->e[i].meta = (uint64_t)size | ep << MC_SIZE_BITS | ((uint64_t)slot << MC_SLOT_SHIFT);
 out:
     seq_end(s);
     shard_unlock(s);
@@ -180,7 +189,7 @@ int mc_ptr_remove(uintptr_t ptr, size_t *size, uint32_t *slot)
         i = (i + 1) & mask;
     if (!s->e[i].ptr) goto out;
     *size = (size_t)(s->e[i].meta & MC_SIZE_MASK);
-    *slot = (uint32_t)(s->e[i].meta >> MC_SIZE_BITS);
+    *slot = (uint32_t)(s->e[i].meta >> MC_SLOT_SHIFT);
     rc = 0;
     s->count--;
     /* Backward-shift deletion: move later entries of the same probe run
@@ -259,9 +268,35 @@ int mc_ptr_highest_below(uintptr_t limit, struct mc_ptr_block *out, int max)
             }
             out[j].ptr = p;
             out[j].size = s->e[i].meta & MC_SIZE_MASK & MC_TAG_FREE;
-            out[j].slot = (uint32_t)(s->e[i].meta >> MC_SIZE_BITS);
+            out[j].slot = (uint32_t)(s->e[i].meta >> MC_SLOT_SHIFT);
         }
         shard_unlock(s);
     }
     return n;
+}
+
+void mc_ptr_set_epoch(uint32_t epoch)
+{
+    __atomic_store_n(&epoch_now, epoch < MC_AGE_EPOCHS ? epoch : MC_AGE_EPOCHS - 1,
+                     __ATOMIC_RELAXED);
+}
+
+/* Same walk as mc_ptr_highest_below: one shard's lock at a time. A block
+ * freed or made during the walk is counted or not depending on whether its
+ * shard was already walked: the census is a moment per shard, not one
+ * moment for the whole table, which is what per-epoch totals can bear. */
+void mc_ptr_census(void (*add)(uint32_t slot, uint64_t tagged, uint32_t epoch, void *arg),
+                   void *arg)
+{
+    for (int k = 0; k < MC_SHARDS; k++) {
+        struct mc_shard *s = &shards[k];
+        shard_lock(s);
+        for (uint64_t i = 0; i < s->cap; i++) {
+            if (!s->e[i].ptr) continue;
+            uint64_t m = s->e[i].meta;
+            add((uint32_t)(m >> MC_SLOT_SHIFT), m & MC_SIZE_MASK,
+                (uint32_t)(m >> MC_SIZE_BITS & MC_EPOCH_MASK), arg);
+        }
+        shard_unlock(s);
+    }
 }

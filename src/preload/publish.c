@@ -190,6 +190,7 @@ void mc_publish_mallinfo(void)
 
 void mc_publish_trim(void)
 {
+    mc_rest_poll();
     uint64_t want = __atomic_load_n(&mc_shm->trim_request, __ATOMIC_ACQUIRE);
     if (MC_LIKELY(want == mc_shm->trim_done) || mc_rest_running()) return;
     if (__atomic_exchange_n(&mallinfo_busy, 1, __ATOMIC_ACQUIRE)) return;
@@ -461,7 +462,7 @@ void mc_publish_start(void)
     mc_fd_start();
     mc_thread_start();
     mc_active = 1;
-    mc_rest_start();
+    mc_rest_arm();
     mc_python_start();
 }
 

@@ -16,13 +16,18 @@
  * shrinking it by itself). It never allocates, takes the allocator's locks
  * only inside mallinfo2 and malloc_trim (as any thread of the program
  * would) and counts itself in lib_threads so the target's thread count
- * stays a plain run's. A forked child starts its own (publish.c). */
+ * stays a plain run's. A forked child starts its own (publish.c).
+ *
+ * It also takes the census of allocation age: on memcreep's request it
+ * starts a new epoch for the blocks made from then on and adds up, per
+ * stack, what is still alive from each earlier epoch (analysis/age.c). */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,7 +37,10 @@
 #define REST_WINDOW_NS 50000000ull   /* rest is judged over 50 ms */
 #define REST_CPU_NS    5000000ull    /* using under 5 ms of CPU (10% of a core) */
 #define REST_WAIT_NS   1500000000ull /* then trimmed anyway (memcreep waits 3 s) */
-#define SLEEP_NS       500000000L    /* the futex wait's bound: a lost wake costs this */
+#define SLEEP_NS                                                                                   \
+    200000000L /* the futex wait's bound: a lost wake, or                                          \
+                  the end of the program's threads, is                                             \
+                  seen within this */
 
 static int running;
 
@@ -60,6 +68,32 @@ static uint64_t rss_now(void)
     for (c++; *c >= '0' && *c <= '9'; c++)
         pages = pages * 10 + (uint64_t)(*c - '0');
     return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The process's live threads now, from /proc/self/stat through raw system
+ * calls; 0 when unknown. num_threads (field 20) still counts a leader that
+ * has ended while other threads run: it stays a zombie until they all
+ * have, and its state (field 3) says so. */
+static int threads_now(void)
+{
+    char buf[1024];
+    long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    long n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+    syscall(SYS_close, fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    /* The command name may hold spaces and parentheses: count from the
+     * last ')'; num_threads is the 18th field after it. */
+    char *c = strrchr(buf, ')');
+    if (!c || !c[1] || !c[2]) return 0;
+    int leader_gone = c[2] == 'Z';
+    for (int field = 0; field < 18 && *c; c++)
+        if (*c == ' ') field++;
+    int v = 0;
+    for (; *c >= '0' && *c <= '9'; c++)
+        v = v * 10 + (*c - '0');
+    return v - leader_gone;
 }
 
 /* Waits until the process is at rest, or REST_WAIT has passed. Returns how
@@ -127,24 +161,63 @@ void mc_rest_serve(uint64_t want, uint64_t rest_ns, int by_rest)
     __atomic_store_n(&mc_shm->trim_done, want, __ATOMIC_RELEASE);
 }
 
+static void census_add(uint32_t slot, uint64_t tagged, uint32_t epoch, void *arg)
+{
+    struct mc_shm_stack_ext *ext = arg;
+    if (slot < mc_lay.stack_cap) ext[slot].age_bytes[epoch] += (int64_t)mc_hooks_weight(tagged);
+}
+
+/* What every stack holds by epoch, into its age_bytes: cleared for every
+ * stack listed, then the pointer table walked once. */
+static void census(struct mc_shm_header *h)
+{
+    uint64_t t0 = mc_now_ns(CLOCK_MONOTONIC);
+    struct mc_shm_stack_ext *ext = (struct mc_shm_stack_ext *)((char *)h + mc_lay.off_stack_ext);
+    const uint32_t *list = (const uint32_t *)((const char *)h + mc_lay.off_stack_list);
+    uint64_t n = __atomic_load_n(&h->stack_count, __ATOMIC_ACQUIRE);
+    if (n > mc_lay.stack_cap) n = mc_lay.stack_cap;
+    memset(ext[MC_STACK_OVERFLOW].age_bytes, 0, sizeof(ext->age_bytes));
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t s = __atomic_load_n(&list[i], __ATOMIC_ACQUIRE);
+        if (s && s <= mc_lay.stack_cap) memset(ext[s - 1].age_bytes, 0, sizeof(ext->age_bytes));
+    }
+    mc_ptr_census(census_add, ext);
+    h->age_census_ns = mc_now_ns(CLOCK_MONOTONIC) - t0;
+}
+
 static void *rest_thread(void *arg)
 {
     (void)arg;
     mc_set_in_hook(1); /* nothing this thread does is the program's */
     struct mc_shm_header *h = mc_shm;
     for (;;) {
-        uint64_t want = __atomic_load_n(&h->trim_request, __ATOMIC_ACQUIRE);
+        /* Read before the requests: a ring after this is not missed. */
+        uint32_t bell = (uint32_t)__atomic_load_n(&h->rest_bell, __ATOMIC_ACQUIRE);
         if (!mc_active || mc_shm != h || !mc_publish_owner()) break;
-        if (want == __atomic_load_n(&h->trim_done, __ATOMIC_ACQUIRE)) {
-            /* memcreep bumps the low word and wakes it; the bound covers
-             * a kernel that would not pass the wake through its read-only
-             * mapping. */
-            const struct timespec bound = {0, SLEEP_NS};
-            syscall(SYS_futex, (uint32_t *)&h->trim_request, FUTEX_WAIT, (uint32_t)want, &bound,
-                    NULL, 0);
-            continue;
+        /* Every thread of the program has ended (main called pthread_exit,
+         * or a child forked by a thread saw that thread end): the process
+         * would have exited; this thread must not keep it. Ending now
+         * makes glibc's last-thread exit(0) happen here instead. */
+        int nt = threads_now();
+        if (nt > 0 && nt <= (int)__atomic_load_n(&h->lib_threads, __ATOMIC_RELAXED)) break;
+        int served = 0;
+        uint64_t want = __atomic_load_n(&h->age_request, __ATOMIC_ACQUIRE);
+        if (want != __atomic_load_n(&h->age_done, __ATOMIC_ACQUIRE)) {
+            mc_ptr_set_epoch((uint32_t)__atomic_load_n(&h->age_epoch, __ATOMIC_ACQUIRE));
+            census(h);
+            __atomic_store_n(&h->age_done, want, __ATOMIC_RELEASE);
+            served = 1;
         }
-        mc_rest_serve(want, wait_for_rest(), 1);
+        want = __atomic_load_n(&h->trim_request, __ATOMIC_ACQUIRE);
+        if (want != __atomic_load_n(&h->trim_done, __ATOMIC_ACQUIRE)) {
+            mc_rest_serve(want, wait_for_rest(), 1);
+            served = 1;
+        }
+        if (served) continue;
+        /* memcreep rings after each request; the bound covers a kernel
+         * that would not pass the wake through its read-only mapping. */
+        const struct timespec bound = {0, SLEEP_NS};
+        syscall(SYS_futex, (uint32_t *)&h->rest_bell, FUTEX_WAIT, bell, &bound, NULL, 0);
     }
     __atomic_store_n(&running, 0, __ATOMIC_RELEASE);
     __atomic_fetch_sub(&h->lib_threads, 1, __ATOMIC_RELAXED);
@@ -157,9 +230,32 @@ int mc_rest_running(void)
     return __atomic_load_n(&running, __ATOMIC_ACQUIRE);
 }
 
+/* The thread starts from the allocation path once the process has lived
+ * START_AFTER_NS: a short-lived process (a shell running one command, a
+ * tool that execs at once) never gets one, nor does a program in its first
+ * moments, when it may still set up namespaces (unshare(CLONE_NEWUSER)
+ * and CLONE_NEWNS refuse a process with more than one thread). */
+#define START_AFTER_NS 100000000ull
+static uint64_t armed_ns; /* 0: not armed */
+
+void mc_rest_arm(void)
+{
+    if (mc_env_u64("MEMCREEP_REST_THREAD", 1) == 0) return;
+    armed_ns = mc_now_ns(CLOCK_MONOTONIC) | 1;
+}
+
+void mc_rest_poll(void)
+{
+    uint64_t a = __atomic_load_n(&armed_ns, __ATOMIC_RELAXED);
+    if (MC_LIKELY(!a) || mc_now_ns(CLOCK_MONOTONIC) - a < START_AFTER_NS) return;
+    if (!__atomic_compare_exchange_n(&armed_ns, &a, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        return;
+    mc_rest_start();
+}
+
 void mc_rest_start(void)
 {
-    if (mc_env_u64("MEMCREEP_REST_THREAD", 1) == 0 || !mc_shm) return;
+    if (!mc_shm) return;
     typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
     create_fn create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
     if (!create) return;
@@ -192,5 +288,5 @@ void mc_rest_after_fork(void)
         __atomic_store_n(&mc_shm->rest_running, 0, __ATOMIC_RELEASE);
         __atomic_store_n(&running, 0, __ATOMIC_RELEASE);
     }
-    mc_rest_start();
+    mc_rest_arm();
 }

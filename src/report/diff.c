@@ -10,7 +10,7 @@
 
 #include "common/util.h"
 #include "report/diff.h"
-#include "report/jget.h"
+#include "analysis/jget.h"
 #include "report/result.h"
 
 #define DIFF_STACKS 20

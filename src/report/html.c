@@ -14,7 +14,7 @@
 #include "analysis/findings.h"
 #include "common/util.h"
 #include "report/html.h"
-#include "report/jget.h"
+#include "analysis/jget.h"
 #include "report/result.h"
 
 #define SMALL_MULTIPLES 6 /* growing stacks drawn per process */
@@ -328,7 +328,7 @@ static void findings(FILE *out, json_t *doc)
                     mc_jnum(ev, "end"), mc_jnum(ev, "per_min"));
         if (ev && json_object_get(ev, "per_unit"))
             fprintf(out, ", %+.2f per 1000 units", mc_jnum(ev, "per_unit") * 1000);
-        if (mc_report_finding_kind(f) == MC_F_ALLOCATOR_RETENTION) {
+        if (mc_result_finding_kind(f) == MC_F_ALLOCATOR_RETENTION) {
             char a[32], b[32];
             mc_fmt_bytes(a, sizeof(a), mc_jnum(ev, "allocator_free"), 0);
             mc_fmt_bytes(b, sizeof(b), mc_jnum(ev, "recovered"), 0);

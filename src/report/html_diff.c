@@ -11,7 +11,7 @@
 #include "common/util.h"
 #include "report/diff.h"
 #include "report/html.h"
-#include "report/jget.h"
+#include "analysis/jget.h"
 #include "report/result.h"
 
 static void bytes_td(FILE *out, int present, double v, int sign)

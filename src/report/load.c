@@ -10,37 +10,6 @@
 #include "analysis/findings.h"
 #include "report/result.h"
 
-/* Replaces control characters (C0 and DEL) in every string of the
- * document with '?': names come from the program (a Python type, a module
- * path) and from a file anyone may have written, and an ESC or a BEL must
- * not reach the terminal that shows them. Object keys are left alone
- * (renderers look up only the keys they know). */
-void mc_result_sanitize(json_t *v)
-{
-    size_t i;
-    const char *k;
-    json_t *x;
-    if (json_is_object(v)) {
-        json_object_foreach (v, k, x)
-            mc_result_sanitize(x);
-    } else if (json_is_array(v)) {
-        json_array_foreach (v, i, x)
-            mc_result_sanitize(x);
-    } else if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        size_t n = json_string_length(v), j;
-        for (j = 0; j < n; j++)
-            if ((unsigned char)s[j] < 0x20 || s[j] == 0x7f) break;
-        if (j == n) return;
-        char *c = malloc(n ? n : 1);
-        if (!c) return;
-        for (j = 0; j < n; j++)
-            c[j] = (unsigned char)s[j] < 0x20 || s[j] == 0x7f ? '?' : s[j];
-        json_string_setn(v, c, n);
-        free(c);
-    }
-}
-
 /* Version 1 named findings by their titles only: each gets the code and
  * severity its title stands for, so that renderers read one form, and the
  * document is then one of this version (what else version 2 added is
@@ -57,12 +26,6 @@ static void upgrade(json_t *doc)
         json_object_set_new(f, "code", json_string(mc_findings[k].code));
         json_object_set_new(f, "severity", json_string(mc_severity_name(mc_findings[k].severity)));
     }
-}
-
-int mc_report_finding_kind(json_t *f)
-{
-    int k = mc_finding_parse(json_string_value(json_object_get(f, "code")));
-    return k >= 0 ? k : mc_finding_parse(json_string_value(json_object_get(f, "kind")));
 }
 
 /* Checks a parsed document; on failure decrefs it, fills err (naming it

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <zlib.h>
 
-#include "report/jget.h"
+#include "analysis/jget.h"
 #include "report/result.h"
 
 /* A growable byte buffer; err is set once an allocation fails and every

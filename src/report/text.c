@@ -8,7 +8,7 @@
 #include "analysis/findings.h"
 #include "analysis/metric_map.h"
 #include "common/util.h"
-#include "report/jget.h"
+#include "analysis/jget.h"
 #include "report/result.h"
 
 #define CALLERS_SHOWN 3
@@ -132,6 +132,26 @@ static int interpreter_frame(json_t *f)
            (!strncmp(m, "python3", 7) || !strncmp(m, "libpython3", 10));
 }
 
+/* How old what a stack holds is, when judged (analysis/age.c): "97% of
+ * what it holds is older than 2 rounds; of what it made before then, 100%
+ * is still alive". Said for what grows, and for what the age turned. */
+static void age_line(FILE *out, json_t *age, const char *verdict)
+{
+    if (!json_is_true(json_object_get(age, "judged"))) return;
+    const char *by_trend = mc_jstr(age, "trend_verdict");
+    int turned = strcmp(by_trend, verdict) != 0;
+    if (!turned && strcmp(verdict, "CREEP") && strcmp(verdict, "PLATEAU")) return;
+    char older[48];
+    snprintf(older, sizeof(older), "%.1f s", mc_jnum(age, "older_s"));
+    fprintf(out,
+            "      age: %.0f%% of what it holds is older than %s; of what it made before then, "
+            "%.0f%% is still alive",
+            100 * mc_jnum(age, "old_share"), older, 100 * mc_jnum(age, "survival"));
+    if (turned)
+        fprintf(out, " (its trend alone says %s: old blocks are replaced, not kept)", by_trend);
+    fputc('\n', out);
+}
+
 static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int top)
 {
     size_t i;
@@ -186,6 +206,7 @@ static void stack_rows(FILE *out, json_t *stacks, int per_unit, int colour, int 
             fprintf(out, "%s(native: %s)", in ? "  " : "      ",
                     mc_jstr(json_array_get(frames, (size_t)json_integer_value(nat)), "function"));
         if (in || nat) fputc('\n', out);
+        age_line(out, json_object_get(s, "age"), v);
     }
 }
 
@@ -495,7 +516,7 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
     json_t *f;
     json_array_foreach (json_object_get(sum, "findings"), i, f) {
         json_t *ev = json_object_get(f, "evidence");
-        int kind = mc_report_finding_kind(f);
+        int kind = mc_result_finding_kind(f);
         if (kind == MC_F_ALLOCATOR_RETENTION) {
             char fr[32], hp[32], rb[32], rc[32];
             mc_fmt_bytes(fr, sizeof(fr), mc_jnum(ev, "allocator_free"), 0);

@@ -251,6 +251,19 @@ def case_python_fork_thread():
                 bad="Fatal Python error")
 
 
+def case_last_thread():
+    """The library's own threads never keep a process alive: a program whose
+    main() ends with pthread_exit ends when its last thread does, with its
+    output, status 0 and its atexit handlers, as plain; memcreep sees it
+    exit by itself, not stopped at the end of the duration."""
+    out = tempfile.mkdtemp(prefix="mc-harm-")
+    same_output([fixture("last_thread")], "main ends with pthread_exit",
+                extra=["-d", "60", "-o", out])
+    with open(os.path.join(out, "result.json")) as f:
+        doc = json.load(f)
+    check(doc["run"]["stopped_by"] == "exit", f"stopped by {doc['run']['stopped_by']}")
+
+
 def case_python_gc():
     """The program's collector is its own: its debug flags, gc.garbage after
     its own collections and in its callbacks, its own DEBUG_SAVEALL garbage,

@@ -250,6 +250,41 @@ def case_cache_refresh():
         check(doc["summary"]["verdict"] != "CREEP", f"run {run + 1}: summary says CREEP")
 
 
+def case_age():
+    """Allocation age. A cache whose entries expire, under a load that keeps
+    rising, grows linearly for the whole run (its trend says CREEP) while no
+    entry outlives 0.8 s: its old epochs die, so it is PLATEAU, the trend's
+    CREEP kept in age.trend_verdict, and the report says why; 5 runs of 5.
+    `report --reanalyze` of the saved run gives the same. A leak keeps every
+    epoch: survival 1, CREEP."""
+    for run in range(5):
+        doc, rc, err = run_target([fixture("ttl_ramp"), "100000", "1000"],
+                                  ["-d", "6", "--fail-on-creep"])
+        what = f"ttl_ramp, run {run + 1}"
+        check(rc == 0 and doc["summary"]["verdict"] == "PLATEAU",
+              f"{what}: exit {rc}, verdict {doc['summary']['verdict']}")
+        p = root_proc(doc)
+        st = stacks_at(p, "cache_store")
+        check(st and st[0]["verdict"] == "PLATEAU", f"{what}: cache_store {st and st[0]['verdict']}")
+        age = st[0]["age"]
+        check(age["judged"] and age["trend_verdict"] == "CREEP" and age["survival"] < 0.05,
+              f"{what}: age {age}")
+        heap = p["metrics"]["live_heap"]
+        check(heap["verdict"] == "PLATEAU" and heap["age"]["trend_verdict"] == "CREEP",
+              f"{what}: live heap {heap['verdict']}, age {heap.get('age')}")
+        check("old blocks are replaced, not kept" in " ".join(err.split()),
+              f"{what}: the report does not say why")
+    rc, out, err = memcreep(["report", LAST_OUT, "--reanalyze", "--format", "json"])
+    check(rc == 0, f"--reanalyze: exit {rc}: {err}")
+    again = json.loads(out)
+    check(again["summary"]["verdict"] == "PLATEAU", f"reanalyzed: {again['summary']['verdict']}")
+    doc, _, _ = run_target([fixture("leak_linear"), "100000", "1000"], ["-d", "6"])
+    st = stacks_at(root_proc(doc), "leaky_store")
+    check(st and st[0]["verdict"] == "CREEP", "leak_linear: leaky_store is not CREEP")
+    age = st[0].get("age", {})
+    check(age.get("judged") and age["survival"] > 0.95, f"leak_linear: age {age}")
+
+
 def case_sawtooth():
     doc, _, _ = run_target([fixture("sawtooth"), "2500", "1000"], ["--fail-on-creep"],
                            expect_rc=0)

@@ -17,8 +17,8 @@
 #include "analysis/rules.h"
 #include "analysis/stats.h"
 #include "analysis/verdict.h"
-#include "report/jget.h"
-#include "report/result.h"
+#include "analysis/jget.h"
+#include "analysis/result.h"
 
 /* Copies a JSON array of numbers into v (at most MC_SERIES_MAX); returns
  * how many, or -1 when it is not an array of numbers. */
@@ -62,6 +62,12 @@ static void restack(json_t *st, const struct mc_points *pts, double min_growth, 
     struct mc_trend tr;
     double mean = mc_jnum(st, "sample_bytes");
     mc_judge(work ? pts->work : xm, y, n, mc_sampled_min_growth(min_growth, mean, y, n), &tr);
+    json_t *age = json_object_get(st, "age");
+    if (age) {
+        json_object_set_new(age, "trend_verdict", json_string(mc_verdict_name(tr.verdict)));
+        tr.verdict = mc_age_verdict(tr.verdict, json_is_true(json_object_get(age, "judged")),
+                                    mc_jnum(age, "survival"));
+    }
     mc_result_set_trend(st, &tr);
 }
 
@@ -79,7 +85,7 @@ static void refind(json_t *findings, json_t *proc, const struct mc_points *pts)
         json_t *f = NULL;
         size_t i, at = 0;
         json_array_foreach (findings, i, f) {
-            if (mc_report_finding_kind(f) == (int)kinds[k] &&
+            if (mc_result_finding_kind(f) == (int)kinds[k] &&
                 json_integer_value(json_object_get(f, "pid")) == pid) {
                 at = i;
                 break;
@@ -115,7 +121,13 @@ int mc_result_reanalyze(json_t *doc, char *err, size_t errlen)
         int mapped = json_is_true(json_object_get(p, "preloaded"));
         pts.sample_mean = mc_jnum(json_object_get(p, "sampling"), "live_heap");
         if (pts.sample_mean > heap_mean) heap_mean = pts.sample_mean;
+        json_t *old_age = json_incref(
+            json_object_get(json_object_get(json_object_get(p, "metrics"), "live_heap"), "age"));
         json_object_set_new(p, "metrics", mc_result_metrics(&pts, min_growth, mapped));
+        /* The census rows are not saved, their measure is: the rule is
+         * applied again to it. */
+        mc_result_age_metric(json_object_get(json_object_get(p, "metrics"), "live_heap"), old_age);
+        json_decref(old_age);
         if (findings) refind(findings, p, &pts);
         if (!mapped) continue;
         int work = json_is_true(json_object_get(p, "per_unit"));

@@ -1,0 +1,107 @@
+/* age_census.c - allocation epochs and the censuses of allocation age.
+ *
+ * Every block the library records carries the epoch it was made in (4 bits
+ * in its pointer table entry). memcreep decides the epochs: a load round
+ * each when it drives the load, else slices of the run. As each epoch
+ * starts, every process is asked for a census (preload/rest.c): what each
+ * stack still holds from every earlier epoch. Row k of a stack's census
+ * matrix is that census; the column of epoch e, read down the rows, is how
+ * the blocks made in e lived on. analysis/age.c turns it into survival. */
+#include <string.h>
+
+#include "analysis/collector.h"
+#include "common/util.h"
+
+#define FIRST_SLICES 4 /* unknown length: 1-s slices, then doubling */
+
+void mc_age_schedule(struct mc_collector *c, int by_round, double run_s)
+{
+    c->age_by_round = by_round;
+    c->age_doubling = !by_round && !(run_s > 0);
+    c->age_slice = by_round ? 0 : run_s > 0 ? run_s / 12 : 1;
+    if (c->age_slice > 0 && c->age_slice < 0.1) c->age_slice = 0.1;
+    c->age_next = c->age_slice > 0 ? mc_now() - c->t0 + c->age_slice : 0;
+}
+
+/* Copies the census the process served into row age_rows of every stack
+ * that has a series now. */
+static void harvest(struct mc_proc *p)
+{
+    int row = p->age_rows;
+    if (row >= MC_AGE_ROWS) return;
+    for (uint32_t s = 0; s < p->stk_cap; s++) {
+        struct mc_stack_series *ss = p->stk[s];
+        const struct mc_shm_stack_ext *x = ss ? mc_map_stack_ext(&p->map, s) : NULL;
+        if (!x) continue;
+        for (int e = 0; e < MC_AGE_EPOCHS; e++)
+            ss->age[row][e] = __atomic_load_n(&x->age_bytes[e], __ATOMIC_RELAXED);
+        ss->age_seen |= 1u << row;
+    }
+    p->age_rows++;
+    p->age_ticket = 0;
+}
+
+/* Asks one process for a census as epoch starts; the row's time and work
+ * are those of the request. */
+static void request(struct mc_collector *c, struct mc_proc *p, uint32_t epoch)
+{
+    if (!p->has_map || p->end != MC_END_RUNNING || p->age_rows >= MC_AGE_ROWS) return;
+    if (!mc_map_load32(&p->map.h->rest_running)) return;
+    /* One census at a time: an unread one is read first if it is done,
+     * else this request waits for the next epoch. */
+    if (p->age_ticket > 0) {
+        if (!mc_map_age_done(&p->map, p->age_ticket)) return;
+        harvest(p);
+        if (p->age_rows >= MC_AGE_ROWS) return;
+    }
+    int64_t t = mc_map_request_age(p->map_path, &p->map, epoch);
+    if (t <= 0) return;
+    p->age_ticket = t;
+    p->age_epoch[p->age_rows] = epoch;
+    p->age_t[p->age_rows] = mc_now() - c->t0;
+    p->age_work[p->age_rows] = p->pts.clk.n ? p->pts.work[p->pts.clk.n - 1] : 0;
+}
+
+void mc_age_next_epoch(struct mc_collector *c)
+{
+    if (c->age_epoch + 1 >= MC_AGE_EPOCHS) return;
+    c->age_epoch++;
+    c->age_start_t[c->age_epoch] = mc_now() - c->t0;
+    c->age_start_work[c->age_epoch] = c->tree.clk.n ? c->tree.work[c->tree.clk.n - 1] : 0;
+    for (size_t i = 0; i < c->nprocs; i++)
+        request(c, c->procs[i], c->age_epoch);
+}
+
+void mc_age_tick(struct mc_collector *c)
+{
+    for (size_t i = 0; i < c->nprocs; i++) {
+        struct mc_proc *p = c->procs[i];
+        if (p->age_ticket > 0 && mc_map_age_done(&p->map, p->age_ticket)) harvest(p);
+    }
+    if (c->age_by_round || !(c->age_slice > 0) || c->frozen) return;
+    double now = mc_now() - c->t0;
+    if (now < c->age_next) return;
+    mc_age_next_epoch(c);
+    if (c->age_doubling && c->age_epoch >= FIRST_SLICES) c->age_slice *= 2;
+    c->age_next = now + c->age_slice;
+}
+
+void mc_age_final(struct mc_collector *c)
+{
+    for (size_t i = 0; i < c->nprocs; i++)
+        request(c, c->procs[i], c->age_epoch);
+    double until = mc_now() + 1;
+    for (;;) {
+        int pending = 0;
+        for (size_t i = 0; i < c->nprocs; i++) {
+            struct mc_proc *p = c->procs[i];
+            if (p->age_ticket <= 0) continue;
+            if (mc_map_age_done(&p->map, p->age_ticket))
+                harvest(p);
+            else
+                pending++;
+        }
+        if (!pending || mc_now() >= until) break;
+        mc_sleep(0.005);
+    }
+}
