@@ -291,6 +291,15 @@ json_t *mc_result_build(struct mc_collector *c, const struct mc_run_info *ri,
              * with: its noise floor (--reanalyze needs it). */
             json_object_set_new(smp, "live_heap", json_integer((json_int_t)p->pts.sample_mean));
             json_object_set_new(o, "sampling", smp);
+            /* The censuses of allocation age (age_census.c): how many rows,
+             * and what the last one walked and took. */
+            json_t *cen = json_object();
+            json_object_set_new(cen, "rows", json_integer(p->age_rows));
+            json_object_set_new(cen, "last_blocks",
+                                json_integer((json_int_t)mc_map_load(&h->age_census_blocks)));
+            json_object_set_new(cen, "last_s",
+                                json_real((double)mc_map_load(&h->age_census_ns) / 1e9));
+            json_object_set_new(o, "age_censuses", cen);
             int creeping;
             json_t *stacks = mc_build_stacks(p, ri, sym, work, &creeping);
             json_object_set_new(o, "stacks", stacks);

@@ -599,7 +599,8 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
         mc_collector_freeze(&s.col);
         if (s.ld) s.load_summary = mc_load_summary_json(mc_load_stats(s.ld));
         trim_probe(&s);
-        mc_child_stop(s.pid, o->grace, &s.signaled, &s.status, &s.sig);
+        /* It may have ended by itself during the probe (reap read how). */
+        if (!s.ended) mc_child_stop(s.pid, o->grace, &s.signaled, &s.status, &s.sig);
         s.ended = 1;
         if (!s.stopped_by) s.stopped_by = "signal";
     } else if (!s.stopped_by) {

@@ -225,7 +225,8 @@ struct mc_shm_header {
     uint64_t age_epoch; /* 0 .. MC_AGE_EPOCHS - 1 */
     uint64_t age_request;
     uint64_t age_done;
-    uint64_t age_census_ns; /* how long the last census took */
+    uint64_t age_census_ns;     /* how long the last census took */
+    uint64_t age_census_blocks; /* the live blocks it counted */
 };
 
 /* Epochs a block can carry (4 bits in the pointer table): memcreep keeps

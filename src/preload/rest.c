@@ -161,9 +161,12 @@ void mc_rest_serve(uint64_t want, uint64_t rest_ns, int by_rest)
     __atomic_store_n(&mc_shm->trim_done, want, __ATOMIC_RELEASE);
 }
 
+static uint64_t census_blocks;
+
 static void census_add(uint32_t slot, uint64_t tagged, uint32_t epoch, void *arg)
 {
     struct mc_shm_stack_ext *ext = arg;
+    census_blocks++;
     if (slot < mc_lay.stack_cap) ext[slot].age_bytes[epoch] += (int64_t)mc_hooks_weight(tagged);
 }
 
@@ -181,8 +184,10 @@ static void census(struct mc_shm_header *h)
         uint32_t s = __atomic_load_n(&list[i], __ATOMIC_ACQUIRE);
         if (s && s <= mc_lay.stack_cap) memset(ext[s - 1].age_bytes, 0, sizeof(ext->age_bytes));
     }
+    census_blocks = 0;
     mc_ptr_census(census_add, ext);
     h->age_census_ns = mc_now_ns(CLOCK_MONOTONIC) - t0;
+    h->age_census_blocks = census_blocks;
 }
 
 static void *rest_thread(void *arg)
