@@ -306,7 +306,10 @@ static void sample_python(struct mc_proc *p, int idx, int halved)
  * times as long as the last snapshot took, which bounds the time the
  * target spends in them to about 1/PY_DUTY (12.5%): enough snapshots for
  * a verdict on the object counts within 30 s while a heap grows past
- * 500 MB (2 million objects, snapshots of half a second and more). */
+ * 500 MB (2 million objects, snapshots of half a second and more). A run
+ * with a set length under 15 s spaces them by a 30th of it instead
+ * (py_min_gap, at least 0.05 s), so that a run of 2 s still has enough
+ * for a verdict; the duty bound holds all the same. */
 #define PY_MIN_GAP 0.5
 #define PY_DUTY    8.0
 
@@ -323,7 +326,8 @@ static void python_snapshots(struct mc_collector *c, int final)
          * so far (its windows end between snapshots). */
         if (c->external_work >= 0) mc_map_set_work(p->map_path, c->external_work);
         double took = (double)p->map.h->py_snap_ns / 1e9;
-        double gap = took * PY_DUTY > PY_MIN_GAP ? took * PY_DUTY : PY_MIN_GAP;
+        double least = c->py_min_gap > 0 ? c->py_min_gap : PY_MIN_GAP;
+        double gap = took * PY_DUTY > least ? took * PY_DUTY : least;
         if (p->py_ticket <= 0 && (final || now - p->py_asked >= gap)) {
             p->py_ticket = mc_map_request_py(p->map_path, &p->map);
             p->py_asked = now;

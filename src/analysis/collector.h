@@ -152,6 +152,7 @@ struct mc_collector {
     int frozen;       /* no more points: what follows is not the workload */
     int every_tick;   /* read /proc at every tick, kept or not (a metrics endpoint shows it) */
     double py_wait;   /* longest wait for Python snapshots per sample, s */
+    double py_min_gap; /* least time between Python snapshots, s (0: 0.5) */
     /* Allocation epochs (age_census.c): the current one, when each began
      * (seconds after launch, units of work), and the schedule: by load
      * round (the session starts each), or by time, age_slice seconds

@@ -571,6 +571,9 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
     mc_collector_init(&s.col, rundir, s.pid, s.t0);
     s.col.every_tick = o->metrics != NULL;
     mc_age_schedule(&s.col, 0, o->duration);
+    /* A short run of set length: Python snapshots often enough for 30. */
+    if (o->duration > 0 && o->duration < 15)
+        s.col.py_min_gap = o->duration / 30 < 0.05 ? 0.05 : o->duration / 30;
     have_col = 1;
     s.next_progress = s.t0 + 1;
 

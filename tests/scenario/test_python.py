@@ -167,6 +167,28 @@ def case_httpx():
               f"fixed: findings {kinds}, cycle garbage {rate:.3f} per request")
 
 
+SHORT = ("import time\n"
+         "class Record:\n"
+         "    def __init__(self, i): self.i = i\n"
+         "KEEP = []\n"
+         "end = time.time() + 30\n"
+         "while time.time() < end:\n"
+         "    KEEP.append(Record(0)); time.sleep(0.001)\n")
+
+
+def case_short():
+    """A Python run of 2 s (--duration 2) takes its snapshots often enough
+    to judge the object types: the kept type is PYTHON OBJECTS CREEP, 5 runs
+    of 5."""
+    for run in range(5):
+        doc, rc, err = test_run.run_target([PYTHON, "-c", SHORT], ["-d", "2"])
+        _, py = python_of(doc)
+        f = finding(doc, "PYTHON OBJECTS CREEP")
+        check(py["snapshots"] >= 12 and f and f[0]["types"][0]["type"] == "__main__.Record",
+              f"run {run + 1}: {py['snapshots']} snapshots, findings "
+              f"{[x['kind'] for x in doc['summary']['findings']]}")
+
+
 def case_big_heap():
     """Seed 000's worker keeping every ~30 KB response, unpaced: its heap
     passes 500 MB within the 30-s run, and snapshots of a few million

@@ -303,6 +303,22 @@ def case_clean():
     check(p["metrics"]["live_heap"]["verdict"] == "STEADY", "live heap")
 
 
+def case_short():
+    """A run of 2 s, default options, judges: the leak is CREEP at its site
+    with its rate, the clean program STEADY, 5 runs of 5 each; and the
+    report gives the run's samples."""
+    for run in range(5):
+        doc, rc, err = run_target([fixture("leak_linear"), "100000", "1000"], ["-d", "2"])
+        what = f"leak, run {run + 1}"
+        check(doc["summary"]["verdict"] == "CREEP", f"{what}: {doc['summary']}")
+        expect_creep(root_proc(doc), "leaky_store", 256)
+        check(doc["run"]["samples"] >= 30, f"{what}: {doc['run']['samples']} samples")
+        doc, rc, err = run_target([fixture("clean_steady"), "100000", "1000"],
+                                  ["-d", "2", "--fail-on-creep"])
+        check(rc == 0 and doc["summary"]["verdict"] == "STEADY",
+              f"clean, run {run + 1}: exit {rc}, {doc['summary']}")
+
+
 def case_resources():
     """Descriptors, CLOSE_WAIT sockets and threads that grow with work are
     found from outside (/proc), with their rate per unit; heavy descriptor
