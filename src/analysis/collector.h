@@ -148,10 +148,10 @@ struct mc_collector {
      * set (>= 0) it is the x axis for every process instead of the units
      * the target marked. */
     double external_work;
-    double t0_series; /* seconds after launch when the series (re)started */
-    int frozen;       /* no more points: what follows is not the workload */
-    int every_tick;   /* read /proc at every tick, kept or not (a metrics endpoint shows it) */
-    double py_wait;   /* longest wait for Python snapshots per sample, s */
+    double t0_series;  /* seconds after launch when the series (re)started */
+    int frozen;        /* no more points: what follows is not the workload */
+    int every_tick;    /* read /proc at every tick, kept or not (a metrics endpoint shows it) */
+    double py_wait;    /* longest wait for Python snapshots per sample, s */
     double py_min_gap; /* least time between Python snapshots, s (0: 0.5) */
     /* Allocation epochs (age_census.c): the current one, when each began
      * (seconds after launch, units of work), and the schedule: by load

@@ -7,8 +7,10 @@
  * (analysis/metric_map.h says which key is which field), and judged by the
  * same functions (mc_result_metrics, mc_judge, mc_result_summarize). What
  * the series cannot give back stays as saved: the stacks' frames and the
- * findings' stacks (from the target's mappings), the Python types (the
- * times of their snapshots are not saved). */
+ * findings' stacks (from the target's mappings), the allocation age's
+ * census rows (their measure is saved and the age rule applied to it
+ * again), and the Python types of runs saved before their snapshots' clock
+ * was. */
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +21,7 @@
 #include "analysis/verdict.h"
 #include "analysis/jget.h"
 #include "analysis/result.h"
+#include "analysis/result_int.h"
 
 /* Copies a JSON array of numbers into v (at most MC_SERIES_MAX); returns
  * how many, or -1 when it is not an array of numbers. */
@@ -130,6 +133,7 @@ int mc_result_reanalyze(json_t *doc, char *err, size_t errlen)
         json_decref(old_age);
         if (findings) refind(findings, p, &pts);
         if (!mapped) continue;
+        if (findings && json_object_get(p, "python")) mc_build_python_reanalyze(findings, p);
         int work = json_is_true(json_object_get(p, "per_unit"));
         json_t *st;
         size_t k, creeping = 0;

@@ -55,9 +55,9 @@ void mc_result_age_metric(json_t *metric, json_t *age);
 void mc_result_summarize(json_t *doc);
 /* Computes every verdict of a saved run again from its series, with the
  * rules of this memcreep: metrics, stacks, the findings that follow from
- * metrics, the summary. Python types keep their verdicts (their series'
- * times are not saved). Returns 0, or -1 when doc holds no series to judge
- * (err says why). */
+ * metrics, the allocation age rule, the Python object types and PYTHON
+ * OBJECTS CREEP (runs saved with their snapshots' clock), the summary.
+ * Returns 0, or -1 when doc holds no series to judge (err says why). */
 int mc_result_reanalyze(json_t *doc, char *err, size_t errlen);
 
 /* The kind (analysis/findings.h: enum mc_finding_kind) of a finding of a

@@ -4,6 +4,8 @@
 #ifndef MC_RESULT_INT_H
 #define MC_RESULT_INT_H
 
+#include <math.h>
+
 #include "analysis/result.h"
 #include "analysis/stats.h"
 
@@ -77,6 +79,10 @@ json_t *mc_build_descriptors(const struct mc_shm_header *h);
  * lines, sockets) and its findings; PYTHON CREEP from its stacks. */
 void mc_build_python(json_t *findings, json_t *o, struct mc_proc *p);
 void mc_build_python_creep(json_t *findings, json_t *stacks, pid_t pid, int work);
+/* Judges the object types of a saved process (proc) again from their
+ * series and the snapshots' clock, and PYTHON OBJECTS CREEP with them
+ * (reanalyze.c); a run saved without that clock is left as it is. */
+void mc_build_python_reanalyze(json_t *findings, json_t *proc);
 
 /* result_build.c: the age of a process's whole heap; NULL without one. */
 json_t *mc_build_proc_age(const struct mc_proc *p);

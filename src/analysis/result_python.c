@@ -176,6 +176,11 @@ void mc_build_python(json_t *findings, json_t *o, struct mc_proc *p)
         }
     }
     json_object_set_new(py, "snapshots", json_integer((json_int_t)mc_map_load(&h->py_done)));
+    /* The snapshots' own clock, for --reanalyze (reanalyze.c). */
+    json_t *clk = json_object();
+    json_object_set_new(clk, "t", farray(p->py_t, n));
+    json_object_set_new(clk, "work", farray(p->py_work, n));
+    json_object_set_new(py, "series", clk);
     if (n < MC_MIN_POINTS) {
         char why[200];
         mc_unknown_reason(n, n ? p->py_t[n - 1] - p->py_t[0] : 0, "snapshots",
@@ -260,6 +265,62 @@ void mc_build_python(json_t *findings, json_t *o, struct mc_proc *p)
     }
     free(live);
     free(garb);
+}
+
+/* Reads a saved array of numbers into v (at most MC_SERIES_MAX); returns
+ * how many, -1 when it is not one. */
+static int saved_numbers(json_t *a, double *v)
+{
+    if (!json_is_array(a) || json_array_size(a) > MC_SERIES_MAX) return -1;
+    size_t i;
+    json_t *x;
+    json_array_foreach (a, i, x) {
+        if (!json_is_number(x)) return -1;
+        v[i] = json_number_value(x);
+    }
+    return (int)json_array_size(a);
+}
+
+void mc_build_python_reanalyze(json_t *findings, json_t *proc)
+{
+    json_t *py = json_object_get(proc, "python");
+    json_t *clk = json_object_get(py, "series");
+    double t[MC_SERIES_MAX], xw[MC_SERIES_MAX], xm[MC_SERIES_MAX], y[MC_SERIES_MAX];
+    int n = saved_numbers(json_object_get(clk, "t"), t);
+    if (n < 0 || saved_numbers(json_object_get(clk, "work"), xw) != n) return; /* older run */
+    int work = n >= 2 && xw[n - 1] > xw[0];
+    for (int k = 0; k < n; k++)
+        xm[k] = t[k] / 60.0;
+    json_t *creep = json_array(), *e;
+    size_t i;
+    json_array_foreach (json_object_get(py, "types"), i, e) {
+        if (saved_numbers(json_object_get(e, "series"), y) != n) continue;
+        struct mc_trend tr;
+        mc_judge(work ? xw : xm, y, (size_t)n, PY_MIN_GROWTH, &tr);
+        json_object_set_new(e, "verdict", json_string(mc_verdict_name(tr.verdict)));
+        json_object_set_new(e, "p_value", json_real(tr.p));
+        if (work) json_object_set_new(e, "per_unit", json_real(tr.slope));
+        if (tr.verdict == MC_V_CREEP) json_array_append(creep, e);
+    }
+    /* PYTHON OBJECTS CREEP follows the types: kept (its lines with it),
+     * dropped, or added. */
+    json_int_t pid = json_integer_value(json_object_get(proc, "pid"));
+    json_t *f = NULL;
+    size_t at = 0;
+    json_array_foreach (findings, i, e)
+        if (mc_result_finding_kind(e) == MC_F_PYTHON_OBJECTS_CREEP &&
+            json_integer_value(json_object_get(e, "pid")) == pid) {
+            f = e;
+            at = i;
+            break;
+        }
+    if (!json_array_size(creep)) {
+        if (f) json_array_remove(findings, at);
+    } else {
+        if (!f) f = mc_result_add_finding(findings, MC_F_PYTHON_OBJECTS_CREEP, (pid_t)pid);
+        json_object_set(f, "types", creep);
+    }
+    json_decref(creep);
 }
 
 /* PYTHON CREEP: the creeping stacks of a process grouped by their Python

@@ -2,6 +2,7 @@
 garbage by type, from outside, with Debian's /usr/bin/python3 (pymalloc on)
 and nothing installed into the target. Each case starts what it needs.
 usage: test_python.py --memcreep PATH --fixtures DIR CASE"""
+import json
 import os
 import subprocess
 import sys
@@ -187,6 +188,21 @@ def case_short():
         check(py["snapshots"] >= 12 and f and f[0]["types"][0]["type"] == "__main__.Record",
               f"run {run + 1}: {py['snapshots']} snapshots, findings "
               f"{[x['kind'] for x in doc['summary']['findings']]}")
+    # --reanalyze judges the types again from their series: a saved run
+    # whose verdicts were wiped gets the CREEP and its finding back.
+    for t in py["types"]:
+        t["verdict"] = "STEADY"
+    doc["summary"]["findings"] = []
+    doc["summary"]["verdict"] = "STEADY"
+    with open(os.path.join(test_run.LAST_OUT, "result.json"), "w") as out:
+        json.dump(doc, out)
+    rc, out, err = test_run.memcreep(["report", test_run.LAST_OUT, "--reanalyze",
+                                      "--format", "json"])
+    again = json.loads(out)
+    _, py = python_of(again)
+    check(rc == 0 and py["types"][0]["verdict"] == "CREEP" and
+          finding(again, "PYTHON OBJECTS CREEP") and again["summary"]["verdict"] == "CREEP",
+          f"--reanalyze: exit {rc}, {py['types'][0]['verdict']}, {again['summary']}")
 
 
 def case_big_heap():
