@@ -238,6 +238,13 @@ void mc_sys_free(void *p, size_t size);
 uint64_t mc_now_ns(int clock);
 /* Reads an unsigned decimal environment variable, or returns dflt. */
 uint64_t mc_env_u64(const char *name, uint64_t dflt);
+/* Starts fn as a thread of the library's own (detached, signals blocked,
+ * stack bytes of stack, counted in lib_threads while *running is 1; the
+ * thread takes both back as it ends). Returns 0, or -1 when it could not. */
+int mc_sys_thread(void *(*fn)(void *), size_t stack, int *running);
+/* Reads a file of /proc (at most len - 1 bytes) into buf, NUL-terminated.
+ * Returns the bytes read, -1 on failure. */
+long mc_sys_read_proc(const char *path, char *buf, size_t len);
 /* Writes a short diagnostic line to stderr (no malloc, no stdio). */
 void mc_warn(const char *msg, const char *detail);
 

@@ -369,29 +369,10 @@ static void *py_thread(void *arg)
     return NULL;
 }
 
-/* Starts the thread with every signal blocked (they are the program's),
- * through the real pthread_create: it is not the program's thread. */
 static void start_thread(void)
 {
-    typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-    create_fn create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
-    if (!create) return;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&a, 256 * 1024);
-    pthread_t t;
     started_ns = mc_now_ns(CLOCK_MONOTONIC);
-    __atomic_store_n(&thread_running, 1, __ATOMIC_RELEASE);
-    __atomic_fetch_add(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
-    if (create(&t, &a, py_thread, NULL) != 0 &&
-        __atomic_exchange_n(&thread_running, 0, __ATOMIC_ACQ_REL))
-        __atomic_fetch_sub(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
-    pthread_attr_destroy(&a);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    mc_sys_thread(py_thread, 256 * 1024, &thread_running);
 }
 
 void mc_python_start(void)

@@ -49,17 +49,11 @@ static uint64_t cpu_ns(void)
     return mc_now_ns(CLOCK_PROCESS_CPUTIME_ID);
 }
 
-/* Resident bytes from /proc/self/statm, through raw system calls (the
- * descriptor hooks must not see the library's own reads). 0 on failure. */
+/* Resident bytes from /proc/self/statm; 0 on failure. */
 static uint64_t rss_now(void)
 {
     char buf[128];
-    long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    long n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
-    syscall(SYS_close, fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
+    if (mc_sys_read_proc("/proc/self/statm", buf, sizeof(buf)) < 0) return 0;
     /* "size resident shared ...", in pages: the second number. */
     const char *c = buf;
     while (*c && *c != ' ')
@@ -70,19 +64,13 @@ static uint64_t rss_now(void)
     return pages * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-/* The process's live threads now, from /proc/self/stat through raw system
- * calls; 0 when unknown. num_threads (field 20) still counts a leader that
- * has ended while other threads run: it stays a zombie until they all
+/* The process's live threads now, from /proc/self/stat; 0 when unknown. num_threads (field 20)
+ * still counts a leader that has ended while other threads run: it stays a zombie until they all
  * have, and its state (field 3) says so. */
 static int threads_now(void)
 {
     char buf[1024];
-    long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    long n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
-    syscall(SYS_close, fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
+    if (mc_sys_read_proc("/proc/self/stat", buf, sizeof(buf)) < 0) return 0;
     /* The command name may hold spaces and parentheses: count from the
      * last ')'; num_threads is the 18th field after it. */
     char *c = strrchr(buf, ')');
@@ -260,28 +248,8 @@ void mc_rest_poll(void)
 
 void mc_rest_start(void)
 {
-    if (!mc_shm) return;
-    typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-    create_fn create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
-    if (!create) return;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&a, 128 * 1024);
-    pthread_t t;
-    __atomic_store_n(&running, 1, __ATOMIC_RELEASE);
-    __atomic_fetch_add(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
-    if (create(&t, &a, rest_thread, NULL) == 0) {
+    if (mc_sys_thread(rest_thread, 128 * 1024, &running) == 0)
         __atomic_store_n(&mc_shm->rest_running, 1, __ATOMIC_RELEASE);
-    } else {
-        __atomic_store_n(&running, 0, __ATOMIC_RELEASE);
-        __atomic_fetch_sub(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
-    }
-    pthread_attr_destroy(&a);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 void mc_rest_after_fork(void)

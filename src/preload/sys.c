@@ -1,7 +1,10 @@
 /* sys.c - helpers for the preloaded library that never allocate through
  * malloc: the library's own memory comes from mmap so that it neither
  * recurses into the hooks nor shows up in the target's numbers. */
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -74,4 +77,45 @@ void mc_warn(const char *msg, const char *detail)
     ssize_t w = syscall(SYS_write, fd, buf, n);
     (void)w;
     syscall(SYS_close, fd);
+}
+
+/* The library's threads are not the program's: started through the real
+ * pthread_create (not the hook, which would count it), detached, with
+ * every signal blocked (signals are the program's). The caller counts it
+ * in lib_threads first (*running set to 1); a failed start takes that
+ * back. */
+int mc_sys_thread(void *(*fn)(void *), size_t stack, int *running)
+{
+    typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    create_fn create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+    if (!create || !mc_shm) return -1;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, stack);
+    pthread_t t;
+    __atomic_store_n(running, 1, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
+    int rc = create(&t, &a, fn, NULL);
+    if (rc != 0 && __atomic_exchange_n(running, 0, __ATOMIC_ACQ_REL))
+        __atomic_fetch_sub(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
+    pthread_attr_destroy(&a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Through raw system calls: the descriptor hooks must not see the
+ * library's own reads. */
+long mc_sys_read_proc(const char *path, char *buf, size_t len)
+{
+    long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    long n = syscall(SYS_read, fd, buf, len - 1);
+    syscall(SYS_close, fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    return n;
 }
