@@ -41,6 +41,38 @@ static void harvest(struct mc_proc *p)
     p->age_ticket = 0;
 }
 
+static int python_active(const struct mc_proc *p)
+{
+    return p->has_map && p->py_cap &&
+           __atomic_load_n(&p->map.h->py_state, __ATOMIC_ACQUIRE) == MC_PY_ACTIVE;
+}
+
+/* Copies the Python types' age the last snapshot published into row
+ * py_age_rows of every type that has a series. */
+static void harvest_python(struct mc_collector *c, struct mc_proc *p)
+{
+    int row = p->py_age_rows;
+    p->py_age_ticket = 0;
+    if (row >= MC_AGE_ROWS) return;
+    uint64_t nt;
+    const struct mc_shm_pytype *ty = mc_map_pytypes(&p->map, &nt);
+    for (uint64_t i = 0; i < nt && i < p->py_cap; i++) {
+        struct mc_py_series *ps = p->py[i];
+        if (!ps) continue;
+        for (int e = 0; e < MC_AGE_EPOCHS; e++)
+            ps->age[row][e] = __atomic_load_n(&ty[i].age_bytes[e], __ATOMIC_RELAXED);
+        ps->age_seen |= 1u << row;
+    }
+    p->py_age_epoch[row] = p->py_age_want;
+    p->py_age_t[row] = mc_now() - c->t0;
+    p->py_age_rows++;
+}
+
+static int python_served(const struct mc_proc *p)
+{
+    return p->py_age_ticket > 0 && (int64_t)mc_map_load(&p->map.h->py_age_done) >= p->py_age_ticket;
+}
+
 /* Asks one process for a census as epoch starts; the row's time and work
  * are those of the request. */
 static void request(struct mc_collector *c, struct mc_proc *p, uint32_t epoch)
@@ -57,6 +89,13 @@ static void request(struct mc_collector *c, struct mc_proc *p, uint32_t epoch)
     int64_t t = mc_map_request_age(p->map_path, &p->map, epoch);
     if (t <= 0) return;
     p->age_ticket = t;
+    /* Its Python types count their age at the next snapshot: a request not
+     * served yet is replaced by this one. */
+    if (python_active(p)) {
+        if (python_served(p)) harvest_python(c, p);
+        p->py_age_ticket = t;
+        p->py_age_want = epoch;
+    }
     p->age_epoch[p->age_rows] = epoch;
     p->age_t[p->age_rows] = mc_now() - c->t0;
     p->age_work[p->age_rows] = p->pts.clk.n ? p->pts.work[p->pts.clk.n - 1] : 0;
@@ -77,6 +116,7 @@ void mc_age_tick(struct mc_collector *c)
     for (size_t i = 0; i < c->nprocs; i++) {
         struct mc_proc *p = c->procs[i];
         if (p->age_ticket > 0 && mc_map_age_done(&p->map, p->age_ticket)) harvest(p);
+        if (python_served(p)) harvest_python(c, p);
     }
     if (c->age_by_round || !(c->age_slice > 0) || c->frozen) return;
     double now = mc_now() - c->t0;
@@ -88,18 +128,29 @@ void mc_age_tick(struct mc_collector *c)
 
 void mc_age_final(struct mc_collector *c)
 {
-    for (size_t i = 0; i < c->nprocs; i++)
-        request(c, c->procs[i], c->age_epoch);
-    double until = mc_now() + 1;
+    for (size_t i = 0; i < c->nprocs; i++) {
+        struct mc_proc *p = c->procs[i];
+        request(c, p, c->age_epoch);
+        /* A snapshot of its own, for the Python types' last age row. */
+        if (p->py_age_ticket > 0) mc_map_request_py(p->map_path, &p->map);
+    }
+    double until = mc_now() + 2;
     for (;;) {
         int pending = 0;
         for (size_t i = 0; i < c->nprocs; i++) {
             struct mc_proc *p = c->procs[i];
-            if (p->age_ticket <= 0) continue;
-            if (mc_map_age_done(&p->map, p->age_ticket))
-                harvest(p);
-            else
-                pending++;
+            if (p->age_ticket > 0) {
+                if (mc_map_age_done(&p->map, p->age_ticket))
+                    harvest(p);
+                else
+                    pending++;
+            }
+            if (p->py_age_ticket > 0) {
+                if (python_served(p))
+                    harvest_python(c, p);
+                else if (python_active(p) && mc_proc_alive(p->pid))
+                    pending++;
+            }
         }
         if (!pending || mc_now() >= until) break;
         mc_sleep(0.005);

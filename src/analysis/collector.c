@@ -581,6 +581,8 @@ void mc_collector_restart(struct mc_collector *c)
         memset(&p->py_clk, 0, sizeof(p->py_clk));
         p->age_rows = 0;
         p->age_ticket = 0;
+        p->py_age_rows = 0;
+        p->py_age_ticket = 0;
     }
     c->t0_series = mc_now() - c->t0;
     /* What was made before the restart (a warm-up) is an epoch of its own. */

@@ -44,6 +44,10 @@ struct mc_stack_series {
 struct mc_py_series {
     int64_t live[MC_SERIES_MAX];
     int64_t garbage[MC_SERIES_MAX];
+    /* Allocation age (age_census.c): what its objects weighed by epoch at
+     * each Python age row of its process; bit k of age_seen: row k read. */
+    uint32_t age_seen;
+    int64_t age[MC_AGE_ROWS][MC_AGE_EPOCHS];
 };
 
 struct mc_points {
@@ -112,6 +116,13 @@ struct mc_proc {
     int64_t age_ticket; /* > 0: a census asked for, not read yet */
     uint32_t age_epoch[MC_AGE_ROWS];
     double age_t[MC_AGE_ROWS], age_work[MC_AGE_ROWS];
+    /* The same for its Python types, served by the next snapshot after
+     * each request (py_age_ticket, for epoch py_age_want). */
+    int py_age_rows;
+    int64_t py_age_ticket;
+    uint32_t py_age_want;
+    uint32_t py_age_epoch[MC_AGE_ROWS];
+    double py_age_t[MC_AGE_ROWS];
     int trim_by_rest; /* served by the rest thread (at rest, in the target) */
     int trim_npins;   /* the live blocks at the top of the brk heap */
     struct {

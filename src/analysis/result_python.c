@@ -28,6 +28,8 @@ struct py_rank {
     double key;
     struct mc_trend tr;
     int builtin; /* a builtin type (list, dict): after the program's and its libraries' */
+    struct mc_age age;
+    enum mc_verdict by_trend; /* the verdict before the age rule */
 };
 
 /* Verdict first, then the program's and libraries' types before builtin
@@ -161,10 +163,22 @@ void mc_build_python(json_t *findings, json_t *o, struct mc_proc *p)
             y[k] = (double)ps->live[k];
         struct py_rank *r = &live[nl++];
         r->i = i;
-        /* builtins, and the interpreter's C modules' types (_thread.lock) */
-        r->builtin =
-            ty[i].name[0] == '_' || !memchr(ty[i].name, '.', strnlen(ty[i].name, MC_PY_NAME));
+        /* builtins, and the interpreter's C modules' types (_thread.lock);
+         * the program's own (__main__.Record) are not */
+        int plain = !memchr(ty[i].name, '.', strnlen(ty[i].name, MC_PY_NAME));
+        r->builtin = plain || (ty[i].name[0] == '_' && strncmp(ty[i].name, "__main__.", 9) != 0);
         mc_judge(work ? xw : xm, y, n, PY_MIN_GROWTH, &r->tr);
+        /* The age of its objects (analysis/age.c): a type whose old objects
+         * die is turnover, not creep. Not for builtins: CPython keeps freed
+         * lists, dicts, tuples, floats... on free lists and hands them out
+         * again without an allocation, so such a block's epoch is the first
+         * object's it held, not this one's. */
+        struct mc_age_rows rows = {p->py_age_rows, p->py_age_epoch, p->py_age_t, ps->age_seen,
+                                   (const int64_t(*)[MC_AGE_EPOCHS])ps->age};
+        memset(&r->age, 0, sizeof(r->age));
+        if (!plain) mc_age_measure(&rows, &r->age);
+        r->by_trend = r->tr.verdict;
+        r->tr.verdict = mc_age_verdict(r->tr.verdict, r->age.judged, r->age.survival);
         /* Too few snapshots for floors: ranked by what they grew. */
         r->key = n >= MC_MIN_POINTS ? r->tr.net : y[n - 1] - y[0];
         for (uint32_t k = 0; k < n; k++)
@@ -212,6 +226,8 @@ void mc_build_python(json_t *findings, json_t *o, struct mc_proc *p)
         if (work) json_object_set_new(e, "per_unit", json_real(live[k].tr.slope));
         json_object_set_new(e, "p_value", json_real(live[k].tr.p));
         json_object_set_new(e, "series", iarray(v, n));
+        if (live[k].age.old_epochs)
+            json_object_set_new(e, "age", mc_result_age_json(&live[k].age, live[k].by_trend));
         if (live[k].tr.verdict == MC_V_CREEP) json_array_append(creep, e);
         json_array_append_new(types, e);
     }
@@ -297,6 +313,12 @@ void mc_build_python_reanalyze(json_t *findings, json_t *proc)
         if (saved_numbers(json_object_get(e, "series"), y) != n) continue;
         struct mc_trend tr;
         mc_judge(work ? xw : xm, y, (size_t)n, PY_MIN_GROWTH, &tr);
+        json_t *age = json_object_get(e, "age");
+        if (age) {
+            json_object_set_new(age, "trend_verdict", json_string(mc_verdict_name(tr.verdict)));
+            tr.verdict = mc_age_verdict(tr.verdict, json_is_true(json_object_get(age, "judged")),
+                                        mc_jnum(age, "survival"));
+        }
         json_object_set_new(e, "verdict", json_string(mc_verdict_name(tr.verdict)));
         json_object_set_new(e, "p_value", json_real(tr.p));
         if (work) json_object_set_new(e, "per_unit", json_real(tr.slope));

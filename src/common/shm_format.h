@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 #define MC_SHM_MAGIC   0x3130504545524b4dULL /* "MKREEP01" little-endian */
-#define MC_SHM_VERSION 6
+#define MC_SHM_VERSION 7
 
 /* Process states as published by the target itself. The reader combines this
  * with what the kernel says (waitpid, /proc) to tell how a process ended. */
@@ -227,6 +227,7 @@ struct mc_shm_header {
     uint64_t age_done;
     uint64_t age_census_ns;     /* how long the last census took */
     uint64_t age_census_blocks; /* the live blocks it counted */
+    uint64_t py_age_done;       /* the age request the Python types last served */
 };
 
 /* Epochs a block can carry (4 bits in the pointer table): memcreep keeps
@@ -286,6 +287,10 @@ struct mc_shm_pytype {
     int64_t live;
     uint64_t garbage;
     char held[MC_PY_HELD]; /* "" until found */
+    /* What its reachable objects weigh by allocation epoch (bytes of the
+     * objects' own blocks, estimated from the sampled ones), at the last
+     * snapshot that served an age request (py_age_done). */
+    int64_t age_bytes[MC_AGE_EPOCHS];
 };
 
 /* A Python frame among a stack's native ones: no user-space address has

@@ -300,3 +300,24 @@ void mc_ptr_census(void (*add)(uint32_t slot, uint64_t tagged, uint32_t epoch, v
         shard_unlock(s);
     }
 }
+
+int mc_ptr_find(uintptr_t ptr, uint64_t *tagged, uint32_t *epoch)
+{
+    if (!mc_ptr_maybe_known(ptr)) return -1;
+    uint64_t h = ptr_hash(ptr);
+    struct mc_shard *s = shard_of(ptr, h);
+    int rc = -1;
+    shard_lock(s);
+    if (s->cap) {
+        uint64_t mask = s->cap - 1, i = h & mask;
+        while (s->e[i].ptr && s->e[i].ptr != ptr)
+            i = (i + 1) & mask;
+        if (s->e[i].ptr) {
+            *tagged = s->e[i].meta & MC_SIZE_MASK;
+            *epoch = (uint32_t)(s->e[i].meta >> MC_SIZE_BITS & MC_EPOCH_MASK);
+            rc = 0;
+        }
+    }
+    shard_unlock(s);
+    return rc;
+}

@@ -107,6 +107,9 @@ struct mc_py_census_type {
     PyObject *type; /* borrowed, valid until mc_py_census_end */
     long long live, pending;
     long last; /* index of its most recent reachable object, or -1 */
+    /* With want_age: its reachable objects' bytes by allocation epoch,
+     * from those the pointer table holds (sampled, so weighted). */
+    int64_t age[MC_AGE_EPOCHS];
 };
 
 struct mc_py_census {
@@ -114,6 +117,7 @@ struct mc_py_census {
     long n;
     struct mc_py_census_type *types;
     uint32_t ntypes;
+    int want_age; /* set by the caller: also count age (a table lookup an object) */
 };
 
 /* Counts every tracked object by type and by whether it is reachable, as

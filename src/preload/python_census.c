@@ -180,6 +180,7 @@ static struct mc_py_census_type *type_of(struct mc_py_census *c, uint32_t *ix, P
             e->type = ty;
             e->live = e->pending = 0;
             e->last = -1;
+            memset(e->age, 0, sizeof(e->age));
             ix[s] = c->ntypes++;
             return e;
         }
@@ -188,10 +189,24 @@ static struct mc_py_census_type *type_of(struct mc_py_census *c, uint32_t *ix, P
     return NULL;
 }
 
+/* The epoch of a tracked object, from its block in the pointer table: a
+ * GC-tracked object's block starts at its PyGC_Head, 16 bytes before it,
+ * and 16 more for a type with a managed dict (its dict and values
+ * pointers, CPython 3.11). Adds its weight to e->age. */
+static void age_of(struct mc_py_census_type *e, PyObject *o)
+{
+    uintptr_t b = (uintptr_t)o - 16 - ((MC_TP_FLAGS(e->type) & MC_TPF_MANAGED_DICT) ? 16 : 0);
+    uint64_t tagged;
+    uint32_t epoch;
+    if (mc_ptr_find(b, &tagged, &epoch) == 0) e->age[epoch] += (int64_t)mc_hooks_weight(tagged);
+}
+
 int mc_py_census_take(struct mc_py_census *c)
 {
     uint32_t *ix = NULL;
+    int want_age = c->want_age;
     memset(c, 0, sizeof(*c));
+    c->want_age = want_age;
     c->types = type_slots(&ix);
     if (!c->types) return -1;
     PyObject *objs = mc_py_all_objects();
@@ -241,6 +256,7 @@ int mc_py_census_take(struct mc_py_census *c)
         if (w.t[w.at[i]].refs == MARKED) {
             e->live++;
             e->last = i;
+            if (want_age) age_of(e, item[i]);
         } else {
             e->pending++;
         }

@@ -30,6 +30,7 @@
 struct tname {
     char name[MC_PY_NAME];
     long long live, prev, garbage;
+    int64_t age[MC_AGE_EPOCHS]; /* at this snapshot, when it counted age */
     int present, was_present, streak, seen;
     uint64_t looked; /* snapshot number it was last looked at, 0 = never */
     char held[MC_PY_HELD];
@@ -102,13 +103,16 @@ static struct mc_shm_pytype *entry_for(const char *name)
     return &t[n];
 }
 
-static void publish(long long total)
+/* age: the age request this snapshot served (its types' age_bytes are
+ * published with it), 0 for none. */
+static void publish(long long total, uint64_t age)
 {
     for (uint32_t i = 0; i < ntn; i++) {
         struct tname *e = &tn[i];
         struct mc_shm_pytype *s = e->seen ? entry_for(e->name) : NULL;
         if (!s) continue;
         __atomic_store_n(&s->live, e->live, __ATOMIC_RELAXED);
+        if (age) memcpy(s->age_bytes, e->age, sizeof(s->age_bytes));
         if (e->garbage > 0) __atomic_fetch_add(&s->garbage, (uint64_t)e->garbage, __ATOMIC_RELAXED);
         e->garbage = 0;
         if (e->held[0] && strncmp(s->held, e->held, MC_PY_HELD - 1)) {
@@ -118,6 +122,7 @@ static void publish(long long total)
         }
     }
     if (total > 0) __atomic_fetch_add(&mc_shm->py_garbage, (uint64_t)total, __ATOMIC_RELAXED);
+    if (age) __atomic_store_n(&mc_shm->py_age_done, age, __ATOMIC_RELEASE);
 }
 
 /* The KEEP most numerous present types are seen: a min-heap of indexes
@@ -201,9 +206,14 @@ int mc_py_snapshot(void)
     if (!tn || !tindex) return -1;
     nsnap++;
     long long total = mc_py_garbage_take(on_garbage, NULL);
+    /* memcreep started an allocation epoch since the last age counted:
+     * this snapshot counts its types' age too (a table lookup an object). */
+    uint64_t age = __atomic_load_n(&mc_shm->age_request, __ATOMIC_ACQUIRE);
+    if (age == __atomic_load_n(&mc_shm->py_age_done, __ATOMIC_ACQUIRE)) age = 0;
     struct mc_py_census c;
+    c.want_age = age != 0;
     if (mc_py_census_take(&c) != 0) {
-        publish(total);
+        publish(total, 0);
         return -1;
     }
     for (uint32_t i = 0; i < ntn; i++) {
@@ -211,6 +221,7 @@ int mc_py_snapshot(void)
         tn[i].was_present = tn[i].present;
         tn[i].live = 0;
         tn[i].present = 0;
+        if (age) memset(tn[i].age, 0, sizeof(tn[i].age));
     }
     static int32_t of[16384]; /* census type -> name index */
     char name[MC_PY_NAME];
@@ -221,6 +232,8 @@ int mc_py_snapshot(void)
         if (!e) continue;
         e->live += c.types[k].live;
         e->present = 1;
+        for (int a = 0; age && a < MC_AGE_EPOCHS; a++)
+            e->age[a] += c.types[k].age[a];
     }
     /* The types chosen at the last snapshot: what holds the most recent
      * object of each (the last one tracked, of all its types of that name),
@@ -242,7 +255,7 @@ int mc_py_snapshot(void)
     mc_py_census_end(&c);
     streaks();
     keep_top();
-    publish(total);
+    publish(total, age);
     return 0;
 }
 

@@ -279,6 +279,7 @@ static void python_rows(FILE *out, json_t *py, int per_unit, int colour)
         fprintf(out, "  %-44.44s %9.0f %9.0f %+10.1f %10s  %s%s%s\n", mc_jstr(e, "type"),
                 mc_jnum(e, "start"), mc_jnum(e, "end"), mc_jnum(e, "per_min"), pu,
                 colour_of(v, colour), v, colour ? "\033[0m" : "");
+        age_line(out, json_object_get(e, "age"), v);
     }
     shown = 0;
     json_array_foreach (json_object_get(py, "lines"), i, e) {

@@ -205,6 +205,33 @@ def case_short():
           f"--reanalyze: exit {rc}, {py['types'][0]['verdict']}, {again['summary']}")
 
 
+def case_age():
+    """Allocation age of Python types: a class whose objects expire after
+    0.8 s, stored more each step, grows for the whole run (its trend says
+    CREEP) but none of its old objects lives on: PLATEAU, 5 runs of 5; the
+    kept Record of SHORT keeps all of them: CREEP, survival 1. Builtin
+    types (free lists) get no age."""
+    for run in range(5):
+        doc, rc, err = test_run.run_target(
+            [PYTHON, os.path.join(PYFIX, "ttl_ramp.py"), "30"], ["-d", "6"])
+        _, py = python_of(doc)
+        types = {t["type"]: t for t in py["types"]}
+        e = types.get("__main__.Entry", {})
+        age = e.get("age", {})
+        check(e.get("verdict") == "PLATEAU" and age.get("trend_verdict") == "CREEP" and
+              age.get("judged") and age["survival"] < 0.05,
+              f"run {run + 1}: Entry {brief(e)}")
+        check("age" not in types.get("list", {}), f"run {run + 1}: a builtin type got an age")
+        check(not any(t["type"] == "__main__.Entry"
+                      for f in finding(doc, "PYTHON OBJECTS CREEP") for t in f["types"]),
+              f"run {run + 1}: Entry in PYTHON OBJECTS CREEP")
+    doc, rc, err = test_run.run_target([PYTHON, "-c", SHORT], ["-d", "6"])
+    _, py = python_of(doc)
+    r = [t for t in py["types"] if t["type"] == "__main__.Record"]
+    check(r and r[0]["verdict"] == "CREEP" and r[0].get("age", {}).get("judged") and
+          r[0]["age"]["survival"] > 0.95, f"Record {brief(r[0] if r else None)}")
+
+
 def case_big_heap():
     """Seed 000's worker keeping every ~30 KB response, unpaced: its heap
     passes 500 MB within the 30-s run, and snapshots of a few million
