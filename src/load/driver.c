@@ -55,6 +55,10 @@ struct conn {
     uint32_t events; /* registered with epoll */
     int inflight;
     int closing; /* no new requests; close when in-flight ones finish */
+    /* Connections this slot tried and answers it got, over every run: a
+     * server that serves one connection at a time answers one slot only
+     * (the others wait in its accept queue, or find it full). */
+    uint64_t sent, answered;
     /* HTTP/1.1 */
     struct mc_h1 h1;
     double h1_t0;
@@ -228,6 +232,7 @@ static void fail_conn(struct conn *c, int err, double retry_after)
 static int start_connect(struct conn *c)
 {
     struct mc_load *ld = c->ld;
+    c->sent++; /* a slot that tries counts as one waiting for an answer */
     const struct addrinfo *ai = ld->ai;
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) return -1;
@@ -308,9 +313,10 @@ static int h2_on_close(nghttp2_session *s, int32_t stream, uint32_t code, void *
     struct conn *c = user;
     struct req *r = nghttp2_session_get_stream_user_data(s, stream);
     if (!r || !r->used) return 0;
-    if (code == NGHTTP2_NO_ERROR && r->status >= 100)
+    if (code == NGHTTP2_NO_ERROR && r->status >= 100) {
         finish(c->ld, r->t0, r->status, -1);
-    else
+        c->answered++;
+    } else
         finish(c->ld, r->t0, 0, code == NGHTTP2_PROTOCOL_ERROR ? MC_ERR_PROTOCOL : MC_ERR_RESET);
     r->used = 0;
     c->inflight--;
@@ -573,6 +579,7 @@ static void h1_input(struct conn *c, const char *buf, size_t n)
     if (c->h1.state != MC_H1_DONE) return;
     ld->st.body_bytes += c->h1.body_bytes;
     finish(ld, c->h1_t0, c->h1.status, -1);
+    c->answered++;
     c->inflight = 0;
     if (used < n || c->h1.close) c->closing = 1; /* extra bytes: no pipelining here */
 }
@@ -589,6 +596,7 @@ static void readable(struct conn *c)
                 if (c->h1.state == MC_H1_DONE) {
                     ld->st.body_bytes += c->h1.body_bytes;
                     finish(ld, c->h1_t0, c->h1.status, -1);
+                    c->answered++;
                     c->inflight = 0;
                 }
             }
@@ -736,6 +744,11 @@ int mc_load_run(struct mc_load *ld, uint64_t requests, double seconds, double ti
         }
     }
     ld->st.elapsed += now_s() - start;
+    ld->st.conns_answered = ld->st.conns_unanswered = 0;
+    for (int i = 0; i < ld->o.conns; i++) {
+        ld->st.conns_answered += ld->c[i].answered > 0;
+        ld->st.conns_unanswered += ld->c[i].sent > 0 && !ld->c[i].answered;
+    }
     return rc;
 }
 

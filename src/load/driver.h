@@ -49,8 +49,11 @@ struct mc_load_stats {
     uint64_t bytes; /* response bytes received (headers and body) */
     uint64_t body_bytes;
     uint64_t connections; /* connections opened */
-    double elapsed;       /* seconds spent in mc_load_run */
-    struct mc_hist hist;  /* latency of finished requests, microseconds */
+    /* Of the connection slots (-c): those that got at least one answer, and
+     * those that tried to connect and never got one (over every run). */
+    uint32_t conns_answered, conns_unanswered;
+    double elapsed;      /* seconds spent in mc_load_run */
+    struct mc_hist hist; /* latency of finished requests, microseconds */
 };
 
 struct mc_load;

@@ -8,6 +8,18 @@ static const double quantiles[] = {0.5, 0.75, 0.9, 0.99, 0.999};
 static const char *qnames[] = {"p50", "p75", "p90", "p99", "p99.9"};
 #define NQ 5
 
+/* A server that serves one connection at a time (a blocking loop over
+ * accept) answers one slot; the others wait unseen until they time out. */
+int mc_load_warning(const struct mc_load_stats *st, char *buf, size_t len)
+{
+    if (st->conns_answered != 1 || !st->conns_unanswered || st->ok < 10) return 0;
+    snprintf(buf, len,
+             "only 1 of %u connections got answers: the server seems to serve one connection "
+             "at a time; try -c 1",
+             st->conns_answered + st->conns_unanswered);
+    return 1;
+}
+
 json_t *mc_load_summary_json(const struct mc_load_stats *st)
 {
     json_t *o = json_object();
@@ -19,6 +31,9 @@ json_t *mc_load_summary_json(const struct mc_load_stats *st)
     json_object_set_new(o, "bytes", json_integer((json_int_t)st->bytes));
     json_object_set_new(o, "body_bytes", json_integer((json_int_t)st->body_bytes));
     json_object_set_new(o, "connections", json_integer((json_int_t)st->connections));
+    json_object_set_new(o, "connections_answered", json_integer(st->conns_answered));
+    char w[256];
+    if (mc_load_warning(st, w, sizeof(w))) json_object_set_new(o, "warning", json_string(w));
     json_t *status = json_object();
     for (int i = 1; i < 6; i++) {
         char k[8];
@@ -80,4 +95,6 @@ void mc_load_summary_text(const struct mc_load_stats *st, const char *what, FILE
     fmt_us(b, sizeof(b), h->count ? h->sum_us / (double)h->count : 0);
     fprintf(out, "  mean %s\n", b);
     fprintf(out, "  connections  %llu opened\n", (unsigned long long)st->connections);
+    char w[256];
+    if (mc_load_warning(st, w, sizeof(w))) fprintf(out, "  warning      %s\n", w);
 }

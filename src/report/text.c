@@ -230,6 +230,7 @@ static void load_section(json_t *doc, FILE *out, int colour)
     fprintf(out, "  %.0f requests, %.0f req/s, %.0f errors, latency p50 %.0f us p99 %.0f us\n",
             mc_jnum(sum, "requests"), mc_jnum(sum, "requests_per_s"), nerr, mc_jnum(lat, "p50"),
             mc_jnum(lat, "p99"));
+    if (*mc_jstr(sum, "warning")) fprintf(out, "  warning: %s\n", mc_jstr(sum, "warning"));
     json_t *rounds = json_object_get(load, "rounds");
     if (json_array_size(rounds)) {
         fprintf(out, "  %6s %10s %12s %12s %10s %12s\n", "round", "requests", "d live heap",

@@ -269,6 +269,44 @@ def case_bad_servers():
             check(time.time() - t < 30, f"{mode}: took {time.time() - t:.0f} s")
 
 
+ONE_AT_A_TIME = ("import http.server, sys\n"
+                 "class H(http.server.BaseHTTPRequestHandler):\n"
+                 "    protocol_version = 'HTTP/1.1'\n"
+                 "    def do_GET(self):\n"
+                 "        self.send_response(200)\n"
+                 "        self.send_header('Content-Length', '2')\n"
+                 "        self.end_headers()\n"
+                 "        self.wfile.write(b'ok')\n"
+                 "    def log_message(self, *a): pass\n"
+                 "class S(http.server.HTTPServer):\n"
+                 "    def handle_error(self, *a): pass  # clients that left\n"
+                 "S(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n")
+
+
+def case_one_at_a_time():
+    """A server that serves one connection at a time (a blocking loop over
+    accept, keep-alive): with 4 connections one gets every answer and the
+    load says so, suggesting -c 1; with -c 1 it does not."""
+    port = free_port()
+    p = subprocess.Popen(["/usr/bin/python3", "-c", ONE_AT_A_TIME, str(port)])
+    try:
+        wait_port(port)
+        url = f"http://127.0.0.1:{port}/"
+        rc, s, err = load([url, "-c", "4", "-d", "2", "--timeout", "1"], timeout=60)
+        check(rc == 0 and s and s["connections_answered"] == 1 and
+              "one connection at a time; try -c 1" in s.get("warning", ""),
+              f"4 connections: exit {rc}, {s and {k: s.get(k) for k in ('connections_answered', 'warning', 'ok')}}: {err}")
+        rc, out, err = test_run.memcreep(["load", url, "-c", "4", "-d", "1", "--timeout", "1"],
+                                         timeout=60)
+        check(rc == 0 and "warning      only 1 of 4 connections got answers" in out,
+              f"text summary: {out}{err}")
+        rc, s, err = load([url, "-c", "1", "-d", "1"], timeout=60)
+        check(rc == 0 and s and "warning" not in s and s["ok"] >= 10, f"-c 1: {s}: {err}")
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
 def case_bad_input():
     port = free_port()  # nothing listens there
     cases = [([f"http://127.0.0.1:{port}/", "-n", "10", "--timeout", "1"], 3, "cannot connect"),
