@@ -221,16 +221,13 @@ struct mc_ptr_block {
  * highest first, into out. Returns how many were found. Takes each shard's
  * lock in turn: not for a hook, whose thread may hold one. */
 int mc_ptr_highest_below(uintptr_t limit, struct mc_ptr_block *out, int max);
-/* The size as tagged and the epoch of the live tracked block at ptr.
- * Returns 0, or -1 when it is not tracked. Not for a hook (it takes a
- * shard's lock). */
-int mc_ptr_find(uintptr_t ptr, uint64_t *tagged, uint32_t *epoch);
 /* Makes epoch (clamped to MC_AGE_EPOCHS - 1) the epoch of new blocks. */
 void mc_ptr_set_epoch(uint32_t epoch);
-/* Calls add for every live tracked block: its stack slot, its size as the
+/* Calls add for every live tracked block: its address, stack slot, size as the
  * hooks tagged it (mc_hooks_weight gives its bytes) and its epoch. Takes
  * each shard's lock in turn: not for a hook. */
-void mc_ptr_census(void (*add)(uint32_t slot, uint64_t tagged, uint32_t epoch, void *arg),
+void mc_ptr_census(void (*add)(uintptr_t ptr, uint32_t slot, uint64_t tagged, uint32_t epoch,
+                               void *arg),
                    void *arg);
 void mc_ptr_lock_all(void);
 void mc_ptr_unlock_all(void);

@@ -285,7 +285,8 @@ void mc_ptr_set_epoch(uint32_t epoch)
  * freed or made during the walk is counted or not depending on whether its
  * shard was already walked: the census is a moment per shard, not one
  * moment for the whole table, which is what per-epoch totals can bear. */
-void mc_ptr_census(void (*add)(uint32_t slot, uint64_t tagged, uint32_t epoch, void *arg),
+void mc_ptr_census(void (*add)(uintptr_t ptr, uint32_t slot, uint64_t tagged, uint32_t epoch,
+                               void *arg),
                    void *arg)
 {
     for (int k = 0; k < MC_SHARDS; k++) {
@@ -294,30 +295,9 @@ void mc_ptr_census(void (*add)(uint32_t slot, uint64_t tagged, uint32_t epoch, v
         for (uint64_t i = 0; i < s->cap; i++) {
             if (!s->e[i].ptr) continue;
             uint64_t m = s->e[i].meta;
-            add((uint32_t)(m >> MC_SLOT_SHIFT), m & MC_SIZE_MASK,
+            add(s->e[i].ptr, (uint32_t)(m >> MC_SLOT_SHIFT), m & MC_SIZE_MASK,
                 (uint32_t)(m >> MC_SIZE_BITS & MC_EPOCH_MASK), arg);
         }
         shard_unlock(s);
     }
-}
-
-int mc_ptr_find(uintptr_t ptr, uint64_t *tagged, uint32_t *epoch)
-{
-    if (!mc_ptr_maybe_known(ptr)) return -1;
-    uint64_t h = ptr_hash(ptr);
-    struct mc_shard *s = shard_of(ptr, h);
-    int rc = -1;
-    shard_lock(s);
-    if (s->cap) {
-        uint64_t mask = s->cap - 1, i = h & mask;
-        while (s->e[i].ptr && s->e[i].ptr != ptr)
-            i = (i + 1) & mask;
-        if (s->e[i].ptr) {
-            *tagged = s->e[i].meta & MC_SIZE_MASK;
-            *epoch = (uint32_t)(s->e[i].meta >> MC_SIZE_BITS & MC_EPOCH_MASK);
-            rc = 0;
-        }
-    }
-    shard_unlock(s);
-    return rc;
 }

@@ -189,16 +189,33 @@ static struct mc_py_census_type *type_of(struct mc_py_census *c, uint32_t *ix, P
     return NULL;
 }
 
-/* The epoch of a tracked object, from its block in the pointer table: a
+/* Allocation age by type, from the blocks the pointer table holds (a few:
+ * CPython's object allocator is sampled) rather than from every object: a
  * GC-tracked object's block starts at its PyGC_Head, 16 bytes before it,
  * and 16 more for a type with a managed dict (its dict and values
- * pointers, CPython 3.11). Adds its weight to e->age. */
-static void age_of(struct mc_py_census_type *e, PyObject *o)
+ * pointers, CPython 3.11). A block is an object's when the census found a
+ * reachable object just there whose type places its block there: two live
+ * blocks cannot overlap, so no other object can pass both tests. */
+struct age_walk {
+    struct mc_py_census *c;
+    uint32_t *ix;
+    const struct work *w;
+};
+
+static void age_add(uintptr_t b, uint32_t slot, uint64_t tagged, uint32_t epoch, void *arg)
 {
-    uintptr_t b = (uintptr_t)o - 16 - ((MC_TP_FLAGS(e->type) & MC_TPF_MANAGED_DICT) ? 16 : 0);
-    uint64_t tagged;
-    uint32_t epoch;
-    if (mc_ptr_find(b, &tagged, &epoch) == 0) e->age[epoch] += (int64_t)mc_hooks_weight(tagged);
+    (void)slot;
+    struct age_walk *a = arg;
+    for (int managed = 0; managed < 2; managed++) {
+        PyObject *o = (PyObject *)(b + 16 + 16 * (uintptr_t)managed);
+        uint32_t s = find(a->w, o);
+        if (s == UINT32_MAX || a->w->t[s].refs != MARKED) continue;
+        PyObject *ty = MC_PY_TYPE(o);
+        if (!(MC_TP_FLAGS(ty) & MC_TPF_MANAGED_DICT) != !managed) continue;
+        struct mc_py_census_type *e = type_of(a->c, a->ix, ty);
+        if (e) e->age[epoch] += (int64_t)mc_hooks_weight(tagged);
+        return;
+    }
 }
 
 int mc_py_census_take(struct mc_py_census *c)
@@ -256,10 +273,13 @@ int mc_py_census_take(struct mc_py_census *c)
         if (w.t[w.at[i]].refs == MARKED) {
             e->live++;
             e->last = i;
-            if (want_age) age_of(e, item[i]);
         } else {
             e->pending++;
         }
+    }
+    if (want_age) {
+        struct age_walk a = {c, ix, &w};
+        mc_ptr_census(age_add, &a);
     }
     mc_sys_free(w.base, w.size);
     c->objs = objs;

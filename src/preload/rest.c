@@ -151,8 +151,9 @@ void mc_rest_serve(uint64_t want, uint64_t rest_ns, int by_rest)
 
 static uint64_t census_blocks;
 
-static void census_add(uint32_t slot, uint64_t tagged, uint32_t epoch, void *arg)
+static void census_add(uintptr_t ptr, uint32_t slot, uint64_t tagged, uint32_t epoch, void *arg)
 {
+    (void)ptr;
     struct mc_shm_stack_ext *ext = arg;
     census_blocks++;
     if (slot < mc_lay.stack_cap) ext[slot].age_bytes[epoch] += (int64_t)mc_hooks_weight(tagged);
