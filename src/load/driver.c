@@ -745,9 +745,11 @@ int mc_load_run(struct mc_load *ld, uint64_t requests, double seconds, double ti
     }
     ld->st.elapsed += now_s() - start;
     ld->st.conns_answered = ld->st.conns_unanswered = 0;
+    ld->st.top_answered = 0;
     for (int i = 0; i < ld->o.conns; i++) {
         ld->st.conns_answered += ld->c[i].answered > 0;
         ld->st.conns_unanswered += ld->c[i].sent > 0 && !ld->c[i].answered;
+        if (ld->c[i].answered > ld->st.top_answered) ld->st.top_answered = ld->c[i].answered;
     }
     return rc;
 }

@@ -52,8 +52,9 @@ struct mc_load_stats {
     /* Of the connection slots (-c): those that got at least one answer, and
      * those that tried to connect and never got one (over every run). */
     uint32_t conns_answered, conns_unanswered;
-    double elapsed;      /* seconds spent in mc_load_run */
-    struct mc_hist hist; /* latency of finished requests, microseconds */
+    uint64_t top_answered; /* answers the busiest slot got */
+    double elapsed;        /* seconds spent in mc_load_run */
+    struct mc_hist hist;   /* latency of finished requests, microseconds */
 };
 
 struct mc_load;
