@@ -68,8 +68,8 @@ static __thread uint64_t tl_rng TLS_FAST;
 static double obj_mean = 8192;
 static __thread uint64_t tl_obj_left TLS_FAST;
 static __thread int tl_raw TLS_FAST;
-#define MC_OBJ      (1ull << 35)
-#define MC_BURST    (1ull << 34)
+#define MC_OBJ      MC_TAG_OBJ
+#define MC_BURST    MC_TAG_BURST
 #define MC_SIZE_MAX (MC_BURST - 1)
 
 /* ---- bursts ----

@@ -211,6 +211,12 @@ int mc_ptr_remove(uintptr_t ptr, size_t *size, uint32_t *slot);
  * table, 1 when it may be (then mc_ptr_remove decides). */
 int mc_ptr_maybe_known(uintptr_t ptr);
 /* Locks every shard around fork() so the child gets a consistent table. */
+/* The domain tags hooks.c puts in a block's size in the pointer table:
+ * CPython's object domain (sampled), and a thread's allocation burst
+ * (sampled). The size is what is below them. */
+#define MC_TAG_OBJ   (1ull << 35)
+#define MC_TAG_BURST (1ull << 34)
+
 /* A live tracked block, as mc_ptr_highest_below returns it. */
 struct mc_ptr_block {
     uintptr_t ptr;

@@ -31,7 +31,7 @@
 #define MC_SIZE_MASK  ((1ull << MC_SIZE_BITS) - 1)
 #define MC_EPOCH_MASK 0xfull
 #define MC_SLOT_SHIFT 40
-#define MC_TAG_FREE   ((1ull << 34) - 1)
+#define MC_TAG_FREE   (MC_TAG_BURST - 1)
 
 struct mc_ptr_entry {
     uintptr_t ptr; /* 0 = empty */

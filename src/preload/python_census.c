@@ -206,6 +206,10 @@ static void age_add(uintptr_t b, uint32_t slot, uint64_t tagged, uint32_t epoch,
 {
     (void)slot;
     struct age_walk *a = arg;
+    /* Objects come from the object domain (pymalloc's, 512 bytes or less;
+     * an object larger than that is rare): the malloc blocks are skipped
+     * without a look-up. */
+    if (!(tagged & MC_TAG_OBJ)) return;
     for (int managed = 0; managed < 2; managed++) {
         PyObject *o = (PyObject *)(b + 16 + 16 * (uintptr_t)managed);
         uint32_t s = find(a->w, o);

@@ -234,8 +234,10 @@ def case_age():
 
 def case_big_heap():
     """Seed 000's worker keeping every ~30 KB response, unpaced: its heap
-    passes 500 MB within the 30-s run, and snapshots of a few million
-    objects still come often enough for a verdict. PYTHON OBJECTS CREEP
+    passes 500 MB within the 45-s run, and snapshots of a few million
+    objects still come often enough for a verdict (spaced by 8 times what
+    the last took, their number grows with the log of the run's length:
+    45 s gives two more than 30 s, the margin a slow machine needs). PYTHON OBJECTS CREEP
     names httpx.Response at 1.00 per request with what holds it; PYTHON
     CREEP is at the worker's own line that made what is kept, with the
     bytes per request that tracemalloc measures for the same worker in a
@@ -247,7 +249,7 @@ def case_big_heap():
         env = dict(os.environ, MC_FIXTURE_TRACE=os.path.join(tmp, "trace"))
         subprocess.run([PYTHON, worker, srv.url(), "2000", "keep"], env=env, check=True,
                        timeout=300, stdout=subprocess.DEVNULL)
-        doc = run_worker(srv, "keep", 1, 30, pause_ms=0)
+        doc = run_worker(srv, "keep", 1, 45, pause_ms=0)
     kept, n = map(int, open(os.path.join(tmp, "trace")).read().split())
     truth = kept / n
     p, py = python_of(doc)
