@@ -73,8 +73,8 @@ static int python_served(const struct mc_proc *p)
     return p->py_age_ticket > 0 && (int64_t)mc_map_load(&p->map.h->py_age_done) >= p->py_age_ticket;
 }
 
-/* Asks one process for a census as epoch starts; the row's time and work
- * are those of the request. */
+/* Asks one process for a census as epoch starts; the row's time is that
+ * of the request. */
 static void request(struct mc_collector *c, struct mc_proc *p, uint32_t epoch)
 {
     if (!p->has_map || p->end != MC_END_RUNNING || p->age_rows >= MC_AGE_ROWS) return;
@@ -98,15 +98,12 @@ static void request(struct mc_collector *c, struct mc_proc *p, uint32_t epoch)
     }
     p->age_epoch[p->age_rows] = epoch;
     p->age_t[p->age_rows] = mc_now() - c->t0;
-    p->age_work[p->age_rows] = p->pts.clk.n ? p->pts.work[p->pts.clk.n - 1] : 0;
 }
 
 void mc_age_next_epoch(struct mc_collector *c)
 {
     if (c->age_epoch + 1 >= MC_AGE_EPOCHS) return;
     c->age_epoch++;
-    c->age_start_t[c->age_epoch] = mc_now() - c->t0;
-    c->age_start_work[c->age_epoch] = c->tree.clk.n ? c->tree.work[c->tree.clk.n - 1] : 0;
     for (size_t i = 0; i < c->nprocs; i++)
         request(c, c->procs[i], c->age_epoch);
 }

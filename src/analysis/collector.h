@@ -111,11 +111,11 @@ struct mc_proc {
     double trim_rest_s; /* how long the target had been at rest; 0: busy */
     /* Census rows (age_census.c): row k was taken as epoch age_epoch[k]
      * started (so the epochs before it were closed), at age_t[k] seconds
-     * after launch, with age_work[k] units done. */
+     * after launch. */
     int age_rows;
     int64_t age_ticket; /* > 0: a census asked for, not read yet */
     uint32_t age_epoch[MC_AGE_ROWS];
-    double age_t[MC_AGE_ROWS], age_work[MC_AGE_ROWS];
+    double age_t[MC_AGE_ROWS];
     /* The same for its Python types, served by the next snapshot after
      * each request (py_age_ticket, for epoch py_age_want). */
     int py_age_rows;
@@ -164,12 +164,10 @@ struct mc_collector {
     int every_tick;    /* read /proc at every tick, kept or not (a metrics endpoint shows it) */
     double py_wait;    /* longest wait for Python snapshots per sample, s */
     double py_min_gap; /* least time between Python snapshots, s (0: 0.5) */
-    /* Allocation epochs (age_census.c): the current one, when each began
-     * (seconds after launch, units of work), and the schedule: by load
-     * round (the session starts each), or by time, age_slice seconds
-     * (doubling after the fourth when the run's length is unknown). */
+    /* Allocation epochs (age_census.c): the current one, and the schedule:
+     * by load round (the session starts each), or by time, age_slice
+     * seconds (doubling after the fourth when the run's length is unknown). */
     uint32_t age_epoch;
-    double age_start_t[MC_AGE_EPOCHS], age_start_work[MC_AGE_EPOCHS];
     double age_next, age_slice;
     int age_by_round, age_doubling;
 };

@@ -21,12 +21,8 @@
  * It also takes the census of allocation age: on memcreep's request it
  * starts a new epoch for the blocks made from then on and adds up, per
  * stack, what is still alive from each earlier epoch (analysis/age.c). */
-#include <dlfcn.h>
-#include <fcntl.h>
 #include <linux/futex.h>
 #include <malloc.h>
-#include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
