@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "util.h"
 
 /* Reads /proc/PID/NAME into buf (NUL-terminated). Returns bytes or -1. */
 static ssize_t read_proc(pid_t pid, const char *name, char *buf, size_t len)
@@ -224,6 +226,10 @@ struct tcp_sink {
     int ntw, twcap;
 };
 
+#define TCP_TW   6  /* TCP_TIME_WAIT in the kernel's state numbers */
+#define BC_PORTS 24 /* ports in one kernel filter: 24 tests of 8 bytes */
+#define BC_MAX   (BC_PORTS * 8)
+
 static void sink_add(struct tcp_sink *s, const struct tcp_entry *t)
 {
     if (t->inode && bsearch(&t->inode, s->inodes, (size_t)s->ni, sizeof(s->inodes[0]), cmp_ulong)) {
@@ -245,12 +251,37 @@ static void sink_add(struct tcp_sink *s, const struct tcp_entry *t)
     s->tw_peer[s->ntw++] = t->peer;
 }
 
-/* Reads every TCP socket of the caller's network namespace through
- * NETLINK_SOCK_DIAG. Preferred to /proc/net/tcp: the kernel formats no
- * text and a busy machine's table (tens of thousands of TIME_WAITs) comes
- * in a few milliseconds instead of a good part of a second. Returns the
- * count, or -1 when netlink is not available. */
-static int read_tcp_diag(struct tcp_sink *sk)
+/* A filter for the kernel (inet_diag bytecode, linux/inet_diag.h): keep a
+ * socket when its local port is one of sports or its remote port one of
+ * dports. Each test is two 4-byte ops (the test, then the port in `no`);
+ * a match jumps to the end (accept), a miss to the next test, and the last
+ * miss past the end (reject), as inet_diag_bc_run reads them. Returns the
+ * bytes written to bc (room for 2 * (ns + nd) ops, ns + nd <= BC_PORTS). */
+static int port_filter(struct inet_diag_bc_op *bc, const unsigned long *sports, int ns,
+                       const unsigned long *dports, int nd)
+{
+    int n = ns + nd, len = n * 8; /* at most BC_MAX: `yes` fits its byte */
+    for (int i = 0; i < n; i++) {
+        int left = len - i * 8;
+        bc[2 * i].code = i < ns ? INET_DIAG_BC_S_EQ : INET_DIAG_BC_D_EQ;
+        bc[2 * i].yes = (unsigned char)left;
+        bc[2 * i].no = (unsigned short)(i + 1 < n ? 8 : left + 4);
+        bc[2 * i + 1].code = 0;
+        bc[2 * i + 1].yes = 0;
+        bc[2 * i + 1].no = (unsigned short)(i < ns ? sports[i] : dports[i - ns]);
+    }
+    return len;
+}
+
+/* Reads the TCP sockets of the caller's network namespace in the states
+ * of the mask (1 << TCP_* state), through NETLINK_SOCK_DIAG, with the
+ * kernel filter bc (bclen bytes, 0 for none). Preferred to /proc/net/tcp:
+ * the kernel formats no text. A busy machine's table holds tens of
+ * thousands of TIME_WAITs, and filling a message for each costs the
+ * kernel milliseconds per read: they are asked for apart, and only those
+ * on the ports of this process (mc_proc_resources). Returns the count,
+ * or -1 when netlink is not available. */
+static int read_tcp_diag(struct tcp_sink *sk, unsigned states, const void *bc, int bclen)
 {
     int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (fd < 0) return -1;
@@ -260,14 +291,22 @@ static int read_tcp_diag(struct tcp_sink *sk)
         struct {
             struct nlmsghdr nh;
             struct inet_diag_req_v2 r;
-        } req = {.nh = {.nlmsg_len = sizeof(req),
+            struct rtattr rta;
+            char bc[BC_MAX];
+        } req = {.nh = {.nlmsg_len = NLMSG_LENGTH(sizeof(req.r)),
                         .nlmsg_type = SOCK_DIAG_BY_FAMILY,
                         .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
                  .r = {.sdiag_family = fam ? AF_INET6 : AF_INET,
                        .sdiag_protocol = IPPROTO_TCP,
-                       .idiag_states = ~0u}};
+                       .idiag_states = states}};
+        if (bclen > 0 && bclen <= BC_MAX) {
+            req.rta.rta_type = INET_DIAG_REQ_BYTECODE;
+            req.rta.rta_len = (unsigned short)RTA_LENGTH(bclen);
+            memcpy(req.bc, bc, (size_t)bclen);
+            req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(req.rta.rta_len);
+        }
         struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-        if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) goto out;
+        if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) goto out;
         for (int done = 0; !done;) {
             ssize_t got = recv(fd, buf, sizeof(buf), 0);
             if (got <= 0) goto out;
@@ -418,11 +457,47 @@ static void top_peers(struct mc_proc_res *r, struct peer_ref *refs, int n,
     }
 }
 
+#define SOCK_BUDGET 50
+#define SOCK_MEMOS  64
+
+/* The last socket part read for a process, and when to read it again. */
+struct sock_memo {
+    pid_t pid;
+    double next;
+    struct mc_proc_res res;
+};
+
+/* The memo of pid, taking over the oldest slot for a new one; NULL never
+ * (a full table recycles). Single-threaded: the collector's loop. */
+static struct sock_memo *sock_memo_of(pid_t pid)
+{
+    static struct sock_memo memo[SOCK_MEMOS];
+    static unsigned hand;
+    for (int i = 0; i < SOCK_MEMOS; i++)
+        if (memo[i].pid == pid) return &memo[i];
+    struct sock_memo *m = &memo[hand++ % SOCK_MEMOS];
+    m->pid = pid;
+    m->next = 0;
+    return m;
+}
+
+/* Copies the socket-derived fields of *from into *to. */
+static void sock_part_copy(struct mc_proc_res *to, const struct mc_proc_res *from)
+{
+    to->tcp_est = from->tcp_est;
+    to->tcp_close_wait = from->tcp_close_wait;
+    to->tcp_listen = from->tcp_listen;
+    to->tcp_other = from->tcp_other;
+    to->time_wait = from->time_wait;
+    to->npeers = from->npeers;
+    memcpy(to->peers, from->peers, sizeof(to->peers));
+}
+
+static void sock_part(struct mc_proc_res *r, pid_t pid, unsigned long *inodes, int ni);
+
 int mc_proc_resources(pid_t pid, struct mc_proc_res *r)
 {
-    static struct peer_ref refs[MAX_SOCK];
-    static unsigned long inodes[MAX_SOCK], ports[MAX_SOCK], peers[MAX_SOCK];
-    static struct tcp_entry tcp[MAX_SOCK];
+    static unsigned long inodes[MAX_SOCK];
     char path[64];
     memset(r, 0, sizeof(*r));
     snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
@@ -451,6 +526,31 @@ int mc_proc_resources(pid_t pid, struct mc_proc_res *r)
         if (t) r->threads = atoi(t + 9);
     }
     if (!ni) return 0;
+    struct sock_memo *sm = sock_memo_of(pid);
+    double t0 = mc_now();
+    if (sm && t0 < sm->next) {
+        sock_part_copy(r, &sm->res);
+        return 0;
+    }
+    sock_part(r, pid, inodes, ni);
+    if (sm) {
+        /* The kernel's walk of its socket table costs the same whoever
+         * owns the sockets (tens of milliseconds with a hundred thousand
+         * TIME_WAITs): read again after SOCK_BUDGET times what this one
+         * took, so the walks take at most 1/SOCK_BUDGET of a core. */
+        sm->next = t0 + (mc_now() - t0) * SOCK_BUDGET;
+        sock_part_copy(&sm->res, r);
+    }
+    return 0;
+}
+
+/* The socket part of mc_proc_resources: the TCP sockets among inodes (ni
+ * of them) by state, their top peers and the TIME_WAITs that are pid's. */
+static void sock_part(struct mc_proc_res *r, pid_t pid, unsigned long *inodes, int ni)
+{
+    static struct peer_ref refs[MAX_SOCK];
+    static unsigned long ports[MAX_SOCK], peers[MAX_SOCK];
+    static struct tcp_entry tcp[MAX_SOCK];
     qsort(inodes, (size_t)ni, sizeof(inodes[0]), cmp_ulong);
     /* The TIME_WAIT lists are kept between calls (grown as needed). */
     static struct tcp_sink sk;
@@ -459,7 +559,8 @@ int mc_proc_resources(pid_t pid, struct mc_proc_res *r)
     sk.own = tcp;
     sk.max = MAX_SOCK;
     sk.nown = sk.ntw = 0;
-    if (read_tcp_diag(&sk) < 0) {
+    int diag = read_tcp_diag(&sk, ~(1u << TCP_TW), NULL, 0) >= 0;
+    if (!diag) {
         sk.nown = sk.ntw = 0;
         read_tcp_proc(pid, &sk);
     }
@@ -491,8 +592,24 @@ int mc_proc_resources(pid_t pid, struct mc_proc_res *r)
     top_peers(r, refs, nref, tcp);
     qsort(ports, (size_t)np, sizeof(ports[0]), cmp_ulong);
     qsort(peers, (size_t)nr, sizeof(peers[0]), cmp_ulong);
+    if (diag && (np || nr)) {
+        /* The TIME_WAITs on this process' listening ports or to its peers'
+         * ports: the kernel sends only those (all of them when the ports
+         * do not fit a filter); the peers' addresses are told apart below. */
+        static unsigned long rports[BC_PORTS];
+        static struct inet_diag_bc_op bc[BC_MAX / sizeof(struct inet_diag_bc_op)];
+        int nrp = 0;
+        for (int i = 0; i < nt && nrp < BC_PORTS; i++) {
+            if (tcp[i].state == 0x0A || ephemeral(tcp[i].rport)) continue;
+            int seen = 0;
+            for (int k = 0; k < nrp && !seen; k++)
+                seen = rports[k] == tcp[i].rport;
+            if (!seen) rports[nrp++] = tcp[i].rport;
+        }
+        int len = np + nrp < BC_PORTS ? port_filter(bc, ports, np, rports, nrp) : 0;
+        read_tcp_diag(&sk, 1u << TCP_TW, bc, len);
+    }
     for (int i = 0; i < sk.ntw; i++)
         r->time_wait += bsearch(&sk.tw_port[i], ports, (size_t)np, sizeof(ports[0]), cmp_ulong) ||
                         bsearch(&sk.tw_peer[i], peers, (size_t)nr, sizeof(peers[0]), cmp_ulong);
-    return 0;
 }

@@ -1,13 +1,12 @@
 /* capture.c - takes the call stack at an allocation.
  *
- * Uses libunwind's unw_backtrace, which walks DWARF call-frame information
- * (so it is right through Debian's libraries, built without frame pointers)
- * and, on x86_64, caches the unwind rule of each return address in a
- * per-thread table: after warm-up a frame costs a hash lookup, not a DWARF
- * parse. The frames of this library itself, and of libunwind, are dropped so
- * that frame 0 is the return address in the code that called malloc. In a
- * Python process the Python frames of the thread replace the interpreter's
- * own above its eval loop (python_frames.c). */
+ * The walk follows DWARF call-frame information (so it is right through
+ * Debian's libraries, built without frame pointers): unwind.c's own walk
+ * for the frames its cached rules describe, libunwind's unw_backtrace for
+ * the stacks they do not. The frames of this library itself, and of
+ * libunwind, are dropped so that frame 0 is the return address in the code
+ * that called malloc. In a Python process the Python frames of the thread
+ * replace the interpreter's own above its eval loop (python_frames.c). */
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
 #include <libunwind.h>
@@ -75,6 +74,7 @@ void mc_capture_init(void)
      * is refused: unwind_validate.c). */
     void *buf[4];
     unw_backtrace(buf, 4);
+    mc_unwind_init();
 }
 
 int mc_capture_is_unwinder(const void *caller)
@@ -110,33 +110,39 @@ static int native(void *const *buf, int n, uint64_t *ips, int max, int stop, int
     return depth;
 }
 
-/* In a Python process the native frames stop at the innermost eval loop
- * frame and the thread's Python frames follow: what the interpreter's C
- * frames above it would say, the Python stack says in the program's
- * terms. A short walk first: most allocations are a few C calls below
- * the eval loop, and not unwinding the interpreter's frames above it is
- * most of the cost of a deep stack. The whole stack when the eval loop is
- * not in the short one (OpenSSL's certificate parsing allocates dozens of
- * frames below it): libunwind's fast trace cannot stop at a frame, so the
- * walk starts again from the top. */
-#define PY_SHORT 16
+/* The walk is unwind.c's; libunwind's unw_backtrace takes over the whole
+ * stack when a frame needs more than unwind.c's rules. In a Python
+ * process the native frames stop at the innermost eval loop frame and the
+ * thread's Python frames follow: what the interpreter's C frames above it
+ * would say, the Python stack says in the program's terms. */
+static int slow_walk(void **buf, int max, int py, uint64_t *ips, int *cut)
+{
+    int n = unw_backtrace(buf, max + SKIP_SLACK);
+    return native(buf, n, ips, max, py, cut);
+}
 
 int mc_capture(uint64_t *ips, int max)
 {
-    void *buf[MC_MAX_DEPTH + SKIP_SLACK];
+    uint64_t raw[MC_MAX_DEPTH + SKIP_SLACK];
     if (max > MC_MAX_DEPTH) max = MC_MAX_DEPTH;
-    int cut = 0;
-    if (mc_py_frames_on()) {
-        int n = unw_backtrace(buf, PY_SHORT + SKIP_SLACK);
-        int depth = native(buf, n, ips, max, 1, &cut);
-        if (!cut && n == PY_SHORT + SKIP_SLACK && max > PY_SHORT) {
-            n = unw_backtrace(buf, max + SKIP_SLACK);
-            depth = native(buf, n, ips, max, 1, &cut);
+    int py = mc_py_frames_on(), cut = 0, depth = 0;
+    int n = mc_unwind(raw, max + SKIP_SLACK, py, &cut);
+    if (MC_LIKELY(n >= 0)) depth = native((void *const *)raw, n, ips, max, 0, &cut);
+    if (MC_UNLIKELY(n < 0 || mc_unwind_checking())) {
+        void *buf[MC_MAX_DEPTH + SKIP_SLACK];
+        uint64_t slow[MC_MAX_DEPTH];
+        int scut = 0, m = slow_walk(buf, max, py, slow, &scut);
+        if (n >= 0) {
+            mc_unwind_check(ips, depth, 0, (void *const *)slow, m);
+        } else {
+            if (mc_unwind_checking()) mc_unwind_check(NULL, 0, 1, NULL, 0);
+            memcpy(ips, slow, (size_t)m * sizeof(*ips));
+            depth = m;
+            cut = scut;
         }
-        return depth + mc_py_frames(ips + depth, max - depth);
     }
-    int n = unw_backtrace(buf, max + SKIP_SLACK);
-    return native(buf, n, ips, max, 0, &cut);
+    if (py) depth += mc_py_frames(ips + depth, max - depth);
+    return depth;
 }
 
 int mc_capture_known(uint64_t addr)

@@ -118,6 +118,31 @@ int mc_capture_known(uint64_t addr);
 /* Non-zero when a call came from libunwind (caller: a return address). */
 int mc_capture_is_unwinder(const void *caller);
 
+/* ---- cfi.c, unwind.c: the stack walk ---- */
+
+/* A rule word (cfi.c): bits 0-1 the kind, then flags; bits 16-31 the
+ * offset of the saved rbp from the CFA, bits 32-63 the CFA's offset. */
+#define MC_RULE_OTHER      0ull /* not of the simple shape: ask libunwind */
+#define MC_RULE_STEP       1ull
+#define MC_RULE_END        2ull /* return address undefined: outermost */
+#define MC_RULE_KIND(r)    ((r)&3ull)
+#define MC_RULE_CFA_RBP    (1ull << 2) /* CFA = rbp + off (else rsp) */
+#define MC_RULE_RBP_SAVED  (1ull << 3)
+#define MC_RULE_RBP_LOST   (1ull << 4) /* the caller's rbp is undefined */
+#define MC_RULE_RBP_OFF(r) ((int16_t)(uint16_t)((r) >> 16))
+#define MC_RULE_CFA_OFF(r) ((uint64_t)(uint32_t)((r) >> 32))
+/* The unwind rule of the instruction at ip, from its module's .eh_frame. */
+uint64_t mc_cfi_rule(uint64_t ip);
+/* Walks the caller's stack into ips (at most max return addresses, this
+ * function's own frame left out); with stop_eval, ends before the first
+ * frame in CPython's eval loop and sets *cut. Returns the depth, or -1
+ * when a frame needs libunwind. */
+int mc_unwind(uint64_t *ips, int max, int stop_eval, int *cut);
+void mc_unwind_init(void);
+/* MEMCREEP_UNWIND_CHECK: compare each walk with libunwind's. */
+int mc_unwind_checking(void);
+void mc_unwind_check(const uint64_t *fast, int n, int fallback, void *const *slow, int m);
+
 /* ---- stack_table.c: deduplicated stacks in the shared mapping ---- */
 
 /* Finds or adds the stack and returns its slot; MC_STACK_OVERFLOW when the

@@ -24,7 +24,7 @@
 #include "internal.h"
 
 #define MC_SHARDS    256
-#define MC_SHARD_MIN 512
+#define MC_SHARD_MIN 64
 /* meta: the size as hooks.c tags it (36 bits: the size, then MC_BURST and
  * MC_OBJ in bits 34 and 35), the epoch (4 bits), the stack slot (24). */
 #define MC_SIZE_BITS  36
