@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (bench/README.md): installs the peers if missing,
 # builds in Release, prints the tables for docs/benchmarks.md.
-# usage: bench/run.sh [overhead|load|fdhooks|python|reports|processes|all] [--markdown]
+# usage: bench/run.sh [overhead|load|fdhooks|tls|python|reports|processes|all] [--markdown]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -22,6 +22,11 @@ if [ "$which" = fdhooks ] || [ "$which" = all ]; then
   echo "== descriptor hooks: nginx plain vs under memcreep, a connection per request (median of ${REPS:-3})"
   /usr/bin/python3 bench/run_fdhooks.py --memcreep build/bench/src/memcreep \
     --reps "${REPS:-3}" --seconds "${SECONDS_PER_RUN:-5}" "$@"
+fi
+if [ "$which" = tls ] || [ "$which" = all ]; then
+  echo "== nginx https, a full handshake per request: plain vs memcreep vs heaptrack (median of ${REPS:-5})"
+  /usr/bin/python3 bench/run_tls.py --memcreep build/bench/src/memcreep \
+    --reps "${REPS:-5}" --seconds "${SECONDS_PER_RUN:-5}" "$@"
 fi
 if [ "$which" = load ] || [ "$which" = all ]; then
   echo "== memcreep load vs wrk and h2load against nginx (median of ${REPS:-3})"

@@ -3,8 +3,10 @@ self-signed RSA-2048 certificate, no session reuse (every request a new
 connection and a full handshake, hundreds of blocks allocated in libssl and
 libcrypto with deep stacks), driven by `memcreep load https://... -k
 --new-conn`. nginx runs plain, under `memcreep run` and under heaptrack;
-runs are interleaved and repeated, and the medians of requests/s and of the
-worker's peak RSS are printed with their ratios to plain.
+nginx runs as one process (master_process off), since heaptrack does not
+follow a fork without exec. Runs are interleaved and repeated, and the
+medians of requests/s and of nginx's peak RSS are printed with their ratios
+to plain.
 usage: run_tls.py --memcreep PATH [--reps N] [--seconds S] [--conns C]
                   [--markdown] [--no-heaptrack]"""
 import argparse
@@ -17,49 +19,13 @@ import subprocess
 import sys
 import tempfile
 
-from run_load import free_port, run, wait_ports
+from run_load import run, wait_ports
 
-
-def tls_conf(d):
-    """Writes nginx.conf and a fresh self-signed certificate under d;
-    returns (nginx argv, port)."""
-    www = os.path.join(d, "www")
-    os.makedirs(www)
-    with open(os.path.join(www, "small"), "w") as f:
-        f.write("a" * 50)
-    os.chmod(d, 0o755)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-keyout", os.path.join(d, "key.pem"),
-                    "-out", os.path.join(d, "cert.pem")], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    port = free_port()
-    user = "user root;" if os.geteuid() == 0 else ""
-    conf = f"""{user}
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  sendfile off;
-  client_body_temp_path {d}/t1; proxy_temp_path {d}/t2; fastcgi_temp_path {d}/t3;
-  uwsgi_temp_path {d}/t4; scgi_temp_path {d}/t5;
-  ssl_session_cache off;
-  ssl_session_tickets off;
-  server {{
-    listen 127.0.0.1:{port} ssl;
-    ssl_certificate {d}/cert.pem;
-    ssl_certificate_key {d}/key.pem;
-    root {www};
-  }}
-}}
-"""
-    with open(os.path.join(d, "nginx.conf"), "w") as f:
-        f.write(conf)
-    argv = [shutil.which("nginx") or "/usr/sbin/nginx", "-c", os.path.join(d, "nginx.conf"),
-            "-p", d, "-e", f"{d}/error.log"]
-    return argv, port
+# The server's configuration is the test's (load.run_nginx_tls): one
+# definition of "nginx doing a full handshake per request".
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "scenario"))
+from test_load import tls_nginx_conf  # noqa: E402
 
 
 def worker_hwm_kib(d):
@@ -67,7 +33,8 @@ def worker_hwm_kib(d):
     with open(os.path.join(d, "nginx.pid")) as f:
         master = int(f.read())
     with open(f"/proc/{master}/task/{master}/children") as f:
-        worker = int(f.read().split()[0])
+        kids = f.read().split()
+    worker = int(kids[0]) if kids else master  # master_process off: itself
     with open(f"/proc/{worker}/status") as f:
         for line in f:
             if line.startswith("VmHWM:"):
@@ -79,7 +46,10 @@ def one(memcreep, how, conns, secs):
     """One run: nginx plain, under memcreep or under heaptrack; returns
     (req/s, worker peak RSS KiB, failed requests)."""
     d = tempfile.mkdtemp(prefix="mc-bench-tls-")
-    argv, port = tls_conf(d)
+    argv, port = tls_nginx_conf(d)
+    # One process (master_process off): heaptrack does not follow a fork
+    # without exec, so with a master it would measure an untracked worker.
+    argv += ["-g", "master_process off;"]
     if how == "memcreep":
         argv = [memcreep, "run", "-q", "-o", os.path.join(d, "run"), "--"] + argv
     elif how == "heaptrack":

@@ -18,16 +18,16 @@
  * dlclose can put other code at an address the table knows: the hook
  * below empties the table after every dlclose.
  *
- * MEMCREEP_UNWIND_CHECK=1 walks every stack both ways and prints, at exit,
- * how many differed (and the first few, frame by frame): the test of this
- * walker on programs it was not written for (docs/internals.md). */
+ * MEMCREEP_UNWIND_CHECK=1 walks every stack both ways and tells, at exit
+ * and among the run's warnings, how many differed (and the first few,
+ * frame by frame): the test of this walker on programs it was not written
+ * for (docs/run.md, ENVIRONMENT). */
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
 #include <libunwind.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -168,24 +168,18 @@ int mc_unwind(uint64_t *ips, int max, int stop_eval, int *cut)
 static int check_on;
 static uint64_t checked, differed, fell_back;
 
-static void say(const char *s)
-{
-    ssize_t w = write(2, s, strlen(s));
-    (void)w;
-}
-
-/* Prints one differing capture: both walks side by side. */
+/* Tells one differing capture: both walks side by side, a line each. */
 static void show(const uint64_t *a, int na, void *const *b, int nb)
 {
     char line[160];
-    snprintf(line, sizeof(line), "memcreep: unwind check: fast %d frames, libunwind %d\n", na, nb);
-    say(line);
+    snprintf(line, sizeof(line), "fast walk %d frames, libunwind %d", na, nb);
+    mc_warn("unwind check", line);
     for (int i = 0; i < na || i < nb; i++) {
-        snprintf(line, sizeof(line), "  %2d %#18llx %#18llx%s\n", i,
+        snprintf(line, sizeof(line), "%2d %#18llx %#18llx%s", i,
                  i < na ? (unsigned long long)a[i] : 0ull,
                  i < nb ? (unsigned long long)(uintptr_t)b[i] : 0ull,
                  i < na && i < nb && a[i] == (uint64_t)(uintptr_t)b[i] ? "" : "  <");
-        say(line);
+        mc_warn("unwind check", line);
     }
 }
 
@@ -211,11 +205,10 @@ void mc_unwind_check(const uint64_t *fast, int n, int fallback, void *const *slo
 static void check_report(void)
 {
     char line[160];
-    snprintf(line, sizeof(line),
-             "memcreep: unwind check: %llu captures, %llu differed, %llu left to libunwind\n",
+    snprintf(line, sizeof(line), "%llu captures, %llu differed, %llu left to libunwind",
              (unsigned long long)checked, (unsigned long long)differed,
              (unsigned long long)fell_back);
-    say(line);
+    mc_warn("unwind check", line);
 }
 
 void mc_unwind_init(void)

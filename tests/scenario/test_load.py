@@ -5,6 +5,7 @@ stopped by it; every load is bounded in count and time.
 usage: test_load.py --memcreep PATH --fixtures DIR CASE"""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -379,6 +380,79 @@ def case_run_clean():
         check(doc["summary"]["verdict"] == "STEADY",
               f"{proto}: {doc['summary']['verdict']} at {test_run.creeping(test_run.root_proc(doc))}")
         check(doc["load"]["throughput"]["verdict"] != "FALLING", f"{proto}: throughput falls")
+
+
+def tls_nginx_conf(d):
+    """A TLS-only nginx under d: a fresh RSA-2048 certificate, no session
+    cache and no tickets, so that every connection is a full handshake.
+    Returns (argv, port)."""
+    www = os.path.join(d, "www")
+    os.makedirs(www)
+    with open(os.path.join(www, "small"), "w") as f:
+        f.write("a" * 50)
+    os.chmod(d, 0o755)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-keyout", f"{d}/key.pem", "-out", f"{d}/cert.pem"],
+                   check=True, capture_output=True)
+    port = free_port()
+    user = "user root;" if os.geteuid() == 0 else ""
+    conf = f"""{user}
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/t1; proxy_temp_path {d}/t2; fastcgi_temp_path {d}/t3;
+  uwsgi_temp_path {d}/t4; scgi_temp_path {d}/t5;
+  ssl_session_cache off;
+  ssl_session_tickets off;
+  server {{ listen 127.0.0.1:{port} ssl; root {www};
+           ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem; }}
+}}
+"""
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(conf)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    check(os.path.exists(nginx), "nginx is not installed (scripts/deps.sh test)")
+    return [nginx, "-c", f"{d}/nginx.conf", "-p", d, "-e", f"{d}/error.log"], port
+
+
+def case_run_nginx_tls():
+    """Debian's nginx doing a full TLS handshake per request under full
+    tracking: every request answered, the allocations of libssl and
+    libcrypto tracked with their stacks, and no creep found."""
+    d = tempfile.mkdtemp(prefix="mc-nginx-tls-")
+    argv, port = tls_nginx_conf(d)
+    out = os.path.join(d, "run")
+    # Every stack walked also by libunwind (MEMCREEP_UNWIND_CHECK): the
+    # library's walk must give the same through libssl and libcrypto.
+    rc, _, err = test_run.memcreep(["run", "-i", "0.05", "-o", out, "--top", "20", "--url",
+                                    f"https://127.0.0.1:{port}/small", "-k", "--new-conn",
+                                    "-c", "4", "--warmup", "200", "--rounds", "6",
+                                    "--round-requests", "300", "--fail-on-creep", "--"] + argv,
+                                   timeout=150, env=dict(os.environ, MEMCREEP_UNWIND_CHECK="1"))
+    try:
+        check(rc == 0, f"exit {rc}, expected 0 (no creep): {err}")
+        checks = re.findall(r"unwind check: (\d+) captures, (\d+) differed", err)
+        check(checks and sum(int(c) for c, _ in checks) > 10000,
+              f"the unwind check did not run: {err}")
+        check(all(d == "0" for _, d in checks), f"stacks differ from libunwind's: {err}")
+        doc = load_doc(os.path.join(out, "result.json"))
+        summ = doc["load"]["summary"]
+        check(summ["requests"] >= 1800, f"{summ['requests']} requests measured")
+        check(sum(summ["errors"].values()) == 0, f"failed requests: {summ['errors']}")
+        check(summ["status"].get("2xx", 0) == summ["requests"], f"statuses {summ['status']}")
+        check(doc["summary"]["verdict"] == "STEADY", f"verdict {doc['summary']['verdict']}")
+        worker = [p for p in doc["processes"]
+                  if any(f.get("module") == "libcrypto.so.3"
+                         for st in p.get("stacks", []) for f in st["frames"])]
+        check(worker, "no stack through libcrypto: the handshakes were not tracked")
+        check(not test_run.creeping(worker[0]),
+              f"creeping stacks: {test_run.creeping(worker[0])}")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def finding(doc, kind):

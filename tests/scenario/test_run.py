@@ -8,6 +8,7 @@ what the fixture keeps per iteration). Usage:
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -152,6 +153,48 @@ def case_cpp():
     check(any(f["function"].startswith("operator new") for f in s["frames"][:s["site"]]),
           "operator new not below the site")
     expect_only_creep(p, ["Session::Store::remember(int)"])
+
+
+def unwind_checked(target, creeper, rate, fast_only):
+    """Runs target with MEMCREEP_UNWIND_CHECK=1 (the library walks every
+    stack both its own way and with libunwind's unw_backtrace, and says at
+    exit how many differed): none may differ, and the leak must be found at
+    creeper with rate bytes per unit. fast_only: every walk was the
+    library's own (none handed to libunwind). Returns the creeping stack."""
+    os.environ["MEMCREEP_UNWIND_CHECK"] = "1"
+    try:
+        doc, _, err = run_target(target)
+    finally:
+        del os.environ["MEMCREEP_UNWIND_CHECK"]
+    m = re.search(r"unwind check: (\d+) captures, (\d+) differed, (\d+) left to libunwind", err)
+    check(m, f"no unwind check line in stderr:\n{err}")
+    captures, differed, slow = (int(g) for g in m.groups())
+    check(captures >= 2000, f"only {captures} captures checked")
+    check(differed == 0, f"{differed} of {captures} stacks differ from libunwind's:\n{err}")
+    if fast_only:
+        check(slow == 0, f"{slow} of {captures} walks were left to libunwind")
+    p = root_proc(doc)
+    s = expect_creep(p, creeper, rate)
+    expect_only_creep(p, [creeper])
+    return s
+
+
+def case_swap_stacks():
+    """A coroutine's own stack (makecontext/swapcontext): the stacks taken
+    on it are libunwind's, end at the coroutine's entry, and hold nothing
+    of main's stack."""
+    s = unwind_checked([fixture("swap_stacks"), "2500", "1000"], "coro_keep", 256, False)
+    names = [f.get("function") for f in s["frames"]]
+    check("coro_main" in names, f"coro_main not in the coroutine's stack: {names}")
+    check("main" not in names and "step" not in names, f"main's frames in the coroutine's: {names}")
+
+
+def case_cpp_throw():
+    """C++ exceptions thrown through allocating frames: every stack the
+    same as libunwind's, all walked without it, the leak at its method."""
+    s = unwind_checked([fixture("cpp_throw"), "2500", "1000"], "Journal::record(int)", 128, True)
+    names = [f.get("function") for f in s["frames"]]
+    check("Parser::parse(int)" in names, f"Parser::parse not below the site: {names}")
 
 
 def case_libc():
