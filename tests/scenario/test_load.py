@@ -81,6 +81,27 @@ class Server:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
+def nginx_prelude(d):
+    """The start of a private nginx.conf under d (one worker, in the
+    foreground, its files under d), and a fresh self-signed RSA-2048
+    certificate at d/cert.pem, d/key.pem (openssl comes with
+    ca-certificates). The caller closes the http block."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-keyout", f"{d}/key.pem", "-out", f"{d}/cert.pem"],
+                   check=True, capture_output=True)
+    user = "user root;" if os.geteuid() == 0 else ""
+    return f"""{user}
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+  client_body_temp_path {d}/t1; proxy_temp_path {d}/t2; fastcgi_temp_path {d}/t3;
+  uwsgi_temp_path {d}/t4; scgi_temp_path {d}/t5;
+"""
+
+
 class Nginx:
     """A private nginx: one HTTP/1.1 port, one h2c port, an access log with
     the connection serial of each request."""
@@ -100,23 +121,9 @@ class Nginx:
             f.write("b" * 92160)
         os.chmod(self.dir, 0o755)
         d = self.dir
-        # A self-signed certificate for the TLS port (openssl comes with
-        # ca-certificates).
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-subj", "/CN=localhost", "-keyout", f"{d}/key.pem", "-out",
-                        f"{d}/cert.pem"], check=True, capture_output=True)
-        user = "user root;" if os.geteuid() == 0 else ""
-        conf = f"""{user}
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 1024; }}
-http {{
+        conf = nginx_prelude(d) + f"""\
   log_format conn '$connection $request_uri $status $request_method $http_x_test $content_length';
   access_log {d}/access.log conn;
-  client_body_temp_path {d}/t1; proxy_temp_path {d}/t2; fastcgi_temp_path {d}/t3;
-  uwsgi_temp_path {d}/t4; scgi_temp_path {d}/t5;
   sendfile off;
   keepalive_requests 1000000;
   server {{ listen 127.0.0.1:{self.p1}; root {www};
@@ -391,21 +398,9 @@ def tls_nginx_conf(d):
     with open(os.path.join(www, "small"), "w") as f:
         f.write("a" * 50)
     os.chmod(d, 0o755)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=localhost", "-keyout", f"{d}/key.pem", "-out", f"{d}/cert.pem"],
-                   check=True, capture_output=True)
     port = free_port()
-    user = "user root;" if os.geteuid() == 0 else ""
-    conf = f"""{user}
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 1024; }}
-http {{
+    conf = nginx_prelude(d) + f"""\
   access_log off;
-  client_body_temp_path {d}/t1; proxy_temp_path {d}/t2; fastcgi_temp_path {d}/t3;
-  uwsgi_temp_path {d}/t4; scgi_temp_path {d}/t5;
   ssl_session_cache off;
   ssl_session_tickets off;
   server {{ listen 127.0.0.1:{port} ssl; root {www};
