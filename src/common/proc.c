@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "proc.h"
-#include "util.h"
 
 /* Reads /proc/PID/NAME into buf (NUL-terminated). Returns bytes or -1. */
 static ssize_t read_proc(pid_t pid, const char *name, char *buf, size_t len)
@@ -457,42 +456,6 @@ static void top_peers(struct mc_proc_res *r, struct peer_ref *refs, int n,
     }
 }
 
-#define SOCK_BUDGET 50
-#define SOCK_MEMOS  64
-
-/* The last socket part read for a process, and when to read it again. */
-struct sock_memo {
-    pid_t pid;
-    double next;
-    struct mc_proc_res res;
-};
-
-/* The memo of pid, taking over the oldest slot for a new one; NULL never
- * (a full table recycles). Single-threaded: the collector's loop. */
-static struct sock_memo *sock_memo_of(pid_t pid)
-{
-    static struct sock_memo memo[SOCK_MEMOS];
-    static unsigned hand;
-    for (int i = 0; i < SOCK_MEMOS; i++)
-        if (memo[i].pid == pid) return &memo[i];
-    struct sock_memo *m = &memo[hand++ % SOCK_MEMOS];
-    m->pid = pid;
-    m->next = 0;
-    return m;
-}
-
-/* Copies the socket-derived fields of *from into *to. */
-static void sock_part_copy(struct mc_proc_res *to, const struct mc_proc_res *from)
-{
-    to->tcp_est = from->tcp_est;
-    to->tcp_close_wait = from->tcp_close_wait;
-    to->tcp_listen = from->tcp_listen;
-    to->tcp_other = from->tcp_other;
-    to->time_wait = from->time_wait;
-    to->npeers = from->npeers;
-    memcpy(to->peers, from->peers, sizeof(to->peers));
-}
-
 static void sock_part(struct mc_proc_res *r, pid_t pid, unsigned long *inodes, int ni);
 
 int mc_proc_resources(pid_t pid, struct mc_proc_res *r)
@@ -526,21 +489,7 @@ int mc_proc_resources(pid_t pid, struct mc_proc_res *r)
         if (t) r->threads = atoi(t + 9);
     }
     if (!ni) return 0;
-    struct sock_memo *sm = sock_memo_of(pid);
-    double t0 = mc_now();
-    if (sm && t0 < sm->next) {
-        sock_part_copy(r, &sm->res);
-        return 0;
-    }
     sock_part(r, pid, inodes, ni);
-    if (sm) {
-        /* The kernel's walk of its socket table costs the same whoever
-         * owns the sockets (tens of milliseconds with a hundred thousand
-         * TIME_WAITs): read again after SOCK_BUDGET times what this one
-         * took, so the walks take at most 1/SOCK_BUDGET of a core. */
-        sm->next = t0 + (mc_now() - t0) * SOCK_BUDGET;
-        sock_part_copy(&sm->res, r);
-    }
     return 0;
 }
 
