@@ -128,14 +128,14 @@ int mc_capture(uint64_t *ips, int max)
     int py = mc_py_frames_on(), cut = 0, depth = 0;
     int n = mc_unwind(raw, max + SKIP_SLACK, py, &cut);
     if (MC_LIKELY(n >= 0)) depth = native((void *const *)raw, n, ips, max, 0, &cut);
-    if (MC_UNLIKELY(n < 0 || mc_unwind_checking())) {
+    if (MC_UNLIKELY(n < 0 || mc_unwind_check_on)) {
         void *buf[MC_MAX_DEPTH + SKIP_SLACK];
         uint64_t slow[MC_MAX_DEPTH];
         int scut = 0, m = slow_walk(buf, max, py, slow, &scut);
         if (n >= 0) {
             mc_unwind_check(ips, depth, 0, (void *const *)slow, m);
         } else {
-            if (mc_unwind_checking()) mc_unwind_check(NULL, 0, 1, NULL, 0);
+            if (mc_unwind_check_on) mc_unwind_check(NULL, 0, 1, NULL, 0);
             memcpy(ips, slow, (size_t)m * sizeof(*ips));
             depth = m;
             cut = scut;

@@ -140,7 +140,7 @@ uint64_t mc_cfi_rule(uint64_t ip);
 int mc_unwind(uint64_t *ips, int max, int stop_eval, int *cut);
 void mc_unwind_init(void);
 /* MEMCREEP_UNWIND_CHECK: compare each walk with libunwind's. */
-int mc_unwind_checking(void);
+extern int mc_unwind_check_on; /* read inline on every capture */
 void mc_unwind_check(const uint64_t *fast, int n, int fallback, void *const *slow, int m);
 
 /* ---- stack_table.c: deduplicated stacks in the shared mapping ---- */

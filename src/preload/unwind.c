@@ -165,7 +165,7 @@ int mc_unwind(uint64_t *ips, int max, int stop_eval, int *cut)
 
 /* ---- the comparison with libunwind (MEMCREEP_UNWIND_CHECK=1) ---- */
 
-static int check_on;
+int mc_unwind_check_on;
 static uint64_t checked, differed, fell_back;
 
 /* Tells one differing capture: both walks side by side, a line each. */
@@ -181,11 +181,6 @@ static void show(const uint64_t *a, int na, void *const *b, int nb)
                  i < na && i < nb && a[i] == (uint64_t)(uintptr_t)b[i] ? "" : "  <");
         mc_warn("unwind check", line);
     }
-}
-
-int mc_unwind_checking(void)
-{
-    return check_on;
 }
 
 void mc_unwind_check(const uint64_t *fast, int n, int fallback, void *const *slow, int m)
@@ -215,7 +210,7 @@ void mc_unwind_init(void)
 {
     rules = mc_sys_alloc(RULE_CAP * sizeof(struct rule_slot));
     if (mc_env_u64("MEMCREEP_UNWIND_CHECK", 0)) {
-        check_on = 1;
+        mc_unwind_check_on = 1;
         atexit(check_report);
     }
 }
