@@ -10,6 +10,8 @@
 
 #include "analysis/collector.h"
 #include "common/proc.h"
+#include "analysis/verdict.h"
+#include "common/tcp_table.h"
 #include "common/util.h"
 
 int mc_collector_init(struct mc_collector *c, const char *dir, pid_t root, double t0)
@@ -20,7 +22,8 @@ int mc_collector_init(struct mc_collector *c, const char *dir, pid_t root, doubl
     c->t0 = t0;
     c->external_work = -1;
     c->py_wait = 2.0;
-    return 0;
+    c->tcp = mc_tcp_table_new();
+    return c->tcp ? 0 : -ENOMEM;
 }
 
 /* The per-slot arrays of a process are indexed by hash slot (up to the
@@ -60,6 +63,7 @@ void mc_collector_free(struct mc_collector *c)
     for (size_t i = 0; i < c->nprocs; i++)
         proc_free(c->procs[i]);
     free(c->procs);
+    mc_tcp_table_free(c->tcp);
     memset(c, 0, sizeof(*c));
 }
 
@@ -371,9 +375,10 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
     int needed = final || closing || c->every_tick || mc_clock_would_keep(&p->pts.clk) ||
                  mc_clock_would_keep(&c->tree.clk);
     if (alive && !execed && needed) {
+        double t_read = mc_now();
         int64_t rss = mc_proc_rss(p->pid);
         struct mc_proc_res res;
-        int got = mc_proc_resources(p->pid, &res) == 0;
+        int got = mc_proc_resources(p->pid, &res, c->tcp) == 0;
         /* Read while the process tears itself down, the figures would show
          * its exit, not its state: such a reading is dropped. */
         if (!mc_proc_exiting(p->pid)) {
@@ -390,6 +395,7 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
             int64_t lim = mc_proc_fd_limit(p->pid);
             if (lim > 0) p->fd_limit = (double)lim;
         }
+        c->read_sum += mc_now() - t_read;
     }
     int halved;
     int idx = c->frozen ? -1 : mc_clock_next(&p->pts.clk, final || closing, &halved);
@@ -461,8 +467,28 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
     }
 }
 
+/* Past the first MC_READ_FREE samples (twice what a verdict needs, so
+ * that a short run still gets one), a sample is taken no sooner than
+ * MC_READ_SPACING times what reading /proc took at the last one: the
+ * kernel walks its whole TCP table for each reading (tcp_table.c), tens
+ * of milliseconds once a connection per request has filled it with
+ * TIME_WAITs, and memcreep's reading must not take more than
+ * 1/MC_READ_SPACING of a core from the program it watches. The sample is
+ * skipped whole, not read in part: a socket count read at an earlier
+ * sample, set beside the work done at this one, would bend the rates per
+ * unit. */
+#define MC_READ_SPACING 20
+#define MC_READ_FREE    (2 * MC_MIN_POINTS)
+
 void mc_collector_tick(struct mc_collector *c, int final)
 {
+    double now = mc_now();
+    if (!final && c->reads >= MC_READ_FREE && now < c->read_at + MC_READ_SPACING * c->read_cost)
+        return;
+    c->reads++;
+    c->read_at = now;
+    c->read_sum = 0;
+    mc_tcp_table_expire(c->tcp);
     prune_skipped(c);
     scan_maps(c);
     if (!final) scan_tree(c);
@@ -496,6 +522,7 @@ void mc_collector_tick(struct mc_collector *c, int final)
         unj += p->pts.unjoined[n - 1];
         if (c->external_work < 0) work += p->pts.work[n - 1];
     }
+    c->read_cost = c->read_sum;
     int halved;
     int idx = c->frozen ? -1 : mc_clock_next(&c->tree.clk, final, &halved);
     if (idx < 0) return;
@@ -566,6 +593,7 @@ static void restart_points(struct mc_points *s)
 
 void mc_collector_restart(struct mc_collector *c)
 {
+    c->reads = 0;
     restart_points(&c->tree);
     for (size_t i = 0; i < c->nprocs; i++) {
         struct mc_proc *p = c->procs[i];

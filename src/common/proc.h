@@ -49,8 +49,11 @@ struct mc_proc_res {
     int npeers;
 };
 
-/* Fills *r for pid. Returns 0, or -1 when the process is gone or not
- * readable. */
-int mc_proc_resources(pid_t pid, struct mc_proc_res *r);
+struct mc_tcp_table;
+
+/* Fills *r for pid, its sockets from tab (tcp_table.h: one reading of the
+ * machine's TCP table per sample, shared by every process). Returns 0, or
+ * -1 when the process is gone or not readable. */
+int mc_proc_resources(pid_t pid, struct mc_proc_res *r, struct mc_tcp_table *tab);
 
 #endif
