@@ -40,6 +40,9 @@ static void usage(FILE *f)
           "      --body-file F    request body\n"
           "      --urls FILE      one URL per line, cycled (same scheme, host and port)\n"
           "                       URLs may hold {seq} (a running number) and {rand:N}\n"
+          "      --mix FILE       a mix of requests: a JSON array of {url, method, headers,\n"
+          "                       body or body_file, weight, name}, sent in proportion to\n"
+          "                       their weights and counted apart (docs/load.md)\n"
           "  -k, --insecure       do not verify the server's certificate\n"
           "      --timeout T      time a connection or request may take (default 10s)\n"
           "      --json           print the summary as JSON\n"
@@ -137,14 +140,14 @@ int mc_cmd_load(int argc, char **argv)
     for (; optind < argc; optind++)
         if (mc_load_cli_add_url(&l, argv[optind]) != 0) goto usage_error;
     if (!l.o.nurls) {
-        mc_error("load needs a URL (or --urls FILE)");
+        mc_error("load needs a URL (or --urls FILE, or --mix FILE)");
         goto usage_error;
     }
     if (l.protos == (MC_PROTO_H1 | MC_PROTO_H2)) {
         mc_error("load takes one protocol: --proto h1 or --proto h2");
         goto usage_error;
     }
-    mc_load_cli_finish(&l);
+    if (mc_load_cli_finish(&l) != 0) goto usage_error;
     if (!requests && !duration) duration = 10;
     if (mc_load_new(&l.o, &ld, err, sizeof(err)) != 0) {
         mc_error("%s", err);

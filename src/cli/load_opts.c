@@ -20,8 +20,7 @@ void mc_load_cli_init(struct mc_load_cli *l)
     l->o.timeout = 10;
 }
 
-/* Reads a whole file; returns a NUL-terminated buffer and its length. */
-static char *slurp(const char *path, size_t *len)
+char *mc_load_cli_slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -59,13 +58,14 @@ int mc_load_cli_add_url(struct mc_load_cli *l, const char *url)
         return -1;
     }
     l->urls[l->o.nurls++] = url;
+    l->user_urls++;
     return 0;
 }
 
 static int read_urls(struct mc_load_cli *l, const char *path)
 {
     size_t len;
-    l->url_file_buf = slurp(path, &len);
+    l->url_file_buf = mc_load_cli_slurp(path, &len);
     if (!l->url_file_buf) {
         mc_error("cannot read --urls file '%s': %s", path, strerror(errno));
         return -1;
@@ -153,7 +153,7 @@ int mc_load_cli_option(struct mc_load_cli *l, int c, const char *arg)
     case 1004: {
         size_t len;
         free(l->body_buf);
-        l->body_buf = slurp(arg, &len);
+        l->body_buf = mc_load_cli_slurp(arg, &len);
         if (!l->body_buf) {
             mc_error("cannot read --body-file '%s': %s", arg, strerror(errno));
             return -1;
@@ -175,6 +175,8 @@ int mc_load_cli_option(struct mc_load_cli *l, int c, const char *arg)
         return 1;
     case 1007:
         return mc_load_cli_add_url(l, arg) == 0 ? 1 : -1;
+    case 1008:
+        return mc_load_cli_read_mix(l, arg) == 0 ? 1 : -1;
     default:
         return 0;
     }
@@ -185,6 +187,11 @@ bad_num:
 
 int mc_load_cli_finish(struct mc_load_cli *l)
 {
+    if (l->o.nmix && (l->user_urls || l->o.method || l->o.nheaders || l->o.body)) {
+        mc_error("--mix gives every request's URL, method, headers and body: leave out URLs, "
+                 "--url, --urls, -X, -H and --body-file");
+        return -1;
+    }
     if (!l->o.method) l->o.method = l->o.body ? "POST" : "GET";
     if (!l->streams_set) l->o.streams = (l->protos & MC_PROTO_H2) ? 10 : 1;
     return 0;
@@ -194,12 +201,18 @@ void mc_load_cli_free(struct mc_load_cli *l)
 {
     free(l->url_file_buf);
     free(l->body_buf);
+    for (size_t i = 0; i < l->nowned; i++)
+        free(l->owned[i]);
+    free(l->owned);
+    json_decref(l->mix_json);
 }
 
 void mc_load_cli_describe(const struct mc_load_cli *l, enum mc_proto p, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s (%s, %d connection%s%s%s", l->urls[0], p == MC_PROTO_H2 ? "h2" : "h1",
-             l->o.conns, l->o.conns == 1 ? "" : "s", l->o.new_conn ? ", new per request" : "", "");
+    char mix[48] = "";
+    if (l->o.nmix) snprintf(mix, sizeof(mix), ", a mix of %zu requests", l->o.nmix);
+    snprintf(buf, len, "%s (%s%s, %d connection%s%s", l->urls[0], p == MC_PROTO_H2 ? "h2" : "h1",
+             mix, l->o.conns, l->o.conns == 1 ? "" : "s", l->o.new_conn ? ", new per request" : "");
     size_t n = strlen(buf);
     if (p == MC_PROTO_H2)
         n += (size_t)snprintf(buf + n, len - n, ", %d streams each", l->o.streams);

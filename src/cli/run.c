@@ -73,6 +73,7 @@ static void usage(FILE *f)
           "\n"
           "load (growth per request; see 'memcreep load --help' for the load options):\n"
           "      --url URL        drive HTTP load at URL once TARGET listens there\n"
+          "      --mix FILE       drive a mix of requests instead (memcreep load --help)\n"
           "      --proto P        h1, h2 or h1,h2 (each against a fresh start of TARGET)\n"
           "      --warmup N       requests before measuring (default 100)\n"
           "      --rounds R       rounds of load, a sample after each (default 8)\n"
@@ -82,6 +83,7 @@ static void usage(FILE *f)
           "      --workload CMD   run CMD (with /bin/sh) once TARGET is ready (listens on\n"
           "                       --url if given); the run ends when CMD ends\n"
           "      -c, -m, --rate, --new-conn, -X, -H, --body-file, --urls, -k, --timeout\n"
+          "                       as for memcreep load\n"
           "\n"
           "exit status: 0 no creep, 1 creep with --fail-on-creep, 2 usage error,\n"
           "3 target could not start or the preload could not work, 4 internal error or\n"
@@ -406,7 +408,10 @@ int mc_cmd_run(int argc, char **argv)
     }
     if (o.load.o.nurls) {
         char err[512];
-        mc_load_cli_finish(&o.load);
+        if (mc_load_cli_finish(&o.load) != 0) {
+            mc_load_cli_free(&o.load);
+            return MC_EXIT_USAGE;
+        }
         /* Check the URLs now: a typo must not cost a start of the target. */
         for (size_t i = 0; i < o.load.o.nurls; i++) {
             struct mc_url u;

@@ -41,6 +41,26 @@ struct req {
     double t0; /* intended (or actual) send time */
     int status;
     int used;
+    int kind; /* index in mc_load.kinds */
+};
+
+/* One kind of request, ready to send: its URLs (cycled), the fixed parts
+ * of its HTTP/1.1 request and its HTTP/2 header list, and its share of
+ * the mix (smooth weighted round robin, as nginx balances upstreams: each
+ * turn every kind gains its weight, the richest is sent and pays the sum
+ * of weights, so that the order is even, not in bursts, and repeatable). */
+struct kind {
+    const char *method;
+    int head;
+    size_t url0, nurl;
+    const char *body;
+    size_t body_len;
+    long weight, credit;
+    char h1_tail[4096];
+    size_t h1_tail_len;
+    nghttp2_nv *nva;
+    size_t nnv;
+    char lower_names[32][128];
 };
 
 struct conn {
@@ -62,6 +82,7 @@ struct conn {
     /* HTTP/1.1 */
     struct mc_h1 h1;
     double h1_t0;
+    int h1_kind;
     /* HTTP/2 */
     nghttp2_session *h2;
     struct req reqs[MAX_STREAMS];
@@ -88,12 +109,12 @@ struct mc_load {
     double last_progress;
     int fatal;
     char fatal_msg[256];
-    /* the request line's fixed parts */
-    char h1_tail[4096];
-    size_t h1_tail_len;
-    nghttp2_nv *nva;
-    size_t nnv;
-    char lower_names[32][128];
+    /* the kinds of request and what each got (kstats, nkinds of them,
+     * shown in the summary only for a mix) */
+    struct kind *kinds;
+    struct mc_load_kind_stats *kstats;
+    size_t nkinds;
+    long wsum;
 };
 
 static const char *err_names[MC_ERR_KINDS] = {"connect", "tls", "protocol", "reset", "timeout"};
@@ -112,20 +133,31 @@ static double now_s(void)
 
 /* ---- accounting ---- */
 
-static void finish(struct mc_load *ld, double t0, int status, int err)
+/* Counts a finished request of kind k sent at t0: with a status, or
+ * failed with err (>= 0). */
+static void finish(struct mc_load *ld, int k, double t0, int status, int err)
 {
     double t = now_s();
+    struct mc_load_kind_stats *ks = &ld->kstats[k];
     ld->st.done++;
+    ks->done++;
     ld->finished++;
     ld->last_progress = t;
     if (err >= 0) {
         ld->st.errors[err]++;
+        ks->errors++;
         return;
     }
+    int d = status / 100 < 6 ? status / 100 : 0;
     ld->st.ok++;
-    ld->st.status[status / 100 < 6 ? status / 100 : 0]++;
+    ks->ok++;
+    ld->st.status[d]++;
+    ks->status[d]++;
     double us = (t - t0) * 1e6;
-    mc_hist_record(&ld->st.hist, us < 0 ? 0 : (uint64_t)us);
+    uint64_t v = us < 0 ? 0 : (uint64_t)us;
+    mc_hist_record(&ld->st.hist, v);
+    ks->sum_us += (double)v;
+    if (v > ks->max_us) ks->max_us = v;
 }
 
 /* ---- buffers and I/O ---- */
@@ -222,9 +254,9 @@ static void fail_conn(struct conn *c, int err, double retry_after)
     struct mc_load *ld = c->ld;
     if (c->h2) {
         for (int i = 0; i < MAX_STREAMS; i++)
-            if (c->reqs[i].used) finish(ld, c->reqs[i].t0, 0, err);
+            if (c->reqs[i].used) finish(ld, c->reqs[i].kind, c->reqs[i].t0, 0, err);
     } else if (c->inflight) {
-        finish(ld, c->h1_t0, 0, err);
+        finish(ld, c->h1_kind, c->h1_t0, 0, err);
     }
     close_conn(c, retry_after);
 }
@@ -266,11 +298,12 @@ static ssize_t h2_body_read(nghttp2_session *s, int32_t stream, uint8_t *buf, si
     size_t i = (size_t)src->ptr;
     (void)s;
     (void)stream;
-    size_t left = c->ld->o.body_len - c->body_off[i];
+    const struct kind *k = &c->ld->kinds[c->reqs[i].kind];
+    size_t left = k->body_len - c->body_off[i];
     size_t n = left < len ? left : len;
-    memcpy(buf, c->ld->o.body + c->body_off[i], n);
+    memcpy(buf, k->body + c->body_off[i], n);
     c->body_off[i] += n;
-    if (c->body_off[i] == c->ld->o.body_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (c->body_off[i] == k->body_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
     return (ssize_t)n;
 }
 
@@ -314,10 +347,11 @@ static int h2_on_close(nghttp2_session *s, int32_t stream, uint32_t code, void *
     struct req *r = nghttp2_session_get_stream_user_data(s, stream);
     if (!r || !r->used) return 0;
     if (code == NGHTTP2_NO_ERROR && r->status >= 100) {
-        finish(c->ld, r->t0, r->status, -1);
+        finish(c->ld, r->kind, r->t0, r->status, -1);
         c->answered++;
     } else
-        finish(c->ld, r->t0, 0, code == NGHTTP2_PROTOCOL_ERROR ? MC_ERR_PROTOCOL : MC_ERR_RESET);
+        finish(c->ld, r->kind, r->t0, 0,
+               code == NGHTTP2_PROTOCOL_ERROR ? MC_ERR_PROTOCOL : MC_ERR_RESET);
     r->used = 0;
     c->inflight--;
     return 0;
@@ -361,9 +395,25 @@ static int h2_pull(struct conn *c)
 
 /* ---- requests ---- */
 
-static void next_path(struct mc_load *ld, char *path, size_t len)
+/* The kind of the next request (smooth weighted round robin, see struct
+ * kind). */
+static int next_kind(struct mc_load *ld)
 {
-    const struct mc_url *u = &ld->urls[ld->seq % ld->o.nurls];
+    if (ld->nkinds == 1) return 0;
+    size_t best = 0;
+    for (size_t i = 0; i < ld->nkinds; i++) {
+        ld->kinds[i].credit += ld->kinds[i].weight;
+        if (ld->kinds[i].credit > ld->kinds[best].credit) best = i;
+    }
+    ld->kinds[best].credit -= ld->wsum;
+    return (int)best;
+}
+
+/* The path of the next request of kind k: its URLs in turn, {seq} and
+ * {rand:N} filled in. */
+static void next_path(struct mc_load *ld, const struct kind *k, char *path, size_t len)
+{
+    const struct mc_url *u = &ld->urls[k->url0 + ld->seq % k->nurl];
     if (mc_url_expand(u->path, ld->seq, &ld->rng, path, len) < 0) snprintf(path, len, "/");
     ld->seq++;
 }
@@ -371,15 +421,18 @@ static void next_path(struct mc_load *ld, char *path, size_t len)
 static int send_h1(struct conn *c, double t0)
 {
     struct mc_load *ld = c->ld;
+    int ki = next_kind(ld);
+    const struct kind *k = &ld->kinds[ki];
     char path[2048];
-    next_path(ld, path, sizeof(path));
-    size_t ml = strlen(ld->o.method), pl = strlen(path);
-    if (wbuf_put(c, ld->o.method, ml) || wbuf_put(c, " ", 1) || wbuf_put(c, path, pl) ||
-        wbuf_put(c, ld->h1_tail, ld->h1_tail_len) ||
-        (ld->o.body_len && wbuf_put(c, ld->o.body, ld->o.body_len)))
+    next_path(ld, k, path, sizeof(path));
+    size_t ml = strlen(k->method), pl = strlen(path);
+    if (wbuf_put(c, k->method, ml) || wbuf_put(c, " ", 1) || wbuf_put(c, path, pl) ||
+        wbuf_put(c, k->h1_tail, k->h1_tail_len) ||
+        (k->body_len && wbuf_put(c, k->body, k->body_len)))
         return -1;
-    mc_h1_begin(&c->h1, !strcmp(ld->o.method, "HEAD"));
+    mc_h1_begin(&c->h1, k->head);
     c->h1_t0 = t0;
+    c->h1_kind = ki;
     c->inflight = 1;
     return 0;
 }
@@ -394,18 +447,20 @@ static int send_h2(struct conn *c, double t0)
             break;
         }
     if (slot < 0) return -1;
+    int ki = next_kind(ld);
+    struct kind *k = &ld->kinds[ki];
     char path[2048];
-    next_path(ld, path, sizeof(path));
-    ld->nva[3].value = (uint8_t *)path;
-    ld->nva[3].valuelen = strlen(path);
+    next_path(ld, k, path, sizeof(path));
+    k->nva[3].value = (uint8_t *)path;
+    k->nva[3].valuelen = strlen(path);
     struct req *r = &c->reqs[slot];
     r->t0 = t0;
     r->status = 0;
     r->used = 1;
+    r->kind = ki;
     c->body_off[slot] = 0;
     nghttp2_data_provider prd = {.source.ptr = (void *)(size_t)slot, .read_callback = h2_body_read};
-    int32_t id =
-        nghttp2_submit_request(c->h2, NULL, ld->nva, ld->nnv, ld->o.body_len ? &prd : NULL, r);
+    int32_t id = nghttp2_submit_request(c->h2, NULL, k->nva, k->nnv, k->body_len ? &prd : NULL, r);
     if (id < 0) {
         r->used = 0;
         return -1;
@@ -458,7 +513,7 @@ static void dispatch(struct mc_load *ld, double now)
                 t0 = now;
             }
             if ((c->h2 ? send_h2(c, t0) : send_h1(c, t0)) != 0) {
-                finish(ld, t0, 0, MC_ERR_PROTOCOL);
+                finish(ld, 0, t0, 0, MC_ERR_PROTOCOL);
                 break;
             }
             sent = 1;
@@ -578,7 +633,7 @@ static void h1_input(struct conn *c, const char *buf, size_t n)
     }
     if (c->h1.state != MC_H1_DONE) return;
     ld->st.body_bytes += c->h1.body_bytes;
-    finish(ld, c->h1_t0, c->h1.status, -1);
+    finish(ld, c->h1_kind, c->h1_t0, c->h1.status, -1);
     c->answered++;
     c->inflight = 0;
     if (used < n || c->h1.close) c->closing = 1; /* extra bytes: no pipelining here */
@@ -595,7 +650,7 @@ static void readable(struct conn *c)
                 mc_h1_eof(&c->h1);
                 if (c->h1.state == MC_H1_DONE) {
                     ld->st.body_bytes += c->h1.body_bytes;
-                    finish(ld, c->h1_t0, c->h1.status, -1);
+                    finish(ld, c->h1_kind, c->h1_t0, c->h1.status, -1);
                     c->answered++;
                     c->inflight = 0;
                 }
@@ -756,62 +811,108 @@ int mc_load_run(struct mc_load *ld, uint64_t requests, double seconds, double ti
 
 /* ---- set-up ---- */
 
-static int build_templates(struct mc_load *ld, char *err, size_t errlen)
+/* Builds the fixed parts of kind k's requests: the HTTP/1.1 tail after
+ * the path, and the HTTP/2 header list (pseudo-headers, then the user's
+ * with lower-case names). Returns 0, or -1 with a reason in err. */
+static int build_kind(struct mc_load *ld, struct kind *k, const char *const *headers,
+                      size_t nheaders, char *err, size_t errlen)
 {
-    const struct mc_load_opts *o = &ld->o;
-    const struct mc_url *u = &ld->urls[0];
+    const struct mc_url *u = &ld->urls[k->url0];
     size_t n = 0;
-    int w = snprintf(ld->h1_tail, sizeof(ld->h1_tail),
+    int w = snprintf(k->h1_tail, sizeof(k->h1_tail),
                      " HTTP/1.1\r\nHost: %s\r\nUser-Agent: memcreep-load\r\n", u->authority);
     n = (size_t)w;
-    for (size_t i = 0; i < o->nheaders && n < sizeof(ld->h1_tail); i++)
-        n += (size_t)snprintf(ld->h1_tail + n, sizeof(ld->h1_tail) - n, "%s\r\n", o->headers[i]);
-    if (o->body_len && n < sizeof(ld->h1_tail))
-        n += (size_t)snprintf(ld->h1_tail + n, sizeof(ld->h1_tail) - n, "Content-Length: %zu\r\n",
-                              o->body_len);
-    if (n + 3 > sizeof(ld->h1_tail)) {
+    for (size_t i = 0; i < nheaders && n < sizeof(k->h1_tail); i++)
+        n += (size_t)snprintf(k->h1_tail + n, sizeof(k->h1_tail) - n, "%s\r\n", headers[i]);
+    if (k->body_len && n < sizeof(k->h1_tail))
+        n += (size_t)snprintf(k->h1_tail + n, sizeof(k->h1_tail) - n, "Content-Length: %zu\r\n",
+                              k->body_len);
+    if (n + 3 > sizeof(k->h1_tail)) {
         snprintf(err, errlen, "request headers too long");
         return -1;
     }
-    memcpy(ld->h1_tail + n, "\r\n", 3);
-    ld->h1_tail_len = n + 2;
+    memcpy(k->h1_tail + n, "\r\n", 3);
+    k->h1_tail_len = n + 2;
 
-    /* HTTP/2: pseudo-headers, then the user's with lower-case names. */
-    if (o->nheaders > 32) {
+    if (nheaders > 32) {
         snprintf(err, errlen, "at most 32 extra headers");
         return -1;
     }
-    ld->nva = calloc(5 + o->nheaders, sizeof(nghttp2_nv));
-    if (!ld->nva) return -1;
+    k->nva = calloc(5 + nheaders, sizeof(nghttp2_nv));
+    if (!k->nva) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     static const char *names[] = {":method", ":scheme", ":authority", ":path", "user-agent"};
-    const char *values[] = {o->method, u->tls ? "https" : "http", u->authority, "/",
+    const char *values[] = {k->method, u->tls ? "https" : "http", u->authority, "/",
                             "memcreep-load"};
     for (int i = 0; i < 5; i++) {
-        ld->nva[i].name = (uint8_t *)names[i];
-        ld->nva[i].namelen = strlen(names[i]);
-        ld->nva[i].value = (uint8_t *)values[i];
-        ld->nva[i].valuelen = strlen(values[i]);
-        ld->nva[i].flags = NGHTTP2_NV_FLAG_NONE;
+        k->nva[i].name = (uint8_t *)names[i];
+        k->nva[i].namelen = strlen(names[i]);
+        k->nva[i].value = (uint8_t *)values[i];
+        k->nva[i].valuelen = strlen(values[i]);
+        k->nva[i].flags = NGHTTP2_NV_FLAG_NONE;
     }
-    ld->nnv = 5;
-    for (size_t i = 0; i < o->nheaders; i++) {
-        const char *h = o->headers[i], *colon = strchr(h, ':');
-        if (!colon || colon == h || (size_t)(colon - h) >= sizeof(ld->lower_names[0])) {
+    k->nnv = 5;
+    for (size_t i = 0; i < nheaders; i++) {
+        const char *h = headers[i], *colon = strchr(h, ':');
+        if (!colon || colon == h || (size_t)(colon - h) >= sizeof(k->lower_names[0])) {
             snprintf(err, errlen, "bad header '%s' (expected 'Name: value')", h);
             return -1;
         }
         size_t nl = (size_t)(colon - h);
-        for (size_t k = 0; k < nl; k++)
-            ld->lower_names[i][k] = (char)tolower((unsigned char)h[k]);
+        for (size_t j = 0; j < nl; j++)
+            k->lower_names[i][j] = (char)tolower((unsigned char)h[j]);
         const char *v = colon + 1;
         while (*v == ' ')
             v++;
-        nghttp2_nv *nv = &ld->nva[ld->nnv++];
-        nv->name = (uint8_t *)ld->lower_names[i];
+        nghttp2_nv *nv = &k->nva[k->nnv++];
+        nv->name = (uint8_t *)k->lower_names[i];
         nv->namelen = nl;
         nv->value = (uint8_t *)v;
         nv->valuelen = strlen(v);
         nv->flags = NGHTTP2_NV_FLAG_NONE;
+    }
+    return 0;
+}
+
+/* The kinds of request: one per entry of the mix, or one for the whole
+ * run (its URLs cycled). Returns 0, or -1 with a reason in err. */
+static int build_kinds(struct mc_load *ld, char *err, size_t errlen)
+{
+    const struct mc_load_opts *o = &ld->o;
+    ld->nkinds = o->nmix ? o->nmix : 1;
+    ld->kinds = calloc(ld->nkinds, sizeof(*ld->kinds));
+    ld->kstats = calloc(ld->nkinds, sizeof(*ld->kstats));
+    if (!ld->kinds || !ld->kstats) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < ld->nkinds; i++) {
+        struct kind *k = &ld->kinds[i];
+        const struct mc_load_req *q = o->nmix ? &o->mix[i] : NULL;
+        k->method = q ? q->method : o->method;
+        if (!k->method) k->method = (q ? q->body : o->body) ? "POST" : "GET";
+        k->head = !strcmp(k->method, "HEAD");
+        k->url0 = q ? i : 0;
+        k->nurl = q ? 1 : o->nurls;
+        k->body = q ? q->body : o->body;
+        k->body_len = q ? q->body_len : o->body_len;
+        k->weight = q && q->weight ? (long)q->weight : 1;
+        ld->wsum += k->weight;
+        struct mc_load_kind_stats *ks = &ld->kstats[i];
+        ks->weight = (unsigned)k->weight;
+        if (q && q->name)
+            snprintf(ks->name, sizeof(ks->name), "%s", q->name);
+        else
+            snprintf(ks->name, sizeof(ks->name), "%s %s", k->method, ld->urls[k->url0].path);
+        if (build_kind(ld, k, q ? q->headers : o->headers, q ? q->nheaders : o->nheaders, err,
+                       errlen) != 0)
+            return -1;
+    }
+    if (o->nmix) {
+        ld->st.kinds = ld->kstats;
+        ld->st.nkinds = ld->nkinds;
     }
     return 0;
 }
@@ -827,12 +928,13 @@ int mc_load_new(const struct mc_load_opts *o, struct mc_load **out, char *err, s
     ld->ep = -1;
     ld->rng = 0x9e3779b97f4a7c15ull;
     mc_hist_reset(&ld->st.hist);
-    if (!o->nurls || o->conns < 1 || o->streams < 1 || o->streams > MAX_STREAMS ||
-        o->timeout <= 0) {
+    size_t nurls = o->nmix ? o->nmix : o->nurls;
+    if (!nurls || o->nmix > MC_LOAD_KINDS_MAX || o->conns < 1 || o->streams < 1 ||
+        o->streams > MAX_STREAMS || o->timeout <= 0) {
         snprintf(err, errlen, "bad load options");
         goto fail;
     }
-    ld->urls = calloc(o->nurls, sizeof(*ld->urls));
+    ld->urls = calloc(nurls, sizeof(*ld->urls));
     ld->c = calloc((size_t)o->conns, sizeof(*ld->c));
     ld->rbuf = malloc(READ_BUF);
     ld->qcap = 1 << 20;
@@ -841,16 +943,16 @@ int mc_load_new(const struct mc_load_opts *o, struct mc_load **out, char *err, s
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    for (size_t i = 0; i < o->nurls; i++) {
-        if (mc_url_parse(o->urls[i], &ld->urls[i], err, errlen) != 0) goto fail;
+    for (size_t i = 0; i < nurls; i++) {
+        const char *url = o->nmix ? o->mix[i].url : o->urls[i];
+        if (mc_url_parse(url, &ld->urls[i], err, errlen) != 0) goto fail;
         if (i && (ld->urls[i].tls != ld->urls[0].tls ||
                   strcmp(ld->urls[i].authority, ld->urls[0].authority))) {
-            snprintf(err, errlen, "all URLs must share scheme, host and port ('%s' differs)",
-                     o->urls[i]);
+            snprintf(err, errlen, "all URLs must share scheme, host and port ('%s' differs)", url);
             goto fail;
         }
     }
-    if (build_templates(ld, err, errlen) != 0) goto fail;
+    if (build_kinds(ld, err, errlen) != 0) goto fail;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     int gai = getaddrinfo(ld->urls[0].host, ld->urls[0].port, &hints, &ld->ai);
     if (gai != 0) {
@@ -903,7 +1005,10 @@ void mc_load_free(struct mc_load *ld)
     if (ld->ep >= 0) close(ld->ep);
     if (ld->ai) freeaddrinfo(ld->ai);
     if (ld->tls) SSL_CTX_free(ld->tls);
-    free(ld->nva);
+    for (size_t i = 0; ld->kinds && i < ld->nkinds; i++)
+        free(ld->kinds[i].nva);
+    free(ld->kinds);
+    free(ld->kstats);
     free(ld->queue);
     free(ld->rbuf);
     free(ld->c);

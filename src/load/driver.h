@@ -14,6 +14,21 @@ enum mc_proto {
     MC_PROTO_H2 = 2,
 };
 
+/* One kind of request in a mix (--mix): chosen in proportion to its
+ * weight, counted apart. */
+struct mc_load_req {
+    const char *name; /* label in summaries; "METHOD path" when NULL */
+    const char *method;
+    const char *url;            /* same scheme, host and port as the others */
+    const char *const *headers; /* "Name: value" */
+    size_t nheaders;
+    const char *body; /* or NULL */
+    size_t body_len;
+    unsigned weight; /* >= 1 */
+};
+
+#define MC_LOAD_KINDS_MAX 64 /* request kinds in one mix */
+
 struct mc_load_opts {
     const char *const *urls; /* same scheme, host and port; cycled */
     size_t nurls;
@@ -26,6 +41,10 @@ struct mc_load_opts {
     size_t nheaders;
     const char *body; /* request body or NULL */
     size_t body_len;
+    /* A mix of requests: when nmix > 0 it replaces urls, method, headers
+     * and body. */
+    const struct mc_load_req *mix;
+    size_t nmix;
     int new_conn;   /* a new connection for every request */
     int insecure;   /* do not verify the server's certificate */
     double timeout; /* seconds a request (or connect) may take */
@@ -39,6 +58,17 @@ enum mc_load_err {
     MC_ERR_RESET,    /* closed or reset mid-response, stream reset */
     MC_ERR_TIMEOUT,  /* no complete response in time */
     MC_ERR_KINDS
+};
+
+/* What one kind of request of a mix got (the whole run's when there is
+ * no mix). */
+struct mc_load_kind_stats {
+    char name[96];
+    unsigned weight;
+    uint64_t done, ok, errors;
+    uint64_t status[6]; /* by first digit, as in mc_load_stats */
+    double sum_us;      /* latency of those with a status, summed */
+    uint64_t max_us;
 };
 
 struct mc_load_stats {
@@ -55,6 +85,9 @@ struct mc_load_stats {
     uint64_t top_answered; /* answers the busiest slot got */
     double elapsed;        /* seconds spent in mc_load_run */
     struct mc_hist hist;   /* latency of finished requests, microseconds */
+    /* By kind of request, in the mix's order (nkinds 0 without a mix). */
+    const struct mc_load_kind_stats *kinds;
+    size_t nkinds;
 };
 
 struct mc_load;

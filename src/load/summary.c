@@ -61,6 +61,33 @@ json_t *mc_load_summary_json(const struct mc_load_stats *st)
         json_object_set_new(lat, qnames[i],
                             json_integer((json_int_t)mc_hist_quantile(h, quantiles[i])));
     json_object_set_new(o, "latency_us", lat);
+    if (st->nkinds) {
+        json_t *mix = json_array();
+        for (size_t i = 0; i < st->nkinds; i++) {
+            const struct mc_load_kind_stats *k = &st->kinds[i];
+            json_t *m = json_object();
+            json_object_set_new(m, "name", json_string(k->name));
+            json_object_set_new(m, "weight", json_integer(k->weight));
+            json_object_set_new(m, "requests", json_integer((json_int_t)k->done));
+            json_object_set_new(m, "ok", json_integer((json_int_t)k->ok));
+            json_object_set_new(m, "errors", json_integer((json_int_t)k->errors));
+            json_object_set_new(m, "requests_per_s", json_real((double)k->done / el));
+            json_object_set_new(m, "share",
+                                json_real(st->done ? (double)k->done / (double)st->done : 0));
+            json_t *ks = json_object();
+            for (int d = 1; d < 6; d++) {
+                char key[8];
+                snprintf(key, sizeof(key), "%dxx", d);
+                json_object_set_new(ks, key, json_integer((json_int_t)k->status[d]));
+            }
+            json_object_set_new(m, "status", ks);
+            json_object_set_new(m, "latency_mean_us",
+                                json_real(k->ok ? k->sum_us / (double)k->ok : 0));
+            json_object_set_new(m, "latency_max_us", json_integer((json_int_t)k->max_us));
+            json_array_append_new(mix, m);
+        }
+        json_object_set_new(o, "mix", mix);
+    }
     return o;
 }
 
@@ -101,6 +128,19 @@ void mc_load_summary_text(const struct mc_load_stats *st, const char *what, FILE
     fmt_us(b, sizeof(b), h->count ? h->sum_us / (double)h->count : 0);
     fprintf(out, "  mean %s\n", b);
     fprintf(out, "  connections  %llu opened\n", (unsigned long long)st->connections);
+    /* One row per kind of a mix: its share of the requests is the one to
+     * set beside a finding's bytes per request. */
+    if (st->nkinds)
+        fprintf(out, "  mix          %-28s %9s %8s %7s %7s %7s  %s\n", "request", "requests",
+                "req/s", "share", "errors", "non-2xx", "mean latency");
+    for (size_t i = 0; i < st->nkinds; i++) {
+        const struct mc_load_kind_stats *k = &st->kinds[i];
+        fmt_us(b, sizeof(b), k->ok ? k->sum_us / (double)k->ok : 0);
+        fprintf(out, "               %-28s %9llu %8.0f %6.1f%% %7llu %7llu  %s\n", k->name,
+                (unsigned long long)k->done, (double)k->done / el,
+                st->done ? 100.0 * (double)k->done / (double)st->done : 0,
+                (unsigned long long)k->errors, (unsigned long long)(k->ok - k->status[2]), b);
+    }
     char w[256];
     if (mc_load_warning(st, w, sizeof(w))) fprintf(out, "  warning      %s\n", w);
 }

@@ -231,6 +231,18 @@ static void load_section(json_t *doc, FILE *out, int colour)
             mc_jnum(sum, "requests"), mc_jnum(sum, "requests_per_s"), nerr, mc_jnum(lat, "p50"),
             mc_jnum(lat, "p99"));
     if (*mc_jstr(sum, "warning")) fprintf(out, "  warning: %s\n", mc_jstr(sum, "warning"));
+    /* A mix: the rates per request above are per request of any kind; a
+     * kind's share turns them into its own. */
+    json_t *mix = json_object_get(sum, "mix");
+    if (json_array_size(mix)) {
+        size_t i;
+        json_t *m;
+        fprintf(out, "  mix (rates are per request of any kind):");
+        json_array_foreach (mix, i, m)
+            fprintf(out, "%s %s %.1f%% (%.0f)", i ? "," : "", mc_jstr(m, "name"),
+                    100 * mc_jnum(m, "share"), mc_jnum(m, "requests"));
+        fputc('\n', out);
+    }
     json_t *rounds = json_object_get(load, "rounds");
     if (json_array_size(rounds)) {
         fprintf(out, "  %6s %10s %12s %12s %10s %12s\n", "round", "requests", "d live heap",

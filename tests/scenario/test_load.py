@@ -325,6 +325,25 @@ def case_bad_input():
              (["http://127.0.0.1/", "-c", "0"], 2, "out of range"),
              (["http://127.0.0.1/", "-H", "nocolon"], 2, "--header"),
              ([], 2, "needs a URL")]
+    d = tempfile.mkdtemp(prefix="mc-mix-")
+    mixes = {"notjson": "[{\"url\": ", "notarray": "{\"url\": \"http://127.0.0.1/\"}",
+             "nourl": "[{\"weight\": 2}]", "badkey": "[{\"url\": \"http://127.0.0.1/\", \"wieght\": 2}]",
+             "badweight": "[{\"url\": \"http://127.0.0.1/\", \"weight\": 0}]",
+             "nobody": "[{\"url\": \"http://127.0.0.1/\", \"body_file\": \"missing.bin\"}]",
+             "twohosts": "[{\"url\": \"http://127.0.0.1:1/\"}, {\"url\": \"http://127.0.0.1:2/\"}]",
+             "ok": "[{\"url\": \"http://127.0.0.1/\"}]"}
+    for name, text in mixes.items():
+        with open(os.path.join(d, name + ".json"), "w") as f:
+            f.write(text)
+    mix = lambda name: ["--mix", os.path.join(d, name + ".json")]  # noqa: E731
+    cases += [(mix("notjson"), 2, "notjson.json:1"), (mix("notarray"), 2, "JSON array"),
+              (mix("nourl"), 2, "no \"url\""), (mix("badkey"), 2, "unknown key 'wieght'"),
+              (mix("badweight"), 2, "\"weight\" takes a whole number"),
+              (mix("nobody"), 2, "cannot read body_file"),
+              (mix("twohosts"), 2, "share scheme, host and port"),
+              (mix("nothere"), 2, "cannot read --mix file"),
+              (mix("ok") + ["-X", "POST"], 2, "leave out URLs"),
+              (mix("ok") + ["http://127.0.0.1/"], 2, "leave out URLs")]
     for args, status, words in cases:
         t = time.time()
         rc, _, err = test_run.memcreep(["load"] + args, timeout=30)
@@ -562,6 +581,53 @@ def case_run_workload():
     found = test_run.stacks_at(p, "h2_remember_stream")
     check(found and found[0]["verdict"] == "CREEP" and found[0]["bytes_per_min"] > 0,
           "workload: leak not found per minute")
+
+
+def case_run_mix():
+    """A request mix: nine GETs to one POST that carries a 4000-byte body the
+    server keeps (keep_post_body). Requests go in exact proportion to the
+    weights, each kind is counted apart, and the leak is found at its
+    function at 4000 / 10 bytes per request of the mix."""
+    port = free_port()
+    d = tempfile.mkdtemp(prefix="mc-mix-")
+    with open(os.path.join(d, "upload.bin"), "wb") as f:
+        f.write(b"\x00\x01" * 2000)
+    mix = [{"url": f"http://127.0.0.1:{port}/items/{{seq}}", "weight": 9, "name": "list"},
+           {"url": f"http://127.0.0.1:{port}/upload", "method": "POST", "weight": 1,
+            "headers": {"Content-Type": "application/octet-stream"}, "body_file": "upload.bin"}]
+    with open(os.path.join(d, "mix.json"), "w") as f:
+        json.dump(mix, f)
+    target = [os.path.join(ARGS.fixtures, "h2_server"), "--port", str(port), "--body", "200",
+              "--keep-posts"]
+    out = tempfile.mkdtemp(prefix="mc-scenario-")
+    rc, _, err = test_run.memcreep(["run", "-o", out, "--mix", os.path.join(d, "mix.json"),
+                                    "--rounds", "6", "--round-requests", "1000",
+                                    "--fail-on-creep", "--"] + target, timeout=120)
+    check(rc == 1, f"exit {rc}, expected 1 (creep with --fail-on-creep): {err}")
+    doc = load_doc(os.path.join(out, "result.json"))
+    s = doc["load"]["summary"]
+    kinds = {m["name"]: m for m in s["mix"]}
+    check(set(kinds) == {"list", "POST /upload"}, f"kinds {sorted(kinds)}")
+    post, get = kinds["POST /upload"], kinds["list"]
+    check(post["requests"] + get["requests"] == s["requests"], "kinds do not add up")
+    check(post["requests"] * 10 == s["requests"] and post["ok"] == post["requests"],
+          f"POST {post['requests']} of {s['requests']}, expected one in ten")
+    test_run.expect_creep(test_run.root_proc(doc), "keep_post_body", 4000 / 10)
+    test_run.expect_only_creep(test_run.root_proc(doc), ["keep_post_body"])
+    rc, text, err = test_run.memcreep(["report", out, "--color", "never"])
+    check(rc == 0 and "POST /upload 10.0%" in text, f"report: no mix line: {err}")
+    # memcreep load prints the same split.
+    srv = subprocess.Popen(target, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        rc, text, err = test_run.memcreep(["load", "--mix", os.path.join(d, "mix.json"), "-n",
+                                           "2000", "-c", "4", "-q"])
+        check(rc == 0, f"load --mix: exit {rc}: {err}")
+        row = [l.split() for l in text.splitlines() if l.strip().startswith("POST /upload")]
+        check(row and row[0][2] == "200" and row[0][4] == "10.0%", f"load --mix rows: {text}")
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
 
 
 def case_run_never_listens():
