@@ -26,6 +26,19 @@ int mc_load_warning(const struct mc_load_stats *st, char *buf, size_t len)
     return 1;
 }
 
+/* {"1xx": n, ..., "5xx": n} from counts by first digit (status[1..5]); a
+ * new object. */
+static json_t *status_json(const uint64_t status[6])
+{
+    json_t *o = json_object();
+    for (int i = 1; i < 6; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "%dxx", i);
+        json_object_set_new(o, k, json_integer((json_int_t)status[i]));
+    }
+    return o;
+}
+
 json_t *mc_load_summary_json(const struct mc_load_stats *st)
 {
     json_t *o = json_object();
@@ -40,13 +53,7 @@ json_t *mc_load_summary_json(const struct mc_load_stats *st)
     json_object_set_new(o, "connections_answered", json_integer(st->conns_answered));
     char w[256];
     if (mc_load_warning(st, w, sizeof(w))) json_object_set_new(o, "warning", json_string(w));
-    json_t *status = json_object();
-    for (int i = 1; i < 6; i++) {
-        char k[8];
-        snprintf(k, sizeof(k), "%dxx", i);
-        json_object_set_new(status, k, json_integer((json_int_t)st->status[i]));
-    }
-    json_object_set_new(o, "status", status);
+    json_object_set_new(o, "status", status_json(st->status));
     json_t *errs = json_object();
     for (int i = 0; i < MC_ERR_KINDS; i++)
         json_object_set_new(errs, mc_load_err_name((enum mc_load_err)i),
@@ -74,13 +81,7 @@ json_t *mc_load_summary_json(const struct mc_load_stats *st)
             json_object_set_new(m, "requests_per_s", json_real((double)k->done / el));
             json_object_set_new(m, "share",
                                 json_real(st->done ? (double)k->done / (double)st->done : 0));
-            json_t *ks = json_object();
-            for (int d = 1; d < 6; d++) {
-                char key[8];
-                snprintf(key, sizeof(key), "%dxx", d);
-                json_object_set_new(ks, key, json_integer((json_int_t)k->status[d]));
-            }
-            json_object_set_new(m, "status", ks);
+            json_object_set_new(m, "status", status_json(k->status));
             json_object_set_new(m, "latency_mean_us",
                                 json_real(k->ok ? k->sum_us / (double)k->ok : 0));
             json_object_set_new(m, "latency_max_us", json_integer((json_int_t)k->max_us));
