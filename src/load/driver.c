@@ -636,7 +636,24 @@ static void h1_input(struct conn *c, const char *buf, size_t n)
     finish(ld, c->h1_kind, c->h1_t0, c->h1.status, -1);
     c->answered++;
     c->inflight = 0;
-    if (used < n || c->h1.close) c->closing = 1; /* extra bytes: no pipelining here */
+    if (used < n || c->h1.close) {
+        c->closing = 1; /* extra bytes: no pipelining here */
+        return;
+    }
+    /* In closed loop the next request goes out on this connection at once,
+     * as wrk sends it, not after every other event of this wake-up has been
+     * read (each a copy of up to a whole body): that wait would be counted
+     * as the server's latency and would lower the rate. */
+    if (ld->o.rate <= 0 && !c->closing && can_issue(ld)) {
+        double t0 = now_s();
+        ld->started++;
+        if (send_h1(c, t0) != 0) {
+            finish(ld, 0, t0, 0, MC_ERR_PROTOCOL);
+            return;
+        }
+        if (ld->o.new_conn) c->closing = 1;
+        flush(c);
+    }
 }
 
 static void readable(struct conn *c)
