@@ -486,7 +486,6 @@ void mc_collector_tick(struct mc_collector *c, int final)
     if (!final && c->reads >= MC_READ_FREE && now < c->read_at + MC_READ_SPACING * c->read_cost)
         return;
     c->reads++;
-    c->read_at = now;
     c->read_sum = 0;
     mc_tcp_table_expire(c->tcp);
     prune_skipped(c);
@@ -522,7 +521,12 @@ void mc_collector_tick(struct mc_collector *c, int final)
         unj += p->pts.unjoined[n - 1];
         if (c->external_work < 0) work += p->pts.work[n - 1];
     }
-    c->read_cost = c->read_sum;
+    /* A tick whose samples the clock does not keep reads nothing: the
+     * spacing runs from the last one that read. */
+    if (c->read_sum > 0) {
+        c->read_cost = c->read_sum;
+        c->read_at = now;
+    }
     int halved;
     int idx = c->frozen ? -1 : mc_clock_next(&c->tree.clk, final, &halved);
     if (idx < 0) return;
