@@ -375,7 +375,6 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
     int needed = final || closing || c->every_tick || mc_clock_would_keep(&p->pts.clk) ||
                  mc_clock_would_keep(&c->tree.clk);
     if (alive && !execed && needed) {
-        double t_read = mc_now();
         int64_t rss = mc_proc_rss(p->pid);
         struct mc_proc_res res;
         int got = mc_proc_resources(p->pid, &res, c->tcp) == 0;
@@ -395,7 +394,6 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
             int64_t lim = mc_proc_fd_limit(p->pid);
             if (lim > 0) p->fd_limit = (double)lim;
         }
-        c->read_sum += mc_now() - t_read;
     }
     int halved;
     int idx = c->frozen ? -1 : mc_clock_next(&p->pts.clk, final || closing, &halved);
@@ -469,14 +467,16 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
 
 /* Past the first MC_READ_FREE samples (twice what a verdict needs, so
  * that a short run still gets one), a sample is taken no sooner than
- * MC_READ_SPACING times what reading /proc took at the last one: the
- * kernel walks its whole TCP table for each reading (tcp_table.c), tens
- * of milliseconds once a connection per request has filled it with
- * TIME_WAITs, and memcreep's reading must not take more than
- * 1/MC_READ_SPACING of a core from the program it watches. The sample is
- * skipped whole, not read in part: a socket count read at an earlier
- * sample, set beside the work done at this one, would bend the rates per
- * unit. */
+ * MC_READ_SPACING times what the kernel's walk of its TCP table took at
+ * the last one (tcp_table.c): tens of milliseconds once a connection per
+ * request has filled the table with TIME_WAITs, and memcreep's reading
+ * must not take more than 1/MC_READ_SPACING of a core from the program it
+ * watches. Only the walk counts: the rest of a reading is small and grows
+ * with the program's own descriptors, and spacing by it made samples
+ * sparse on a merely busy machine (python.httpx lost 15% of a rate under
+ * ctest -j2). The sample is skipped whole, not read in part: a socket
+ * count read at an earlier sample, set beside the work done at this one,
+ * would bend the rates per unit. */
 #define MC_READ_SPACING 20
 #define MC_READ_FREE    (2 * MC_MIN_POINTS)
 
@@ -486,7 +486,6 @@ void mc_collector_tick(struct mc_collector *c, int final)
     if (!final && c->reads >= MC_READ_FREE && now < c->read_at + MC_READ_SPACING * c->read_cost)
         return;
     c->reads++;
-    c->read_sum = 0;
     mc_tcp_table_expire(c->tcp);
     prune_skipped(c);
     scan_maps(c);
@@ -523,8 +522,9 @@ void mc_collector_tick(struct mc_collector *c, int final)
     }
     /* A tick whose samples the clock does not keep reads nothing: the
      * spacing runs from the last one that read. */
-    if (c->read_sum > 0) {
-        c->read_cost = c->read_sum;
+    double walk = mc_tcp_table_cost(c->tcp);
+    if (walk > 0) {
+        c->read_cost = walk;
         c->read_at = now;
     }
     int halved;

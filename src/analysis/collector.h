@@ -171,11 +171,11 @@ struct mc_collector {
     double age_next, age_slice;
     int age_by_round, age_doubling;
     /* The machine's TCP table, read once per sample for all processes,
-     * and what reading /proc cost at the last sample that read it (s):
+     * and what its walk cost at the last sample that read it (s):
      * the next waits MC_READ_SPACING times that (mc_collector_tick);
      * the samples taken since the series (re)started. */
     struct mc_tcp_table *tcp;
-    double read_at, read_cost, read_sum;
+    double read_at, read_cost;
     uint32_t reads;
 };
 
