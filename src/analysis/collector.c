@@ -10,7 +10,6 @@
 
 #include "analysis/collector.h"
 #include "common/proc.h"
-#include "analysis/verdict.h"
 #include "common/tcp_table.h"
 #include "common/util.h"
 
@@ -465,27 +464,8 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
     }
 }
 
-/* Past the first MC_READ_FREE samples (twice what a verdict needs, so
- * that a short run still gets one), a sample is taken no sooner than
- * MC_READ_SPACING times what the kernel's walk of its TCP table took at
- * the last one (tcp_table.c): tens of milliseconds once a connection per
- * request has filled the table with TIME_WAITs, and memcreep's reading
- * must not take more than 1/MC_READ_SPACING of a core from the program it
- * watches. Only the walk counts: the rest of a reading is small and grows
- * with the program's own descriptors, and spacing by it made samples
- * sparse on a merely busy machine (python.httpx lost 15% of a rate under
- * ctest -j2). The sample is skipped whole, not read in part: a socket
- * count read at an earlier sample, set beside the work done at this one,
- * would bend the rates per unit. */
-#define MC_READ_SPACING 20
-#define MC_READ_FREE    (2 * MC_MIN_POINTS)
-
 void mc_collector_tick(struct mc_collector *c, int final)
 {
-    double now = mc_now();
-    if (!final && c->reads >= MC_READ_FREE && now < c->read_at + MC_READ_SPACING * c->read_cost)
-        return;
-    c->reads++;
     mc_tcp_table_expire(c->tcp);
     prune_skipped(c);
     scan_maps(c);
@@ -519,13 +499,6 @@ void mc_collector_tick(struct mc_collector *c, int final)
         conns += p->pts.connects[n - 1];
         unj += p->pts.unjoined[n - 1];
         if (c->external_work < 0) work += p->pts.work[n - 1];
-    }
-    /* A tick whose samples the clock does not keep reads nothing: the
-     * spacing runs from the last one that read. */
-    double walk = mc_tcp_table_cost(c->tcp);
-    if (walk > 0) {
-        c->read_cost = walk;
-        c->read_at = now;
     }
     int halved;
     int idx = c->frozen ? -1 : mc_clock_next(&c->tree.clk, final, &halved);
@@ -597,7 +570,6 @@ static void restart_points(struct mc_points *s)
 
 void mc_collector_restart(struct mc_collector *c)
 {
-    c->reads = 0;
     restart_points(&c->tree);
     for (size_t i = 0; i < c->nprocs; i++) {
         struct mc_proc *p = c->procs[i];
