@@ -108,6 +108,18 @@ int mc_map_open(const char *path, struct mc_map *m)
         rc = -EPROTO;
         goto out;
     }
+    /* The header is read before it is mapped: the preload makes the file
+     * sparse and commits its pages as it goes, and on a full tmpfs a read
+     * through the mapping of a page not yet committed is SIGBUS, where
+     * pread of the hole gives zeros. The magic is written once the header
+     * page is committed. */
+    uint64_t magic = 0;
+    if (pread(fd, &magic, sizeof(magic), (off_t)offsetof(struct mc_shm_header, magic)) !=
+            (ssize_t)sizeof(magic) ||
+        magic != MC_SHM_MAGIC) {
+        rc = magic ? -EPROTO : -EAGAIN;
+        goto out;
+    }
     void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         rc = -errno;

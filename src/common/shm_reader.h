@@ -19,8 +19,9 @@ struct mc_map {
 };
 
 /* Maps the file read-only and validates its layout. Returns 0, -errno when
- * it cannot be opened or mapped, -EPROTO when it is not a memcreep mapping
- * of this version (or not one yet: the magic is written last). */
+ * it cannot be opened or mapped, -EAGAIN when it is not published yet (no
+ * magic: it is written last), -EPROTO when it is not a memcreep mapping of
+ * this version. */
 int mc_map_open(const char *path, struct mc_map *m);
 void mc_map_close(struct mc_map *m);
 /* 1 when part of the file was gone while memcreep read it (the target

@@ -68,7 +68,10 @@ static void refuses_corrupt_mappings(void **state)
     assert_int_equal(mc_map_open(path, &m), -EPROTO);
     write_file(h, size - 64); /* size does not match */
     assert_int_equal(mc_map_open(path, &m), -EPROTO);
-    h->magic = 0;
+    h->magic = 0; /* not published yet: read, never mapped */
+    write_file(h, size);
+    assert_int_equal(mc_map_open(path, &m), -EAGAIN);
+    h->magic = MC_SHM_MAGIC ^ 1;
     write_file(h, size);
     assert_int_equal(mc_map_open(path, &m), -EPROTO);
     h->magic = MC_SHM_MAGIC;
