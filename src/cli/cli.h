@@ -16,6 +16,7 @@ enum mc_exit {
 };
 
 int mc_cmd_run(int argc, char **argv);
+int mc_cmd_attach(int argc, char **argv);
 int mc_cmd_report(int argc, char **argv);
 int mc_cmd_load(int argc, char **argv);
 int mc_cmd_diff(int argc, char **argv);

@@ -30,6 +30,9 @@ static void usage(FILE *f)
           "\n"
           "commands:\n"
           "  run [options] -- TARGET [ARGS...]   run TARGET under watch and report creep\n"
+          "  attach PID [options]               watch a running process (and its children)\n"
+          "                                     from outside, and from inside once memcreep's\n"
+          "                                     library is loaded into it\n"
           "  load URL [options]                 send HTTP/1.1 or HTTP/2 load and summarise\n"
           "  report RUN [options]               show a finished run again (RUN: a run's\n"
           "                                     output directory or its result.json)\n"
@@ -43,7 +46,8 @@ static void usage(FILE *f)
           "  1  creep found and --fail-on-creep given\n"
           "  2  usage error: bad option or value, unreadable result, unwritable output\n"
           "  3  the target could not be started, exited at once with an error, or the\n"
-          "     preload could not work in it (statically linked target: RSS only)\n"
+          "     preload could not work in it (statically linked target: RSS only); for\n"
+          "     attach, the process could not be attached to (said on one line)\n"
           "  4  internal error, or an output file could not be written (a full disk)\n"
           "  5  the target failed by itself after it ran (non-zero exit status, or a\n"
           "     signal memcreep did not send), or the --workload command failed\n",
@@ -59,6 +63,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "run")) return mc_cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "attach")) return mc_cmd_attach(argc - 1, argv + 1);
     if (!strcmp(cmd, "report")) return mc_cmd_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "load")) return mc_cmd_load(argc - 1, argv + 1);
     if (!strcmp(cmd, "diff")) return mc_cmd_diff(argc - 1, argv + 1);

@@ -92,7 +92,37 @@ static void usage(FILE *f)
           f);
 }
 
-static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
+static void attach_usage(FILE *f)
+{
+    fputs("usage: memcreep attach PID [options]\n"
+          "\n"
+          "Watches the process PID, already running, and the processes under it: from\n"
+          "outside (/proc) at once, and from inside once libmemcreep.so is loaded into\n"
+          "them (ptrace, then dlopen in the process; docs/attach.md). What was allocated\n"
+          "before the attach is not tracked, and its frees are ignored. At the end (the\n"
+          "duration, the load done, Ctrl-C) the library takes its hooks out and goes inert;\n"
+          "the process keeps running. Prints the same report as memcreep run.\n"
+          "\n"
+          "      --watch-only     nothing enters the process: /proc only (memory, descriptors,\n"
+          "                       sockets, threads, children)\n"
+          "  -d, --duration T     stop watching after T (default: until the process ends or\n"
+          "                       Ctrl-C)\n"
+          "  -o, --output DIR, -i, --interval T, --depth N, --stacks N, --min-growth S,\n"
+          "      --sample-bytes S, --burst-rate N, --py-sample-bytes S, --top N, --py-trace T,\n"
+          "      --unit MOD:NAME, --run-dir DIR, --metrics H:P, --fail-on-creep, --color WHEN,\n"
+          "  -q, --quiet          as for memcreep run\n"
+          "      --url URL, --mix FILE, --proto h1|h2, --warmup N, --rounds R,\n"
+          "      --round-requests N, --workload CMD and the load options: as for memcreep run,\n"
+          "                       against the running process\n"
+          "\n"
+          "exit status: 0 no creep, 1 creep with --fail-on-creep, 2 usage error,\n"
+          "3 PID could not be attached to (gone, not permitted, static or not glibc, another\n"
+          "mount namespace: said on one line; the outside view is reported where it still\n"
+          "can be), 4 internal error or an output file could not be written\n",
+          f);
+}
+
+static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at, int attach)
 {
     static const struct option opts[] = {MC_LOAD_LONGOPTS,
                                          {"duration", required_argument, 0, 'd'},
@@ -121,6 +151,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
                                          {"round-requests", required_argument, 0, 2003},
                                          {"listen-timeout", required_argument, 0, 2004},
                                          {"workload", required_argument, 0, 2005},
+                                         {"watch-only", no_argument, 0, 2018},
                                          {0, 0, 0, 0}};
     int c, li;
     optind = 1;
@@ -208,9 +239,6 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
         case 'q':
             o->s.quiet = 1;
             break;
-        case 2010:
-            o->s.python_malloc = 1;
-            break;
         case 2011:
             if (mc_parse_duration(optarg, &o->s.py_trace) || o->s.py_trace > 86400) {
                 mc_error("%s takes a duration up to 24h such as 30s, or 0, not '%s'", name, optarg);
@@ -253,14 +281,29 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
             o->s.run_dir = optarg;
             break;
         }
+        case 2018:
+            if (!attach) goto unknown;
+            o->s.watch_only = 1;
+            break;
+        case 2010:
+            if (attach) {
+                mc_error("--python-malloc needs a fresh start of the program: not for attach");
+                return -1;
+            }
+            o->s.python_malloc = 1;
+            break;
         case 'h':
-            usage(stdout);
+            if (attach)
+                attach_usage(stdout);
+            else
+                usage(stdout);
             exit(MC_EXIT_OK);
         case ':':
             mc_error("option '%s' needs a value", argv[optind - 1]);
             return -1;
         default:
-            mc_error("run: unknown option '%s' (try 'memcreep run --help')", name);
+        unknown:
+            mc_error("%s: unknown option '%s' (try 'memcreep %s --help')", argv[0], name, argv[0]);
             return -1;
         }
         continue;
@@ -270,6 +313,26 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at)
     bad_num:
         mc_error("%s is out of range or not a number: '%s'", name, optarg);
         return -1;
+    }
+    if (attach) {
+        /* The PID: before the options (argv[0] then holds it) or after. */
+        const char *p = strcmp(argv[0], "attach") ? argv[0] : optind < argc ? argv[optind++] : NULL;
+        uint64_t pid;
+        if (!p) {
+            mc_error("no PID: usage is memcreep attach PID [options]");
+            return -1;
+        }
+        if (mc_parse_u64(p, 1, 4194304, &pid)) {
+            mc_error("attach takes a process id, not '%s'", p);
+            return -1;
+        }
+        if (optind < argc) {
+            mc_error("attach takes one PID; unexpected '%s'", argv[optind]);
+            return -1;
+        }
+        o->s.attach_pid = (pid_t)pid;
+        *target_at = argc;
+        return 0;
     }
     if (optind >= argc) {
         mc_error("no target: usage is memcreep run [options] -- TARGET [ARGS...]");
@@ -376,7 +439,9 @@ static int save(json_t *doc, const char *dir, int top)
     return rc;
 }
 
-int mc_cmd_run(int argc, char **argv)
+/* run and attach: the options, the sessions, the outputs and the exit
+ * status are the same; attach watches a process instead of starting one. */
+static int run_or_attach(int argc, char **argv, int attach)
 {
     struct run_opts o;
     int at, rc = MC_EXIT_OK;
@@ -394,12 +459,17 @@ int mc_cmd_run(int argc, char **argv)
     o.top = 10;
     o.color = "auto";
     mc_load_cli_init(&o.load);
-    if (parse_args(argc, argv, &o, &at) != 0) {
+    if (parse_args(argc, argv, &o, &at, attach) != 0) {
         mc_load_cli_free(&o.load);
         return MC_EXIT_USAGE;
     }
     o.s.target = argv + at;
     o.s.target_argc = argc - at;
+    if (attach && o.load.protos == (MC_PROTO_H1 | MC_PROTO_H2)) {
+        mc_error("--proto h1,h2 runs each against a fresh start: attach takes one of h1, h2");
+        mc_load_cli_free(&o.load);
+        return MC_EXIT_USAGE;
+    }
     int driven = o.load.o.nurls > 0 && !o.s.workload;
     if (driven && o.s.py_unit) {
         mc_error("--unit and --url both say what a unit of work is: give one");
@@ -511,4 +581,16 @@ int mc_cmd_run(int argc, char **argv)
     mc_metrics_stop(o.s.metrics);
     mc_load_cli_free(&o.load);
     return rc;
+}
+
+int mc_cmd_run(int argc, char **argv)
+{
+    return run_or_attach(argc, argv, 0);
+}
+
+int mc_cmd_attach(int argc, char **argv)
+{
+    /* "attach 4242 --duration 5m": the PID first; getopt stops at it. */
+    if (argc > 1 && argv[1][0] != '-') return run_or_attach(argc - 1, argv + 1, 1);
+    return run_or_attach(argc, argv, 1);
 }

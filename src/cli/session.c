@@ -19,6 +19,7 @@
 #include "common/proc.h"
 #include "analysis/stats.h"
 #include "analysis/symbolize.h"
+#include "cli/attach.h"
 #include "cli/cli.h"
 #include "cli/session.h"
 #include "cli/supervise.h"
@@ -96,11 +97,13 @@ static void remove_run_dir(const char *dir)
     rmdir(dir);
 }
 
-/* libmemcreep.so next to this executable, or in ../lib or ../lib/memcreep
- * (installed layouts); MEMCREEP_LIB overrides. */
-static int find_preload(char *out, size_t len)
+/* libmemcreep.so (libmemcreep-attach.so for attach) next to this
+ * executable, or in ../lib or ../lib/memcreep (installed layouts);
+ * MEMCREEP_LIB (MEMCREEP_ATTACH_LIB) overrides. */
+static int find_preload(char *out, size_t len, int attach)
 {
-    const char *env = getenv("MEMCREEP_LIB");
+    const char *name = attach ? "libmemcreep-attach.so" : "libmemcreep.so";
+    const char *env = getenv(attach ? "MEMCREEP_ATTACH_LIB" : "MEMCREEP_LIB");
     if (env && *env) {
         snprintf(out, len, "%s", env);
         return access(out, R_OK) == 0 ? 0 : -errno;
@@ -113,10 +116,33 @@ static int find_preload(char *out, size_t len)
     if (slash) *slash = 0;
     const char *rel[] = {"", "/../lib", "/../lib/memcreep"};
     for (size_t i = 0; i < 3; i++) {
-        snprintf(out, len, "%s%s/libmemcreep.so", self, rel[i]);
+        snprintf(out, len, "%s%s/%s", self, rel[i], name);
         if (access(out, R_OK) == 0) return 0;
     }
     return -ENOENT;
+}
+
+int mc_session_settings(const struct mc_session_opts *o, const char *rundir,
+                        char (*out)[PATH_MAX + 64])
+{
+    int n = 0;
+    snprintf(out[n++], sizeof(out[0]), "MEMCREEP_DIR=%s", rundir);
+    snprintf(out[n++], sizeof(out[0]), "MEMCREEP_DEPTH=%llu", (unsigned long long)o->depth);
+    snprintf(out[n++], sizeof(out[0]), "MEMCREEP_STACKS=%llu", (unsigned long long)o->stacks);
+    snprintf(out[n++], sizeof(out[0]), "MEMCREEP_SAMPLE_BYTES=%llu",
+             (unsigned long long)o->sample_bytes);
+    snprintf(out[n++], sizeof(out[0]), "MEMCREEP_PY_TRACE_MS=%.0f", o->py_trace * 1000);
+    /* The first window after half a period, at most 10 s: start-up
+     * (imports) is not what grows. */
+    snprintf(out[n++], sizeof(out[0]), "MEMCREEP_PY_FIRST_MS=%.0f",
+             (o->py_trace < 20 ? o->py_trace / 2 : 10) * 1000);
+    snprintf(out[n++], sizeof(out[0]), "MEMCREEP_PY_UNIT=%s", o->py_unit ? o->py_unit : "");
+    snprintf(out[n++], sizeof(out[0]), "MEMCREEP_PY_SAMPLE_BYTES=%llu",
+             (unsigned long long)o->py_sample_bytes);
+    if (o->burst_rate_set)
+        snprintf(out[n++], sizeof(out[0]), "MEMCREEP_BURST_RATE=%llu",
+                 (unsigned long long)o->burst_rate);
+    return n;
 }
 
 /* What a session carries between its steps. */
@@ -126,6 +152,8 @@ struct session {
     pid_t pid;
     double t0, end_at;
     int ended, signaled, status, sig;
+    int vanished;      /* an attached process ended (how is unknown) */
+    double attached_t; /* attach: seconds after the start when the hooks went in, 0: never */
     const char *stopped_by;
     double next_progress;
     struct mc_load *ld;
@@ -141,6 +169,13 @@ static int reap(struct session *s)
 {
     int st;
     pid_t r;
+    if (s->o->attach_pid) {
+        /* Not memcreep's child: how it ended is not known. */
+        while (waitpid(-1, &st, WNOHANG) > 0)
+            ;
+        if (!s->ended && !mc_proc_alive(s->pid)) s->ended = s->vanished = 1;
+        return s->ended;
+    }
     while (!s->ended && (r = waitpid(-1, &st, WNOHANG)) > 0) {
         if (r != s->pid) continue;
         s->signaled = WIFSIGNALED(st);
@@ -491,7 +526,7 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
     memset(end, 0, sizeof(*end));
     stop_signal = 0;
 
-    int r = mc_resolve_exe(o->target[0], exe, sizeof(exe));
+    int r = o->attach_pid ? 0 : mc_resolve_exe(o->target[0], exe, sizeof(exe));
     if (r != 0) {
         mc_error("cannot run '%s': %s", o->target[0],
                  r == -EACCES   ? "not executable"
@@ -499,12 +534,14 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
                                 : strerror(-r));
         return MC_SESSION_NOT_STARTED;
     }
-    int is_static = mc_exe_is_static(exe);
+    int is_static = !o->attach_pid && mc_exe_is_static(exe);
     if (is_static)
         mc_error("'%s' is statically linked: the preload cannot work in it; reporting RSS only",
                  o->target[0]);
-    if (find_preload(lib, sizeof(lib)) != 0) {
-        mc_error("cannot find libmemcreep.so next to the memcreep command (set MEMCREEP_LIB)");
+    if (find_preload(lib, sizeof(lib), o->attach_pid != 0) != 0) {
+        mc_error("cannot find %s next to the memcreep command (set %s)",
+                 o->attach_pid ? "libmemcreep-attach.so" : "libmemcreep.so",
+                 o->attach_pid ? "MEMCREEP_ATTACH_LIB" : "MEMCREEP_LIB");
         return MC_SESSION_INTERNAL;
     }
     if ((r = make_run_dir(o->run_dir, rundir, sizeof(rundir))) != 0) {
@@ -516,23 +553,7 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
     const char *old = getenv("LD_PRELOAD");
     snprintf(env_buf[0], sizeof(env_buf[0]), "LD_PRELOAD=%s%s%s", lib, old && *old ? ":" : "",
              old ? old : "");
-    snprintf(env_buf[1], sizeof(env_buf[1]), "MEMCREEP_DIR=%s", rundir);
-    snprintf(env_buf[2], sizeof(env_buf[2]), "MEMCREEP_DEPTH=%llu", (unsigned long long)o->depth);
-    snprintf(env_buf[3], sizeof(env_buf[3]), "MEMCREEP_STACKS=%llu", (unsigned long long)o->stacks);
-    snprintf(env_buf[4], sizeof(env_buf[4]), "MEMCREEP_SAMPLE_BYTES=%llu",
-             (unsigned long long)o->sample_bytes);
-    snprintf(env_buf[5], sizeof(env_buf[5]), "MEMCREEP_PY_TRACE_MS=%.0f", o->py_trace * 1000);
-    /* The first window after half a period, at most 10 s: start-up
-     * (imports) is not what grows. */
-    snprintf(env_buf[6], sizeof(env_buf[6]), "MEMCREEP_PY_FIRST_MS=%.0f",
-             (o->py_trace < 20 ? o->py_trace / 2 : 10) * 1000);
-    snprintf(env_buf[7], sizeof(env_buf[7]), "MEMCREEP_PY_UNIT=%s", o->py_unit ? o->py_unit : "");
-    snprintf(env_buf[8], sizeof(env_buf[8]), "MEMCREEP_PY_SAMPLE_BYTES=%llu",
-             (unsigned long long)o->py_sample_bytes);
-    int nenv = 9;
-    if (o->burst_rate_set)
-        snprintf(env_buf[nenv++], sizeof(env_buf[0]), "MEMCREEP_BURST_RATE=%llu",
-                 (unsigned long long)o->burst_rate);
+    int nenv = 1 + mc_session_settings(o, rundir, env_buf + 1);
     if (o->python_malloc) snprintf(env_buf[nenv++], sizeof(env_buf[0]), "PYTHONMALLOC=malloc");
     for (int i = 0; i < nenv; i++)
         env[i] = env_buf[i];
@@ -558,16 +579,28 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
     s.t0 = mc_now();
     s.end_at = o->duration > 0 ? s.t0 + o->duration : 0;
     long started = (long)time(NULL);
-    r = mc_spawn(o->target, env, &s.pid);
-    if (r != 0) {
-        mc_error("cannot run '%s': %s", o->target[0], strerror(-r));
-        rc = MC_SESSION_NOT_STARTED;
-        goto out;
+    if (o->attach_pid) {
+        s.pid = o->attach_pid;
+        if (!mc_proc_alive(s.pid)) {
+            mc_error("cannot attach to PID %d: no such process", (int)s.pid);
+            rc = MC_SESSION_NOT_STARTED;
+            goto out;
+        }
+        /* The directory only: the process is not memcreep's to stop, and
+         * its library detaches by itself once memcreep is gone. */
+        mc_watchdog_start(&wd, 0, rundir, 0);
+    } else {
+        r = mc_spawn(o->target, env, &s.pid);
+        if (r != 0) {
+            mc_error("cannot run '%s': %s", o->target[0], strerror(-r));
+            rc = MC_SESSION_NOT_STARTED;
+            goto out;
+        }
+        /* Should memcreep be killed outright, this one stops the target's
+         * whole group and removes the run directory (PR_SET_PDEATHSIG
+         * reaches the target alone). */
+        mc_watchdog_start(&wd, s.pid, rundir, o->grace);
     }
-    /* Should memcreep be killed outright, this one stops the target's whole
-     * group and removes the run directory (PR_SET_PDEATHSIG reaches the
-     * target alone). */
-    mc_watchdog_start(&wd, s.pid, rundir, o->grace);
     mc_collector_init(&s.col, rundir, s.pid, s.t0);
     s.col.every_tick = o->metrics != NULL;
     mc_age_schedule(&s.col, 0, o->duration);
@@ -576,6 +609,19 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
         s.col.py_min_gap = o->duration / 30 < 0.05 ? 0.05 : o->duration / 30;
     have_col = 1;
     s.next_progress = s.t0 + 1;
+    if (o->attach_pid) {
+        /* The outside view first: /proc, before anything enters it. */
+        mc_collector_tick(&s.col, 1);
+        if (!o->watch_only) {
+            int a = mc_attach_tree(o, s.pid, lib, rundir);
+            if (a == MC_ATTACH_TREE_GONE) {
+                rc = MC_SESSION_NOT_STARTED;
+                goto out;
+            }
+            if (a == MC_ATTACH_TREE_REFUSED) *target_failed = 1;
+            if (a >= 0) s.attached_t = mc_now() - s.t0;
+        }
+    }
 
     int drive_rc = 0;
     if (o->workload) {
@@ -601,22 +647,33 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
         mc_age_final(&s.col);
         mc_collector_freeze(&s.col);
         if (s.ld) s.load_summary = mc_load_summary_json(mc_load_stats(s.ld));
-        trim_probe(&s);
-        /* It may have ended by itself during the probe (reap read how). */
-        if (!s.ended) mc_child_stop(s.pid, o->grace, &s.signaled, &s.status, &s.sig);
-        s.ended = 1;
+        if (o->attach_pid) {
+            /* It keeps running: the hooks come out, nothing is trimmed. */
+            mc_attach_detach_all(&s.col, 5);
+        } else {
+            trim_probe(&s);
+            /* It may have ended by itself during the probe (reap read how). */
+            if (!s.ended) mc_child_stop(s.pid, o->grace, &s.signaled, &s.status, &s.sig);
+            s.ended = 1;
+        }
         if (!s.stopped_by) s.stopped_by = "signal";
     } else if (!s.stopped_by) {
         s.stopped_by = "exit";
     }
-    mc_collector_root_ended(&s.col, s.signaled ? MC_END_SIGNALED : MC_END_EXITED, s.status, s.sig);
+    if (!o->attach_pid)
+        mc_collector_root_ended(&s.col, s.signaled ? MC_END_SIGNALED : MC_END_EXITED, s.status,
+                                s.sig);
+    else if (s.vanished)
+        mc_collector_root_ended(&s.col, MC_END_VANISHED, 0, 0);
     mc_collector_tick(&s.col, 1);
-    mc_group_cleanup(s.pid, o->grace);
+    if (!o->attach_pid) mc_group_cleanup(s.pid, o->grace);
     mc_collector_close(&s.col);
 
     struct mc_proc *root = mc_collector_root(&s.col);
     double ran = mc_now() - s.t0;
-    if (!s.signaled && s.status != 0 && !strcmp(s.stopped_by, "exit") &&
+    if (o->attach_pid) {
+        /* How an attached process ended is not memcreep's to judge. */
+    } else if (!s.signaled && s.status != 0 && !strcmp(s.stopped_by, "exit") &&
         ran < 2 * o->interval + 0.5 && s.col.tree.clk.n <= 3) {
         mc_error("'%s' exited at once with status %d; nothing to measure", o->target[0], s.status);
         *target_failed = 1;
@@ -630,8 +687,26 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
     sym = mc_symbolizer_new();
     for (size_t i = 0; sym && i < s.col.nprocs; i++)
         mc_sites_merge(s.col.procs[i], sym);
-    struct mc_run_info ri = {.argc = o->target_argc,
-                             .argv = o->target,
+    /* An attached process is named by its command line. */
+    char cmdline[4096], *args[64];
+    int nargs = 0;
+    if (o->attach_pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)s.pid);
+        FILE *f = fopen(path, "re");
+        size_t n = f ? fread(cmdline, 1, sizeof(cmdline) - 1, f) : 0;
+        if (f) fclose(f);
+        cmdline[n] = 0;
+        for (size_t i = 0; i < n && nargs < 63; i += strlen(cmdline + i) + 1)
+            args[nargs++] = cmdline + i;
+        if (!nargs) {
+            snprintf(cmdline, sizeof(cmdline), "%s", root ? root->exe : "?");
+            args[nargs++] = cmdline;
+        }
+        args[nargs] = NULL;
+    }
+    struct mc_run_info ri = {.argc = o->attach_pid ? nargs : o->target_argc,
+                             .argv = o->attach_pid ? args : o->target,
                              .interval = o->interval,
                              .min_growth = (double)o->min_growth,
                              .top = 50,
@@ -644,6 +719,16 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
         mc_error("out of memory while building the result");
         rc = MC_SESSION_INTERNAL;
         goto out;
+    }
+    if (o->attach_pid) {
+        json_t *a = json_object();
+        json_object_set_new(a, "pid", json_integer(s.pid));
+        json_object_set_new(a, "watch_only", json_boolean(o->watch_only));
+        json_object_set_new(a, "inside", json_boolean(root && root->has_map));
+        json_object_set_new(a, "attached_s", s.attached_t > 0 ? json_real(s.attached_t)
+                                                               : json_null());
+        json_object_set_new(a, "ended", json_boolean(s.vanished));
+        json_object_set_new(*doc, "attach", a);
     }
     if (s.ld) {
         json_t *load = json_object();
@@ -665,7 +750,9 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
             "the run directory %s is full: what did not fit was not recorded (give it room, or "
             "another place with --run-dir; docs/run.md)",
             rundir);
-    if (!is_static && !(root && root->has_map) && !*target_failed) {
+    if (o->attach_pid) {
+        /* Refusals were said as they happened. */
+    } else if (!is_static && !(root && root->has_map) && !*target_failed) {
         if (!full)
             mc_error("the preload did not load into '%s' (setuid, or LD_PRELOAD removed?): RSS "
                      "only",

@@ -5,6 +5,8 @@
 #define MC_SESSION_H
 
 #include <jansson.h>
+#include <limits.h>
+#include <sys/types.h>
 
 #include "cli/load_opts.h"
 #include "cli/metrics.h"
@@ -29,6 +31,8 @@ struct mc_session_opts {
     /* a workload command instead */
     const char *workload;
     const char *run_dir;        /* --run-dir: where the shared mappings go, or NULL */
+    pid_t attach_pid;           /* memcreep attach: the running process (target unused) */
+    int watch_only;             /* attach --watch-only: nothing enters the process */
     struct mc_metrics *metrics; /* --metrics: the live endpoint, or NULL */
 };
 
@@ -45,6 +49,13 @@ struct mc_session_end {
                           a signal memcreep did not send killed it), or the
                           workload failed with it; 0 when neither */
 };
+
+/* The library's settings for a session ("MEMCREEP_DIR=..." and the rest,
+ * at most MC_SESSION_SETTINGS of them) into out: the target's environment
+ * under run, the attach's settings under attach. Returns how many. */
+#define MC_SESSION_SETTINGS 10
+int mc_session_settings(const struct mc_session_opts *o, const char *rundir,
+                        char (*out)[PATH_MAX + 64]);
 
 /* Runs one session. On success *doc holds the result (json_decref it) and
  * *end says how the target ended. */

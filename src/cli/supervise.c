@@ -249,7 +249,7 @@ int mc_watchdog_start(struct mc_watchdog *w, pid_t pgid, const char *dir, double
             r = read(3, &c, 1);
         while (r < 0 && errno == EINTR);
         if (r == 1) _exit(0); /* memcreep ended the run itself */
-        if (kill(-pgid, SIGTERM) == 0) {
+        if (pgid > 0 && kill(-pgid, SIGTERM) == 0) {
             struct timespec step = {0, 50000000};
             for (double t = 0; t < grace && kill(-pgid, 0) == 0; t += 0.05)
                 nanosleep(&step, NULL);

@@ -36,8 +36,9 @@ struct mc_watchdog {
     pid_t pid; /* 0: none */
     int fd;    /* memcreep's end of the pipe the watchdog waits on */
 };
-/* Starts it for the group pgid and the run directory dir. Returns 0 or
- * -errno (the run goes on without one). */
+/* Starts it for the group pgid (0: none, the directory only: memcreep
+ * attach, whose target is not memcreep's to stop) and the run directory
+ * dir. Returns 0 or -errno (the run goes on without one). */
 int mc_watchdog_start(struct mc_watchdog *w, pid_t pgid, const char *dir, double grace);
 /* The run ended normally: the watchdog leaves without doing anything. */
 void mc_watchdog_done(struct mc_watchdog *w);

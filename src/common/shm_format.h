@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 #define MC_SHM_MAGIC   0x3130504545524b4dULL /* "MKREEP01" little-endian */
-#define MC_SHM_VERSION 7
+#define MC_SHM_VERSION 8
 
 /* Process states as published by the target itself. The reader combines this
  * with what the kernel says (waitpid, /proc) to tell how a process ended. */
@@ -228,7 +228,21 @@ struct mc_shm_header {
     uint64_t age_census_ns;     /* how long the last census took */
     uint64_t age_census_blocks; /* the live blocks it counted */
     uint64_t py_age_done;       /* the age request the Python types last served */
+
+    /* memcreep attach (preload/attach.c, got.c). attach_state says how the
+     * library came in: MC_ATTACH_NONE (preloaded by memcreep run), then
+     * MC_ATTACH_ON once its hooks were routed into the loaded modules, and
+     * MC_ATTACH_OFF once they were taken out again and the library went
+     * inert. memcreep asks for that by incrementing detach_request (pwrite,
+     * then a ring of rest_bell); the library also detaches by itself when
+     * memcreep is gone. */
+    uint32_t attach_state;
+    uint32_t attach_patched; /* entries of modules' GOTs routed to the hooks */
+    uint64_t attach_ns;      /* CLOCK_REALTIME when the hooks went in */
+    uint64_t detach_request;
 };
+
+enum mc_attach_state { MC_ATTACH_NONE = 0, MC_ATTACH_ON = 1, MC_ATTACH_OFF = 2 };
 
 /* Epochs a block can carry (4 bits in the pointer table): memcreep keeps
  * within them, the last absorbs what comes after. */

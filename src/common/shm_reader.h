@@ -80,6 +80,10 @@ int mc_map_snapshot(const struct mc_map *m, struct mc_stack_value *vals, uint64_
  * once at rest (by its rest thread; else at its next allocations). Returns
  * the request's ticket (> 0), or -errno. */
 int64_t mc_map_request_trim(const char *path, const struct mc_map *m);
+/* Asks an attached process (memcreep attach) to take its hooks out and
+ * go inert; it sets attach_state to MC_ATTACH_OFF once it has. Returns the
+ * request's ticket (> 0), or -errno. */
+int64_t mc_map_request_detach(const char *path, const struct mc_map *m);
 /* 1 once the request with that ticket was served. */
 int mc_map_trim_done(const struct mc_map *m, int64_t ticket);
 /* Starts allocation epoch epoch in the process and asks for a census of

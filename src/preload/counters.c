@@ -12,7 +12,6 @@
 
 #include "internal.h"
 
-#define TLS_FAST __attribute__((tls_model("initial-exec")))
 
 static __thread struct mc_shm_thread *tl_slab TLS_FAST;
 static __thread int tl_no_slab TLS_FAST;

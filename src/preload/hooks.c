@@ -21,7 +21,6 @@
 #include "internal.h"
 
 #define EXPORT   __attribute__((visibility("default")))
-#define TLS_FAST __attribute__((tls_model("initial-exec")))
 
 static struct {
     void *(*malloc)(size_t);
@@ -546,21 +545,26 @@ void mc_set_in_hook(int v)
 void mc_publish_start(void);
 void mc_publish_stop(void);
 
-__attribute__((constructor(101))) static void mc_init(void)
+void mc_hooks_settings(void)
 {
-    if (!__atomic_load_n(&real.malloc, __ATOMIC_ACQUIRE)) resolve();
-    in_hook = 1; /* nothing the set-up allocates is the target's */
     sample_bytes = mc_env_u64("MEMCREEP_SAMPLE_BYTES", 0);
     sample_mean = (double)sample_bytes;
     obj_mean = (double)mc_env_u64("MEMCREEP_PY_SAMPLE_BYTES", 8192);
     burst_mean = (double)mc_env_u64("MEMCREEP_BURST_SAMPLE_BYTES", 8192);
     if (burst_mean < 1) burst_mean = 1;
-    burst_explicit = getenv("MEMCREEP_BURST_RATE") != NULL;
+    burst_explicit = mc_getenv("MEMCREEP_BURST_RATE") != NULL;
     burst_rate = mc_env_u64("MEMCREEP_BURST_RATE", 0);
     depth = (int)mc_env_u64("MEMCREEP_DEPTH", MC_DEFAULT_DEPTH);
     if (depth < 1) depth = 1;
     if (depth > MC_MAX_DEPTH) depth = MC_MAX_DEPTH;
-    const char *dir = getenv("MEMCREEP_DIR");
+}
+
+__attribute__((constructor(101))) static void mc_init(void)
+{
+    if (!__atomic_load_n(&real.malloc, __ATOMIC_ACQUIRE)) resolve();
+    in_hook = 1; /* nothing the set-up allocates is the target's */
+    mc_hooks_settings();
+    const char *dir = mc_getenv("MEMCREEP_DIR");
     if (dir && *dir) mc_fd_scan();
     mc_capture_init();
     mc_publish_start();

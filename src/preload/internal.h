@@ -9,6 +9,19 @@
 
 #include "../common/shm_format.h"
 
+/* Thread-local variables of the hooks: initial-exec (an offset from the
+ * thread pointer, no call) in the preloaded library. The library memcreep
+ * attach loads with dlopen (libmemcreep-attach.so, built from the same
+ * files with MC_DYNAMIC_TLS) cannot have them so: a module loaded late gets
+ * static TLS only from a small reserve, far less than the caches here
+ * need, and its thread-local variables are reached through
+ * __tls_get_addr instead. */
+#ifdef MC_DYNAMIC_TLS
+#define TLS_FAST
+#else
+#define TLS_FAST __attribute__((tls_model("initial-exec")))
+#endif
+
 #define MC_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define MC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -212,6 +225,30 @@ void mc_python_start(void);
 void mc_python_after_fork(void);
 /* Notes, in the thread about to fork, whether it is the main thread. */
 void mc_python_fork_prepare(void);
+/* For a detach: takes line tracing, the collector callback and the
+ * allocator wrappers out of the interpreter and ends the thread; waits for
+ * that at most 3 s. */
+void mc_python_stop(void);
+
+/* ---- attach.c, got.c: the library loaded into a running process ---- */
+
+/* Finds the hooks in this library's symbol table and what each forwards
+ * to. Returns how many can be routed. */
+int mc_got_init(void);
+/* Routes the loaded modules' GOT entries to the hooks (modules not seen
+ * before only). Returns the entries routed by this call. */
+int mc_got_patch(void);
+/* Puts back every entry mc_got_patch routed. */
+void mc_got_unpatch(void);
+/* 1 once a detach began. */
+int mc_attach_detaching(void);
+/* A forked child of an attached process watches for itself. */
+void mc_attach_after_fork(void);
+/* Rereads the hooks' settings (sampling, depth) from mc_getenv. */
+void mc_hooks_settings(void);
+/* For a detach: the mapping is replaced by anonymous memory (a late hook
+ * writes there harmlessly), so its file's pages can go. */
+void mc_publish_release(void);
 
 /* ---- python_frames.c: Python stacks in allocation hooks ---- */
 
@@ -268,7 +305,12 @@ void mc_ptr_unlock_all(void);
 void *mc_sys_alloc(size_t size); /* zeroed, page-granular, NULL on failure */
 void mc_sys_free(void *p, size_t size);
 uint64_t mc_now_ns(int clock);
-/* Reads an unsigned decimal environment variable, or returns dflt. */
+/* Takes memcreep's settings for an attach ("NAME=value" lines): from then
+ * on they come before the environment. Returns 0, -1 when too long. */
+int mc_env_set_attach(const char *conf);
+/* A setting: the attach's when given, else the environment's (getenv). */
+const char *mc_getenv(const char *name);
+/* Reads an unsigned decimal setting (mc_getenv), or returns dflt. */
 uint64_t mc_env_u64(const char *name, uint64_t dflt);
 /* Starts fn as a thread of the library's own (detached, signals blocked,
  * stack bytes of stack, counted in lib_threads while *running is 1; the

@@ -312,6 +312,7 @@ static int remap_for_child(void)
     mc_room_rebase(m);
     mc_python_after_fork();
     mc_rest_after_fork();
+    mc_attach_after_fork();
     return 0;
 no_room:
     munmap(dst, map_size);
@@ -357,7 +358,7 @@ int mc_publish_own(void)
 void mc_publish_start(void);
 void mc_publish_start(void)
 {
-    const char *dir = getenv("MEMCREEP_DIR");
+    const char *dir = mc_getenv("MEMCREEP_DIR");
     if (!dir || !*dir || strlen(dir) >= sizeof(run_dir)) return;
     memcpy(run_dir, dir, strlen(dir) + 1);
 
@@ -475,4 +476,10 @@ void mc_publish_stop(void)
     mc_shm->mi_update_ns = 0;
     mc_publish_mallinfo();
     __atomic_store_n(&mc_shm->state, MC_PROC_EXITED, __ATOMIC_RELEASE);
+}
+
+void mc_publish_release(void)
+{
+    if (!mc_shm || !map_size) return;
+    mmap(mc_shm, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 }

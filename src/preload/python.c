@@ -302,6 +302,35 @@ static int run(enum call what)
 
 /* 1 while py_thread runs; it is counted in the header's lib_threads. */
 static int thread_running;
+static int stop_asked;
+
+/* For a detach: what the bridge put into the interpreter comes out again,
+ * under the GIL (line tracing, the collector callback, the allocator). */
+static void stop_in_python(int keeping)
+{
+    if (mc_py.IsFinalizing && mc_py.IsFinalizing()) return;
+    int g = mc_py.GILState_Ensure();
+    if (globals) {
+        if (keeping && fn_release) {
+            PyObject *r = mc_py.CallObject(fn_release, NULL);
+            if (r) mc_py.DecRef(r);
+        }
+        mc_py_garbage_stop();
+    }
+    mc_py_alloc_stop();
+    mc_py.ErrClear();
+    mc_py.GILState_Release(g);
+}
+
+void mc_python_stop(void)
+{
+    if (!__atomic_load_n(&thread_running, __ATOMIC_ACQUIRE)) return;
+    __atomic_store_n(&stop_asked, 1, __ATOMIC_RELEASE);
+    uint64_t until = mc_now_ns(CLOCK_MONOTONIC) + 3000000000ull;
+    const struct timespec step = {0, 10000000L};
+    while (__atomic_load_n(&thread_running, __ATOMIC_ACQUIRE) && mc_now_ns(CLOCK_MONOTONIC) < until)
+        nanosleep(&step, NULL);
+}
 
 static void *py_thread(void *arg)
 {
@@ -313,6 +342,10 @@ static void *py_thread(void *arg)
     const struct timespec poll = {0, POLL_NS};
     for (;;) {
         nanosleep(&poll, NULL);
+        if (__atomic_load_n(&stop_asked, __ATOMIC_ACQUIRE)) {
+            if (mc_py.IsInitialized()) stop_in_python(keeping);
+            break;
+        }
         if (!mc_shm || !mc_active || mc_shm->py_state == MC_PY_OFF) break;
         uint64_t now = mc_now_ns(CLOCK_MONOTONIC);
         if (!mc_py.IsInitialized()) continue;

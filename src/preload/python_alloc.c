@@ -41,3 +41,20 @@ int mc_py_alloc_start(void)
     installed = 1;
     return 1;
 }
+
+void mc_py_alloc_stop(void)
+{
+    typedef void (*alloc_fn)(int, struct mc_allocator *);
+    if (!installed) return;
+    alloc_fn get = (alloc_fn)dlsym(RTLD_DEFAULT, "PyMem_GetAllocator");
+    alloc_fn set = (alloc_fn)dlsym(RTLD_DEFAULT, "PyMem_SetAllocator");
+    const int domains[2] = {PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
+    for (int i = 0; i < 2 && get && set; i++) {
+        struct mc_allocator cur;
+        get(domains[i], &cur);
+        /* Another wrapper put in front of ours since (tracemalloc) stays:
+         * ours then passes everything through. */
+        if (cur.malloc == mc_obj_malloc && cur.ctx == &prev[i]) set(domains[i], &prev[i]);
+    }
+    installed = 0;
+}

@@ -164,6 +164,11 @@ int mc_py_garbage_start(void);
 long long mc_py_garbage_take(void (*fn)(const char *name, long long n, void *arg), void *arg);
 /* Forgets what the parent counted (in a forked child). */
 void mc_py_garbage_reset(void);
+/* For a detach (GIL held): takes the collector callback out of
+ * gc.callbacks, and the allocator wrappers out of the domains (where they
+ * are still the first), so the interpreter is as it was. */
+void mc_py_garbage_stop(void);
+void mc_py_alloc_stop(void);
 
 /* ---- python_frames.c ---- */
 

@@ -160,6 +160,8 @@ static PyObject *callback(PyObject *self, PyObject *args)
 
 static struct mc_py_method callback_def = {"memcreep_gc", callback, MC_METH_VARARGS, NULL};
 
+static PyObject *callback_fn; /* what was put in gc.callbacks */
+
 int mc_py_garbage_start(void)
 {
     if (!names) names = mc_sys_alloc(NAMES * sizeof(*names));
@@ -173,7 +175,8 @@ int mc_py_garbage_start(void)
     int bad = !gc_garbage || !gc_get_debug || !gc_set_debug || !cbs || !fn ||
               mc_py.ListInsert(cbs, 0, fn) != 0;
     if (cbs) mc_py.DecRef(cbs);
-    if (fn) mc_py.DecRef(fn);
+    if (!bad) callback_fn = fn; /* kept, so that a detach finds it again */
+    else if (fn) mc_py.DecRef(fn);
     mc_py.DecRef(gc);
     if (bad) goto fail;
     return 0;
@@ -192,6 +195,24 @@ long long mc_py_garbage_take(void (*fn)(const char *name, long long n, void *arg
     long long t = total;
     total = 0;
     return t;
+}
+
+void mc_py_garbage_stop(void)
+{
+    if (!callback_fn) return;
+    PyObject *gc = mc_py.ImportModule("gc");
+    PyObject *cbs = gc ? mc_py.GetAttrString(gc, "callbacks") : NULL;
+    long n = cbs ? mc_py.ListSize(cbs) : 0;
+    for (long i = 0; i < n; i++)
+        if (mc_py.ListGetItem(cbs, i) == callback_fn) {
+            mc_py.ListSetSlice(cbs, i, i + 1, NULL);
+            break;
+        }
+    if (cbs) mc_py.DecRef(cbs);
+    if (gc) mc_py.DecRef(gc);
+    mc_py.DecRef(callback_fn);
+    callback_fn = NULL;
+    mc_py.ErrClear();
 }
 
 void mc_py_garbage_reset(void)

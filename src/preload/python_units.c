@@ -49,7 +49,7 @@ int mc_py_units_wanted(void)
 
 void mc_py_units_init(void)
 {
-    const char *u = getenv("MEMCREEP_PY_UNIT");
+    const char *u = mc_getenv("MEMCREEP_PY_UNIT");
     const char *colon = u ? strchr(u, ':') : NULL;
     if (!colon || colon == u || !colon[1] || strlen(u) >= sizeof(module)) return;
     memcpy(module, u, (size_t)(colon - u));

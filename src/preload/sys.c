@@ -36,11 +36,35 @@ uint64_t mc_now_ns(int clock)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The settings memcreep gave an attach (attach.c): "NAME=value" strings,
+ * NUL-separated, ending with an empty one. A private copy, set once before
+ * recording starts; the program's environment is never changed. */
+static char attach_env[4096];
+
+int mc_env_set_attach(const char *conf)
+{
+    size_t n = strlen(conf);
+    if (n + 2 > sizeof(attach_env)) return -1;
+    memcpy(attach_env, conf, n + 1);
+    attach_env[n + 1] = 0;
+    for (size_t i = 0; i < n; i++)
+        if (attach_env[i] == '\n') attach_env[i] = 0;
+    return 0;
+}
+
+const char *mc_getenv(const char *name)
+{
+    size_t l = strlen(name);
+    for (const char *e = attach_env; *e; e += strlen(e) + 1)
+        if (!strncmp(e, name, l) && e[l] == '=') return e + l + 1;
+    return getenv(name);
+}
+
 /* getenv does not allocate; the parse is done by hand so that a malformed
  * value falls back to the default instead of half-parsing. */
 uint64_t mc_env_u64(const char *name, uint64_t dflt)
 {
-    const char *s = getenv(name);
+    const char *s = mc_getenv(name);
     uint64_t v = 0;
     if (!s || !*s) return dflt;
     for (; *s; s++) {

@@ -88,7 +88,6 @@ static uint64_t rule_of(uint64_t ip)
  * previous frame's lookup. Two buffers: the walk reads one and writes the
  * other. Frames past MEMO_FRAMES use the table. */
 #define MEMO_FRAMES 80
-#define TLS_FAST    __attribute__((tls_model("initial-exec")))
 
 struct memo_frame {
     uint64_t ip, sp, rule;

@@ -1,0 +1,180 @@
+/* attach.c - the library in a process memcreep attached to (memcreep
+ * attach; the command side is cli/inject.c). memcreep loads the library
+ * with dlopen from a thread it borrowed with ptrace and calls
+ * mc_attach_start there with its settings; from then on the library works
+ * as if preloaded, for what happens after that moment: the same mapping,
+ * stacks, counters and Python bridge, with the hooks reached through the
+ * modules' GOT entries (got.c) instead of symbol interposition.
+ *
+ * A thread of the library's own (the watcher) then looks every 100 ms for
+ * two things: memcreep asking it to detach (detach_request), and memcreep
+ * gone (its pid no longer the process that started, read from /proc: a
+ * memcreep killed outright must not leave its hooks behind). Either way it
+ * detaches: the GOT entries get back what they had, the Python bridge
+ * takes its allocator out, the library's threads end and the hooks, still
+ * reachable from calls already under way, pass everything through. The
+ * library stays loaded (it cannot be unloaded safely while a call may be
+ * inside it) and inert; the mapping is replaced by anonymous memory so that
+ * its file's pages go once memcreep removes it. Blocks allocated while
+ * attached stay ordinary blocks of the C library: their frees, before or
+ * after the detach, are the program's as usual. Every 500 ms the watcher
+ * also routes the modules the program loaded since (dlopen). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+void mc_publish_start(void); /* publish.c, as the constructor calls it */
+
+#define WATCH_NS    100000000L /* the watcher looks this often */
+#define REPATCH_NS  500000000ull
+#define DETACH_WAIT 3000000000ull /* the library's threads get this long to end */
+
+static int attached;       /* mc_attach_start ran in this instance */
+static int watcher_running; /* counted in lib_threads while 1 */
+static int detaching;
+static pid_t memcreep_pid;
+static uint64_t memcreep_start; /* its start time in clock ticks (/proc/PID/stat) */
+
+/* The 22nd field of /proc/PID/stat (start time since boot, in ticks), or 0
+ * when the process is gone. The name in field 2 may hold spaces and
+ * parentheses: the fields are counted from the last ')'. */
+static uint64_t start_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (mc_sys_read_proc(path, buf, sizeof(buf)) <= 0) return 0;
+    const char *p = strrchr(buf, ')');
+    if (!p) return 0;
+    int field = 2;
+    for (; *p && field < 22; p++)
+        if (*p == ' ') field++;
+    uint64_t v = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        v = v * 10 + (uint64_t)(*p - '0');
+    return v;
+}
+
+static int memcreep_alive(void)
+{
+    return !memcreep_pid || start_ticks(memcreep_pid) == memcreep_start;
+}
+
+/* Takes the library out: see the top of the file. Runs in the watcher. */
+static void detach(void)
+{
+    __atomic_store_n(&detaching, 1, __ATOMIC_RELEASE);
+    mc_got_unpatch();
+    /* The Python bridge restores CPython's allocator under the GIL and
+     * ends; the rest thread ends once recording is off. */
+    mc_python_stop();
+    __atomic_store_n(&mc_active, 0, __ATOMIC_RELEASE);
+    struct mc_shm_header *h = mc_shm;
+    uint64_t until = mc_now_ns(CLOCK_MONOTONIC) + DETACH_WAIT;
+    const struct timespec step = {0, 10000000L};
+    while (__atomic_load_n(&h->lib_threads, __ATOMIC_ACQUIRE) > 1 &&
+           mc_now_ns(CLOCK_MONOTONIC) < until)
+        nanosleep(&step, NULL);
+    __atomic_store_n(&h->attach_state, MC_ATTACH_OFF, __ATOMIC_RELEASE);
+    __atomic_store_n(&watcher_running, 0, __ATOMIC_RELEASE);
+    __atomic_fetch_sub(&h->lib_threads, 1, __ATOMIC_RELAXED);
+    mc_publish_release();
+}
+
+static void *watcher(void *arg)
+{
+    (void)arg;
+    mc_set_in_hook(1); /* nothing this thread does is the program's */
+    struct mc_shm_header *h = mc_shm;
+    uint64_t served = __atomic_load_n(&h->detach_request, __ATOMIC_ACQUIRE);
+    uint64_t next_patch = mc_now_ns(CLOCK_MONOTONIC) + REPATCH_NS;
+    const struct timespec step = {0, WATCH_NS};
+    for (;;) {
+        nanosleep(&step, NULL);
+        if (!mc_publish_owner()) return NULL; /* a vfork child's view */
+        if (__atomic_load_n(&h->detach_request, __ATOMIC_ACQUIRE) != served || !memcreep_alive())
+            break;
+        uint64_t now = mc_now_ns(CLOCK_MONOTONIC);
+        if (now >= next_patch) {
+            mc_got_patch();
+            next_patch = now + REPATCH_NS;
+        }
+    }
+    detach();
+    return NULL;
+}
+
+static int start_watcher(void)
+{
+    return mc_sys_thread(watcher, 64 * 1024, &watcher_running);
+}
+
+int mc_attach_detaching(void)
+{
+    return __atomic_load_n(&detaching, __ATOMIC_ACQUIRE);
+}
+
+void mc_attach_after_fork(void)
+{
+    /* The parent's watcher is not in the child; its count came with the
+     * copy of the header. The child watches for itself. */
+    if (!attached || mc_attach_detaching()) return;
+    if (__atomic_exchange_n(&watcher_running, 0, __ATOMIC_ACQ_REL))
+        __atomic_fetch_sub(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
+    start_watcher();
+}
+
+/* Called by memcreep (through ptrace, in a thread of the program it
+ * borrowed) right after loading the library. conf holds its settings as
+ * "NAME=value" lines, those of a run's environment (MEMCREEP_DIR, ...)
+ * and MEMCREEP_ATTACH_PID / MEMCREEP_ATTACH_START, memcreep's pid and
+ * start time. Returns the number of GOT entries routed, or -errno:
+ * -EALREADY when this process was attached before (its library is
+ * inert; a second attach needs a fresh start of the program), -EINVAL for
+ * bad settings, -ENOENT when nothing could be routed, -EIO when the
+ * mapping could not be made (a warning says why). */
+EXPORT int mc_attach_start(const char *conf)
+{
+    if (__atomic_exchange_n(&attached, 1, __ATOMIC_ACQ_REL)) return -EALREADY;
+    if (mc_active) return -EALREADY; /* preloaded by memcreep run */
+    int saved = errno, rc;
+    mc_set_in_hook(1);
+    if (!conf || mc_env_set_attach(conf) != 0) {
+        rc = -EINVAL;
+        goto out;
+    }
+    memcreep_pid = (pid_t)mc_env_u64("MEMCREEP_ATTACH_PID", 0);
+    memcreep_start = mc_env_u64("MEMCREEP_ATTACH_START", 0);
+    if (mc_got_init() <= 0) {
+        rc = -ENOENT;
+        goto out;
+    }
+    mc_hooks_settings();
+    mc_fd_scan();
+    mc_publish_start();
+    if (!mc_active) {
+        rc = -EIO;
+        goto out;
+    }
+    mc_shm->attach_ns = mc_now_ns(CLOCK_REALTIME);
+    mc_got_patch();
+    rc = (int)mc_shm->attach_patched;
+    __atomic_store_n(&mc_shm->attach_state, MC_ATTACH_ON, __ATOMIC_RELEASE);
+    if (start_watcher() != 0) {
+        /* Without the watcher nothing would ever take the hooks out. */
+        mc_got_unpatch();
+        __atomic_store_n(&mc_active, 0, __ATOMIC_RELEASE);
+        mc_shm->attach_state = MC_ATTACH_OFF;
+        rc = -EAGAIN;
+    }
+out:
+    mc_set_in_hook(0);
+    errno = saved;
+    return rc;
+}
