@@ -156,7 +156,9 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at,
     int c, li;
     optind = 1;
     opterr = 0;
-    while ((li = -1, c = getopt_long(argc, argv, "+:d:o:i:c:m:X:H:kqh", opts, &li)) != -1) {
+    /* run: the options end at TARGET; attach: the PID may stand anywhere. */
+    const char *optstring = attach ? ":d:o:i:c:m:X:H:kqh" : "+:d:o:i:c:m:X:H:kqh";
+    while ((li = -1, c = getopt_long(argc, argv, optstring, opts, &li)) != -1) {
         /* The option as the user knows it (argv[optind - 1] is its value
          * when the value was a word of its own). */
         char name[64];
@@ -315,8 +317,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at,
         return -1;
     }
     if (attach) {
-        /* The PID: before the options (argv[0] then holds it) or after. */
-        const char *p = strcmp(argv[0], "attach") ? argv[0] : optind < argc ? argv[optind++] : NULL;
+        const char *p = optind < argc ? argv[optind++] : NULL;
         uint64_t pid;
         if (!p) {
             mc_error("no PID: usage is memcreep attach PID [options]");
@@ -590,7 +591,5 @@ int mc_cmd_run(int argc, char **argv)
 
 int mc_cmd_attach(int argc, char **argv)
 {
-    /* "attach 4242 --duration 5m": the PID first; getopt stops at it. */
-    if (argc > 1 && argv[1][0] != '-') return run_or_attach(argc - 1, argv + 1, 1);
     return run_or_attach(argc, argv, 1);
 }

@@ -155,16 +155,22 @@ EXPORT int mc_attach_start(const char *conf)
         rc = -ENOENT;
         goto out;
     }
+    /* Routed first, while recording is off (the hooks pass everything
+     * through): libunwind sets itself up at its first walk and must meet
+     * the pipe hook that refuses it a descriptor (unwind_validate.c). */
+    mc_got_patch();
+    mc_capture_init();
     mc_hooks_settings();
     mc_fd_scan();
     mc_publish_start();
     if (!mc_active) {
+        mc_got_unpatch();
         rc = -EIO;
         goto out;
     }
     mc_shm->attach_ns = mc_now_ns(CLOCK_REALTIME);
-    mc_got_patch();
-    rc = (int)mc_shm->attach_patched;
+    rc = (int)mc_got_patched();
+    __atomic_store_n(&mc_shm->attach_patched, (uint32_t)rc, __ATOMIC_RELAXED);
     __atomic_store_n(&mc_shm->attach_state, MC_ATTACH_ON, __ATOMIC_RELEASE);
     if (start_watcher() != 0) {
         /* Without the watcher nothing would ever take the hooks out. */

@@ -322,6 +322,11 @@ int mc_got_patch(void)
     return (int)(npatches - before);
 }
 
+size_t mc_got_patched(void)
+{
+    return npatches;
+}
+
 static int unpatch_module(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;

@@ -562,6 +562,7 @@ void mc_hooks_settings(void)
 __attribute__((constructor(101))) static void mc_init(void)
 {
     if (!__atomic_load_n(&real.malloc, __ATOMIC_ACQUIRE)) resolve();
+#ifndef MC_DYNAMIC_TLS
     in_hook = 1; /* nothing the set-up allocates is the target's */
     mc_hooks_settings();
     const char *dir = mc_getenv("MEMCREEP_DIR");
@@ -569,6 +570,9 @@ __attribute__((constructor(101))) static void mc_init(void)
     mc_capture_init();
     mc_publish_start();
     in_hook = 0;
+#endif
+    /* Loaded by memcreep attach: mc_attach_start does the rest, once the
+     * hooks are routed (libunwind's first walk must meet them). */
 }
 
 __attribute__((destructor)) static void mc_fini(void)

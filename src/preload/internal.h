@@ -238,6 +238,8 @@ int mc_got_init(void);
 /* Routes the loaded modules' GOT entries to the hooks (modules not seen
  * before only). Returns the entries routed by this call. */
 int mc_got_patch(void);
+/* How many entries are routed now. */
+size_t mc_got_patched(void);
 /* Puts back every entry mc_got_patch routed. */
 void mc_got_unpatch(void);
 /* 1 once a detach began. */

@@ -466,10 +466,19 @@ static void run_section(FILE *out, json_t *doc, int top)
     mc_html_esc(out, mc_jstr(run, "stopped_by"));
     long long nc = (long long)json_integer_value(
         json_object_get(json_object_get(doc, "summary"), "creeping_stacks"));
-    fprintf(out, ". %lld creeping stack%s.%s</p>\n", nc, nc == 1 ? "" : "s",
-            json_is_false(json_object_get(run, "preload"))
+    char att[256];
+    int attached = mc_report_attach_text(doc, att, sizeof(att));
+    fprintf(out, ". %lld creeping stack%s.%s", nc, nc == 1 ? "" : "s",
+            !attached && json_is_false(json_object_get(run, "preload"))
                 ? " The preload could not load (statically linked?): RSS only."
                 : "");
+    if (attached) {
+        att[0] = (char)(att[0] - 'a' + 'A');
+        fputc(' ', out);
+        mc_html_esc(out, att);
+        fputc('.', out);
+    }
+    fputs("</p>\n", out);
     findings(out, doc);
     json_t *p;
     json_array_foreach (procs, i, p) {

@@ -51,6 +51,9 @@ void mc_report_metric_cells(json_t *metric, int per_unit, char cells[4][32]);
 void mc_report_frame_text(json_t *frame, char *buf, size_t len);
 /* How a process ended, in words ("exited with status 0"; text.c). */
 void mc_report_end_text(json_t *end, char *buf, size_t len);
+/* What a run of memcreep attach saw from when, in words (text.c). Returns
+ * 0 with buf empty when the run was not an attach. */
+int mc_report_attach_text(json_t *doc, char *buf, size_t len);
 /* A frame's name in flame graphs: its function, or [module] when it has no
  * symbol (folded.c). */
 void mc_report_frame_name(json_t *frame, char *buf, size_t len);

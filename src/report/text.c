@@ -426,6 +426,25 @@ static void quiet_line(json_t *doc, json_t *procs, FILE *out)
     fprintf(out, "\n");
 }
 
+int mc_report_attach_text(json_t *doc, char *buf, size_t len)
+{
+    json_t *a = json_object_get(doc, "attach");
+    buf[0] = 0;
+    if (!json_is_object(a)) return 0;
+    long long pid = (long long)json_integer_value(json_object_get(a, "pid"));
+    if (json_is_true(json_object_get(a, "watch_only")))
+        snprintf(buf, len, "attached to PID %lld from outside only (--watch-only): memory, "
+                           "descriptors, sockets and threads as /proc shows them", pid);
+    else if (json_is_true(json_object_get(a, "inside")))
+        snprintf(buf, len, "attached to PID %lld, its hooks in from %.1f s: what was allocated "
+                           "before is not tracked, and its frees are ignored", pid,
+                 mc_jnum(a, "attached_s"));
+    else
+        snprintf(buf, len, "attached to PID %lld from outside only: its library could not be "
+                           "loaded (said above)", pid);
+    return 1;
+}
+
 static void text_body(json_t *doc, FILE *out, int colour, int top)
 {
     json_t *run = json_object_get(doc, "run");
@@ -443,7 +462,10 @@ static void text_body(json_t *doc, FILE *out, int colour, int top)
             mc_jnum(run, "duration_s"),
             (long long)json_integer_value(json_object_get(run, "samples")),
             mc_jnum(run, "interval_s"), mc_jstr(run, "stopped_by"));
-    if (json_is_false(json_object_get(run, "preload")))
+    char att[256];
+    if (mc_report_attach_text(doc, att, sizeof(att)))
+        fprintf(out, "  %s\n", att);
+    else if (json_is_false(json_object_get(run, "preload")))
         fprintf(out, "  the preload could not load (statically linked?): RSS only\n");
 
     json_t *p;
