@@ -52,7 +52,8 @@ static int make_conf(const struct mc_session_opts *o, const char *dir, char *out
 static const char *start_error(int rc)
 {
     switch (-rc) {
-    case EALREADY: return "memcreep was attached to it before (a second attach needs a fresh start)";
+    case EALREADY: return "another memcreep is attached to it now";
+    case EBUSY: return "the last memcreep attached to it is still detaching: try again";
     case ENOENT: return "none of the functions memcreep follows is the C library's in it";
     case EIO: return "the library could not make its mapping in the run directory";
     case EAGAIN: return "the library could not start its thread";

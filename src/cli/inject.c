@@ -203,10 +203,11 @@ enum mc_inject_err mc_inject_check(pid_t pid, const char *lib, const char *dir, 
         snprintf(msg, len, "PID %d has no glibc 2.34 or later (libc.so.6) loaded", (int)pid);
         return MC_INJECT_NOT_GLIBC;
     }
-    if (maps_contain(pid, "/libmemcreep")) {
-        snprintf(msg, len, "PID %d has memcreep's library loaded already (under memcreep run, or "
-                           "attached before: a second attach needs a fresh start of it)",
-                 (int)pid);
+    /* libmemcreep-attach.so from an earlier attach may be there: it is
+     * taken again (dlopen gives the same handle). The preloaded one means
+     * memcreep run is watching it already. */
+    if (maps_contain(pid, "/libmemcreep.so")) {
+        snprintf(msg, len, "PID %d runs under memcreep run already", (int)pid);
         return MC_INJECT_LOADED;
     }
     const char *need[2] = {lib, dir};

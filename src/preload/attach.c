@@ -19,6 +19,7 @@
  * attached stay ordinary blocks of the C library: their frees, before or
  * after the detach, are the program's as usual. Every 500 ms the watcher
  * also routes the modules the program loaded since (dlopen). */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,13 +31,16 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-void mc_publish_start(void); /* publish.c, as the constructor calls it */
-
 #define WATCH_NS    100000000L /* the watcher looks this often */
 #define REPATCH_NS  500000000ull
 #define DETACH_WAIT 3000000000ull /* the library's threads get this long to end */
 
-static int attached;       /* mc_attach_start ran in this instance */
+uint32_t mc_attach_gen;
+
+/* This instance's attach: none yet, attached, or detached (and so ready
+ * for another). */
+enum { ST_NONE, ST_ATTACHED, ST_DETACHED };
+static int state;
 static int watcher_running; /* counted in lib_threads while 1 */
 static int detaching;
 static pid_t memcreep_pid;
@@ -81,10 +85,15 @@ static void detach(void)
     while (__atomic_load_n(&h->lib_threads, __ATOMIC_ACQUIRE) > 1 &&
            mc_now_ns(CLOCK_MONOTONIC) < until)
         nanosleep(&step, NULL);
+    /* The pointer table's memory goes back: nothing of memcreep's stays
+     * in the program's RSS but the library's pages. */
+    mc_ptr_reset();
+    mc_hooks_reset();
     __atomic_store_n(&h->attach_state, MC_ATTACH_OFF, __ATOMIC_RELEASE);
-    __atomic_store_n(&watcher_running, 0, __ATOMIC_RELEASE);
     __atomic_fetch_sub(&h->lib_threads, 1, __ATOMIC_RELAXED);
     mc_publish_release();
+    __atomic_store_n(&watcher_running, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&state, ST_DETACHED, __ATOMIC_RELEASE);
 }
 
 static void *watcher(void *arg)
@@ -124,7 +133,7 @@ void mc_attach_after_fork(void)
 {
     /* The parent's watcher is not in the child; its count came with the
      * copy of the header. The child watches for itself. */
-    if (!attached || mc_attach_detaching()) return;
+    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != ST_ATTACHED || mc_attach_detaching()) return;
     if (__atomic_exchange_n(&watcher_running, 0, __ATOMIC_ACQ_REL))
         __atomic_fetch_sub(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
     start_watcher();
@@ -135,14 +144,22 @@ void mc_attach_after_fork(void)
  * "NAME=value" lines, those of a run's environment (MEMCREEP_DIR, ...)
  * and MEMCREEP_ATTACH_PID / MEMCREEP_ATTACH_START, memcreep's pid and
  * start time. Returns the number of GOT entries routed, or -errno:
- * -EALREADY when this process was attached before (its library is
- * inert; a second attach needs a fresh start of the program), -EINVAL for
+ * -EALREADY when recording already (preloaded by memcreep run, or
+ * attached), -EBUSY while the last detach is still under way, -EINVAL for
  * bad settings, -ENOENT when nothing could be routed, -EIO when the
- * mapping could not be made (a warning says why). */
+ * mapping could not be made (a warning says why). A detached library can
+ * be attached again: everything it keeps is started afresh. */
 EXPORT int mc_attach_start(const char *conf)
 {
-    if (__atomic_exchange_n(&attached, 1, __ATOMIC_ACQ_REL)) return -EALREADY;
-    if (mc_active) return -EALREADY; /* preloaded by memcreep run */
+    if (mc_active) return -EALREADY;
+    int st = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    if (st == ST_ATTACHED) return __atomic_load_n(&watcher_running, __ATOMIC_ACQUIRE) ? -EALREADY
+                                                                                        : -EBUSY;
+    if (!__atomic_compare_exchange_n(&state, &st, ST_ATTACHED, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return -EBUSY;
+    mc_attach_gen++;
+    __atomic_store_n(&detaching, 0, __ATOMIC_RELEASE);
     int saved = errno, rc;
     mc_set_in_hook(1);
     if (!conf || mc_env_set_attach(conf) != 0) {
@@ -180,6 +197,8 @@ EXPORT int mc_attach_start(const char *conf)
         rc = -EAGAIN;
     }
 out:
+    if (rc < 0) __atomic_store_n(&state, ST_DETACHED, __ATOMIC_RELEASE);
+    dlerror(); /* failed lookups leave nothing for the program's dlerror() */
     mc_set_in_hook(0);
     errno = saved;
     return rc;

@@ -15,6 +15,7 @@
 
 static __thread struct mc_shm_thread *tl_slab TLS_FAST;
 static __thread int tl_no_slab TLS_FAST;
+static __thread uint32_t tl_gen TLS_FAST; /* the attach tl_slab belongs to */
 static pthread_key_t exit_key;
 static int have_key;
 
@@ -99,6 +100,12 @@ static struct mc_shm_thread *claim(void)
 static inline struct mc_shm_delta *entry(uint32_t slot)
 {
     struct mc_shm_thread *t = tl_slab;
+    if (MC_UNLIKELY(tl_gen != mc_attach_gen)) {
+        /* A slab of an earlier attach's mapping, long gone. */
+        t = tl_slab = NULL;
+        tl_no_slab = 0;
+        tl_gen = mc_attach_gen;
+    }
     if (MC_UNLIKELY(!t) && !(t = claim())) return NULL;
     struct mc_shm_delta *d = &t->e[slot & (MC_SLAB_ENTRIES - 1)];
     if (MC_UNLIKELY(d->slot1 != slot + 1)) {
@@ -160,6 +167,7 @@ void mc_count_thread(uint32_t slot)
 
 void mc_counters_init(void)
 {
+    if (have_key) return; /* once: an attach after a detach keeps the key */
     have_key = pthread_key_create(&exit_key, release_slab) == 0;
 }
 

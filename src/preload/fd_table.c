@@ -23,6 +23,7 @@
  * which is what it inherited from its parent. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -158,7 +159,13 @@ struct linux_dirent64 {
 
 void mc_fd_scan(void)
 {
-    table = mc_sys_alloc((size_t)FD_MAX * sizeof(*table));
+    if (table) {
+        /* An attach after a detach: what was known then is stale. */
+        int hi = __atomic_exchange_n(&hiwater, -1, __ATOMIC_ACQ_REL);
+        if (hi >= 0) memset(table, 0, (size_t)(hi + 1) * sizeof(*table));
+    } else {
+        table = mc_sys_alloc((size_t)FD_MAX * sizeof(*table));
+    }
     if (!table) return;
     /* Raw calls: the hooks must not see the library's own descriptor. */
     int dir =

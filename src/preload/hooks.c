@@ -542,8 +542,12 @@ void mc_set_in_hook(int v)
 
 /* ---- start and end ---- */
 
-void mc_publish_start(void);
 void mc_publish_stop(void);
+
+void mc_hooks_reset(void)
+{
+    memset(obj_filter, 0, sizeof(obj_filter));
+}
 
 void mc_hooks_settings(void)
 {

@@ -32,6 +32,10 @@
 
 /* The mapping of this process, or NULL before init / when disabled. */
 extern struct mc_shm_header *mc_shm;
+/* Makes the mapping and starts recording (the constructor under memcreep
+ * run; mc_attach_start under attach): mc_active is 1 after it unless the
+ * mapping could not be made. */
+void mc_publish_start(void);
 /* Non-zero once the library is ready to record. */
 extern int mc_active;
 /* The mapping's layout (capacities and offsets) as this process made it: a
@@ -242,12 +246,18 @@ int mc_got_patch(void);
 size_t mc_got_patched(void);
 /* Puts back every entry mc_got_patch routed. */
 void mc_got_unpatch(void);
+/* The attach this instance serves: 0 under memcreep run, bumped at each
+ * attach. What a thread keeps about the mapping (its counter slab, its
+ * Python code slots) is dropped when it was kept for another one. */
+extern uint32_t mc_attach_gen;
 /* 1 once a detach began. */
 int mc_attach_detaching(void);
 /* A forked child of an attached process watches for itself. */
 void mc_attach_after_fork(void);
 /* Rereads the hooks' settings (sampling, depth) from mc_getenv. */
 void mc_hooks_settings(void);
+/* Forgets the object domain's recorded blocks (a detach). */
+void mc_hooks_reset(void);
 /* For a detach: the mapping is replaced by anonymous memory (a late hook
  * writes there harmlessly), so its file's pages can go. */
 void mc_publish_release(void);
@@ -274,6 +284,10 @@ int mc_ptr_remove(uintptr_t ptr, size_t *size, uint32_t *slot);
 /* Cheap check without the lock: 0 only when ptr is certainly not in the
  * table, 1 when it may be (then mc_ptr_remove decides). */
 int mc_ptr_maybe_known(uintptr_t ptr);
+/* Forgets every block (a detach): the tables stay, empty, their pages given
+ * back to the kernel; new blocks get epoch 0. Takes each shard's lock in
+ * turn. */
+void mc_ptr_reset(void);
 /* Locks every shard around fork() so the child gets a consistent table. */
 /* The domain tags hooks.c puts in a block's size in the pointer table:
  * CPython's object domain (sampled), and a thread's allocation burst

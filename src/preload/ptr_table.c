@@ -20,6 +20,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -56,6 +57,13 @@ struct mc_shard {
 };
 
 static struct mc_shard shards[MC_SHARDS];
+/* Tables replaced by larger ones, for mc_ptr_reset to give back. */
+#define MC_RETIRED (MC_SHARDS * 32)
+static struct {
+    void *p;
+    size_t bytes;
+} retired[MC_RETIRED];
+static uint32_t nretired;
 static atomic_size_t table_bytes;
 static size_t budget_bytes;
 
@@ -131,6 +139,11 @@ static int shard_grow(struct mc_shard *s)
         ne[j] = s->e[i];
     }
     /* The old table stays mapped: a lock-free reader may still be in it. */
+    uint32_t r = __atomic_fetch_add(&nretired, 1, __ATOMIC_RELAXED);
+    if (s->e && r < MC_RETIRED) {
+        retired[r].p = s->e;
+        retired[r].bytes = s->cap * sizeof(struct mc_ptr_entry);
+    }
     __atomic_store_n(&s->e, ne, __ATOMIC_RELEASE);
     __atomic_store_n(&s->cap, ncap, __ATOMIC_RELEASE);
     return 0;
@@ -303,4 +316,29 @@ void mc_ptr_census(void (*add)(uintptr_t ptr, uint32_t slot, uint64_t tagged, ui
         }
         shard_unlock(s);
     }
+}
+
+/* Anonymous memory mapped over [p, p + bytes): reads find zeroes (an empty
+ * table) and the pages the old contents held go back to the kernel. */
+static void wipe(void *p, size_t bytes)
+{
+    if (p && bytes)
+        mmap(p, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+}
+
+void mc_ptr_reset(void)
+{
+    for (int i = 0; i < MC_SHARDS; i++) {
+        struct mc_shard *s = &shards[i];
+        shard_lock(s);
+        seq_begin(s);
+        wipe(s->e, s->cap * sizeof(struct mc_ptr_entry));
+        s->count = 0;
+        seq_end(s);
+        shard_unlock(s);
+    }
+    uint32_t n = __atomic_load_n(&nretired, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n && i < MC_RETIRED; i++)
+        wipe(retired[i].p, retired[i].bytes);
+    epoch_now = 0;
 }

@@ -355,7 +355,6 @@ int mc_publish_own(void)
 /* Called once from the library constructor. Leaves mc_active at 0 (the
  * hooks pass everything through) when not started by memcreep or when the
  * mapping cannot be made. */
-void mc_publish_start(void);
 void mc_publish_start(void)
 {
     const char *dir = mc_getenv("MEMCREEP_DIR");
@@ -392,6 +391,7 @@ void mc_publish_start(void)
 
     pid_t pid = getpid();
     owner_pid = pid;
+    fork_state = 0;
     supersede_old_images(pid);
     char path[4096];
     int fd = create_map_file(pid, size, path, sizeof(path));
@@ -458,7 +458,8 @@ void mc_publish_start(void)
     mc_publish_mallinfo();
     /* The magic goes last: a reader that sees it sees a complete header. */
     __atomic_store_n(&h->magic, MC_SHM_MAGIC, __ATOMIC_RELEASE);
-    pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
+    static int forks_hooked; /* once: an attach after a detach keeps them */
+    if (!forks_hooked++) pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
     mc_counters_init();
     mc_fd_start();
     mc_thread_start();

@@ -170,8 +170,17 @@ static void register_exit(void)
 /* Compiles the line tracing code into a private namespace, installs the
  * collector callback and checks the instance layout on the code's probe.
  * GIL held. Returns 0, or -1 (to be tried again at the next request). */
+static int reinstall; /* detached since setup: the callback and the wrappers are out */
+
 static int setup(void)
 {
+    if (globals && reinstall) {
+        /* Attached again: the code is compiled; what a detach took out of
+         * the interpreter goes back in, for this attach's mapping. */
+        if (mc_py_garbage_start() != 0) return -1;
+        mc_hooks_python(mc_py_alloc_start() == 1);
+        reinstall = 0;
+    }
     if (globals) return 0;
     PyObject *g = mc_py.DictNew();
     PyObject *b = mc_py.ImportModule("builtins");
@@ -316,6 +325,7 @@ static void stop_in_python(int keeping)
             if (r) mc_py.DecRef(r);
         }
         mc_py_garbage_stop();
+        reinstall = 1;
     }
     mc_py_alloc_stop();
     mc_py.ErrClear();
@@ -411,6 +421,10 @@ static void start_thread(void)
 void mc_python_start(void)
 {
     if (mc_env_u64("MEMCREEP_PYTHON", 1) == 0) return;
+    /* An attach after a detach: the types seen then were another mapping's. */
+    stop_asked = 0;
+    setup_tries = 0;
+    if (globals) mc_py_snapshot_forget();
     trace_period = (double)mc_env_u64("MEMCREEP_PY_TRACE_MS", 60000) / 1000;
     trace_phase = (double)mc_env_u64("MEMCREEP_PY_PHASE_MS", 1000) / 1000;
     trace_first = (double)mc_env_u64("MEMCREEP_PY_FIRST_MS", 10000) / 1000;

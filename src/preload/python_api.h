@@ -168,6 +168,8 @@ void mc_py_garbage_reset(void);
  * gc.callbacks, and the allocator wrappers out of the domains (where they
  * are still the first), so the interpreter is as it was. */
 void mc_py_garbage_stop(void);
+/* Forgets every type seen (an attach after a detach: a new mapping). */
+void mc_py_snapshot_forget(void);
 void mc_py_alloc_stop(void);
 
 /* ---- python_frames.c ---- */

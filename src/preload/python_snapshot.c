@@ -259,6 +259,15 @@ int mc_py_snapshot(void)
     return 0;
 }
 
+void mc_py_snapshot_forget(void)
+{
+    if (tindex) memset(tindex, 0, 2 * TNAMES * sizeof(*tindex));
+    ntn = nseen = 0;
+    nsnap = 0;
+    nwant = 0;
+    mc_py_garbage_reset();
+}
+
 void mc_py_snapshot_reset(void)
 {
     for (uint32_t i = 0; i < ntn; i++)

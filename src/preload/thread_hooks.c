@@ -35,6 +35,7 @@ struct thr {
     uint32_t state;
     uint32_t gen; /* bumped at each reuse, so a late creator writes no
                      id into a record that has moved on */
+    uint32_t attach; /* mc_attach_gen when made: its slot is that mapping's */
 };
 
 static struct thr *tab;
@@ -63,6 +64,7 @@ static inline struct mc_shm_stack_ext *ext_at(uint32_t slot)
 /* Adds d to the unjoined count of the record's stack and of the process. */
 static void unjoined(const struct thr *t, int d)
 {
+    if (t->attach != mc_attach_gen) return; /* counted in an earlier attach's mapping */
     if (t->slot < mc_lay.stack_cap)
         __atomic_fetch_add(&ext_at(t->slot)->threads_unjoined, d, __ATOMIC_RELAXED);
     __atomic_fetch_add(&mc_shm->threads_unjoined, d, __ATOMIC_RELAXED);
@@ -149,6 +151,9 @@ void mc_thread_after_fork(void)
 
 void mc_thread_start(void)
 {
+    /* Once: an attach after a detach keeps the records of threads that
+     * are still running (they end, or are joined, later). */
+    if (tab) return;
     have_key = pthread_key_create(&end_key, thread_ended) == 0;
     if (have_key) tab = mc_sys_alloc(THR_MAX * sizeof(*tab));
 }
@@ -184,6 +189,7 @@ EXPORT int pthread_create(pthread_t *out, const pthread_attr_t *a, void *(*fn)(v
         t->fn = fn;
         t->arg = arg;
         t->slot = slot;
+        t->attach = mc_attach_gen;
         uint32_t gen = t->gen;
         rc = real_create(out, a, trampoline, t);
         /* The id, before the caller can join or detach the thread (which

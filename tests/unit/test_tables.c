@@ -15,6 +15,7 @@
 struct mc_shm_header *mc_shm;
 struct mc_shm_header mc_lay;
 int mc_active = 1;
+uint32_t mc_attach_gen;
 void mc_publish_modules(void) {}
 const char *mc_publish_run_dir(void)
 {
@@ -189,11 +190,33 @@ static void stacks_concurrent_inserts(void **state)
     assert_true(total == (int64_t)THREADS * 50 * DISTINCT * 8);
 }
 
+/* A detach forgets every block (the next attach starts from nothing), and
+ * the table keeps working after it: inserts, finds, removes. */
+static void ptr_table_reset_forgets_all(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    size_t size;
+    uint32_t slot;
+    for (int i = 0; i < N; i++)
+        assert_int_equal(mc_ptr_insert(0x600000000000ull + (uintptr_t)i * 48, 64, 7), 0);
+    mc_ptr_reset();
+    for (int i = 0; i < N; i++)
+        assert_int_equal(mc_ptr_remove(0x600000000000ull + (uintptr_t)i * 48, &size, &slot), -1);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(mc_ptr_insert(0x610000000000ull + (uintptr_t)i * 48, (size_t)i + 1, 9), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(mc_ptr_remove(0x610000000000ull + (uintptr_t)i * 48, &size, &slot), 0);
+        assert_true(size == (size_t)i + 1 && slot == 9);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ptr_table_matches_reference),
         cmocka_unit_test(ptr_table_replaces_stale_entry),
+        cmocka_unit_test(ptr_table_reset_forgets_all),
         cmocka_unit_test_setup_teardown(stacks_dedupe_and_count, setup_shm, teardown_shm),
         cmocka_unit_test_setup_teardown(stacks_overflow_when_full, setup_shm, teardown_shm),
         cmocka_unit_test_setup_teardown(stacks_concurrent_inserts, setup_shm, teardown_shm),
