@@ -103,6 +103,23 @@ int mc_attach_tree(const struct mc_session_opts *o, pid_t pid, const char *lib, 
     return r ? n : MC_ATTACH_TREE_REFUSED;
 }
 
+void mc_attach_settle(struct mc_collector *c, double timeout)
+{
+    double until = mc_now() + timeout;
+    for (;;) {
+        mc_collector_tick(c, 0);
+        int pending = 0;
+        for (size_t i = 0; i < c->nprocs; i++) {
+            struct mc_proc *p = c->procs[i];
+            const struct mc_shm_header *h = p->has_map ? p->map.h : NULL;
+            pending += h && p->end == MC_END_RUNNING && mc_map_load32(&h->attach_python) &&
+                       mc_map_load32(&h->py_state) != MC_PY_OFF && !mc_map_load(&h->py_done);
+        }
+        if (!pending || mc_now() >= until) return;
+        mc_sleep(0.02);
+    }
+}
+
 void mc_attach_detach_all(struct mc_collector *c, double timeout)
 {
     for (size_t i = 0; i < c->nprocs; i++) {

@@ -20,6 +20,12 @@ enum {
  * a child was), or an MC_ATTACH_TREE_* value. */
 int mc_attach_tree(const struct mc_session_opts *o, pid_t pid, const char *lib, const char *dir);
 
+/* Takes samples until every attached Python process served its first
+ * snapshot (its bridge has put its collector callback and allocator
+ * wrappers in: what follows is measured with them), at most timeout
+ * seconds. */
+void mc_attach_settle(struct mc_collector *c, double timeout);
+
 /* Asks every attached process the collector knows to take its hooks out,
  * and waits until they have, at most timeout seconds; one line on stderr
  * for each that did not (its library detaches by itself once memcreep has

@@ -620,6 +620,7 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
             }
             if (a == MC_ATTACH_TREE_REFUSED) *target_failed = 1;
             if (a >= 0) s.attached_t = mc_now() - s.t0;
+            if (a > 0) mc_attach_settle(&s.col, 5);
         }
     }
 

@@ -240,6 +240,8 @@ struct mc_shm_header {
     uint32_t attach_patched; /* entries of modules' GOTs routed to the hooks */
     uint64_t attach_ns;      /* CLOCK_REALTIME when the hooks went in */
     uint64_t detach_request;
+    uint32_t attach_python; /* 1: CPython's API is there, the bridge starts */
+    uint32_t attach_pad;
 };
 
 enum mc_attach_state { MC_ATTACH_NONE = 0, MC_ATTACH_ON = 1, MC_ATTACH_OFF = 2 };

@@ -186,6 +186,7 @@ EXPORT int mc_attach_start(const char *conf)
         goto out;
     }
     mc_shm->attach_ns = mc_now_ns(CLOCK_REALTIME);
+    mc_shm->attach_python = (uint32_t)mc_python_bridge();
     rc = (int)mc_got_patched();
     __atomic_store_n(&mc_shm->attach_patched, (uint32_t)rc, __ATOMIC_RELAXED);
     __atomic_store_n(&mc_shm->attach_state, MC_ATTACH_ON, __ATOMIC_RELEASE);

@@ -127,6 +127,42 @@ static uint32_t gnu_symbol_count(const uint32_t *g)
     return last + 1;
 }
 
+/* The main program, for canonical PLT entries: a non-PIE executable that
+ * takes a function's address (python3.11 does, for malloc and free)
+ * defines the symbol at its own PLT stub, an undefined symbol with a value,
+ * and every module's reference binds to that stub, which jumps through the
+ * executable's own GOT entry. Routing that one entry routes them all; the
+ * other modules' entries, which hold the stub's address, are left as they
+ * are (a function pointer compared with the program's &free stays equal). */
+static struct dyn exe_dyn;
+static uint64_t exe_bias, exe_lo, exe_hi;
+static uint32_t exe_nsyms;
+
+static int find_exe(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    /* The first object is the program itself. */
+    mc_module_extent(info, &exe_lo, &exe_hi);
+    exe_bias = info->dlpi_addr;
+    if (read_dynamic(info, &exe_dyn) == 0 && exe_dyn.gnu)
+        exe_nsyms = gnu_symbol_count(exe_dyn.gnu);
+    return 1;
+}
+
+/* 1 when addr is the executable's canonical PLT entry for name. */
+static int canonical_plt(const char *name, uint64_t addr)
+{
+    if (addr < exe_lo || addr >= exe_hi) return 0;
+    for (uint32_t i = 1; i < exe_nsyms; i++) {
+        const ElfW(Sym) *s = &exe_dyn.sym[i];
+        if (s->st_shndx == SHN_UNDEF && s->st_value && exe_bias + s->st_value == addr &&
+            !strcmp(exe_dyn.str + s->st_name, name))
+            return 1;
+    }
+    return 0;
+}
+
 static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
@@ -147,8 +183,8 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
             continue;
         /* Only where the program-wide definition is the one the hook calls:
          * a program with its own malloc or open keeps it untouched. */
-        void *next = dlsym(RTLD_NEXT, name);
-        if (!next || next != dlsym(RTLD_DEFAULT, name)) continue;
+        void *next = dlsym(RTLD_NEXT, name), *def = dlsym(RTLD_DEFAULT, name);
+        if (!next || (next != def && !canonical_plt(name, (uint64_t)(uintptr_t)def))) continue;
         hooks[nhooks++] = (struct hook){name, gnu_hash(name), info->dlpi_addr + s->st_value,
                                         (uint64_t)(uintptr_t)next};
     }
@@ -158,6 +194,7 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 int mc_got_init(void)
 {
     if (nhooks) return nhooks;
+    dl_iterate_phdr(find_exe, NULL);
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&mc_got_init);
     dlerror(); /* a failed lookup leaves nothing for the program's dlerror() */
     return nhooks;

@@ -12,6 +12,7 @@
  * real function left it. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,8 +347,36 @@ static void keep(void *old, size_t size, uint32_t slot)
 
 #define boot_alloc_for_call() boot_alloc(size)
 
+/* Calls from the dynamic loader pass straight through, before any
+ * thread-local variable is touched, in the library memcreep attach loads:
+ * there a thread's first touch of one makes the loader allocate its block
+ * (__tls_get_addr), and where the program's own malloc is a canonical PLT
+ * entry (a non-PIE executable that takes its address: python3.11) the
+ * loader's malloc is that entry, routed here; without this the two would
+ * call each other for ever. What the loader allocates is not the
+ * program's anyway. Under memcreep run the variables are initial-exec and
+ * never allocated. */
+#ifdef MC_DYNAMIC_TLS
+static uint64_t loader_lo, loader_hi;
+#define FROM_LOADER()                                                                              \
+    MC_UNLIKELY((uint64_t)(uintptr_t)__builtin_return_address(0) - loader_lo <                     \
+                loader_hi - loader_lo)
+
+static int find_loader(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    if (!info->dlpi_name || !strstr(info->dlpi_name, "/ld-linux")) return 0;
+    mc_module_extent(info, &loader_lo, &loader_hi);
+    return 1;
+}
+#else
+#define FROM_LOADER() 0
+#endif
+
 EXPORT void *malloc(size_t size)
 {
+    if (FROM_LOADER()) return real.malloc(size);
     ENSURE_REAL();
     tl_raw = 1;
     void *p = real.malloc(size);
@@ -359,6 +388,10 @@ EXPORT void free(void *p)
 {
     size_t size;
     uint32_t slot;
+    if (FROM_LOADER()) {
+        if (!is_boot(p)) real.free(p);
+        return;
+    }
     if (!p || is_boot(p)) return;
     int known = forget(p, &size, &slot, sample_bytes || tl_burst ? LOOK_SAMPLED : LOOK_EXACT);
     real.free(p);
@@ -367,6 +400,7 @@ EXPORT void free(void *p)
 
 EXPORT void *calloc(size_t n, size_t size)
 {
+    if (FROM_LOADER() && real.calloc) return real.calloc(n, size);
     if (MC_UNLIKELY(!__atomic_load_n(&real.calloc, __ATOMIC_ACQUIRE))) {
         /* dlsym is running and asks for calloc: serve it statically. */
         if (__atomic_load_n(&resolving, __ATOMIC_ACQUIRE) || !resolve() || !real.calloc)
@@ -380,6 +414,7 @@ EXPORT void *calloc(size_t n, size_t size)
 
 EXPORT void *realloc(void *old, size_t size)
 {
+    if (FROM_LOADER() && !is_boot(old)) return real.realloc(old, size);
     ENSURE_REAL();
     if (old && is_boot(old)) {
         /* Move a bootstrap block to the real heap; it stays in the buffer. */
@@ -566,7 +601,9 @@ void mc_hooks_settings(void)
 __attribute__((constructor(101))) static void mc_init(void)
 {
     if (!__atomic_load_n(&real.malloc, __ATOMIC_ACQUIRE)) resolve();
-#ifndef MC_DYNAMIC_TLS
+#ifdef MC_DYNAMIC_TLS
+    dl_iterate_phdr(find_loader, NULL);
+#else
     in_hook = 1; /* nothing the set-up allocates is the target's */
     mc_hooks_settings();
     const char *dir = mc_getenv("MEMCREEP_DIR");

@@ -233,6 +233,8 @@ void mc_python_fork_prepare(void);
  * allocator wrappers out of the interpreter and ends the thread; waits for
  * that at most 3 s. */
 void mc_python_stop(void);
+/* 1 while the Python bridge's thread runs. */
+int mc_python_bridge(void);
 
 /* ---- attach.c, got.c: the library loaded into a running process ---- */
 

@@ -332,6 +332,11 @@ static void stop_in_python(int keeping)
     mc_py.GILState_Release(g);
 }
 
+int mc_python_bridge(void)
+{
+    return have_api && __atomic_load_n(&thread_running, __ATOMIC_ACQUIRE);
+}
+
 void mc_python_stop(void)
 {
     if (!__atomic_load_n(&thread_running, __ATOMIC_ACQUIRE)) return;
@@ -415,6 +420,9 @@ static void *py_thread(void *arg)
 static void start_thread(void)
 {
     started_ns = mc_now_ns(CLOCK_MONOTONIC);
+    /* Attached: the interpreter is long up, and memcreep waits for the
+     * first snapshot before it measures. */
+    if (mc_attach_gen) started_ns -= CHILD_DELAY_NS;
     mc_sys_thread(py_thread, 256 * 1024, &thread_running);
 }
 
