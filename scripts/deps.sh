@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libunwind-dev libdw-dev libelf-dev libnghttp2-dev libssl-dev
             libjansson-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev python3 python3-scipy python3-httpx python3-fastapi python3-uvicorn clang libclang-rt-14-dev clang-format git nginx-light openssl
-           chromium golang-go prometheus python3-prometheus-client libpython3.11-testsuite)
+           chromium golang-go prometheus python3-prometheus-client libpython3.11-testsuite strace util-linux)
 bench_pkgs=(heaptrack time wrk nghttp2-client nginx-light python3 python3-httpx)
 
 want=()

@@ -133,14 +133,15 @@ static int maps_contain(pid_t pid, const char *s)
     return found;
 }
 
-/* 1 when path names the same file here and in the process' root. */
+/* 1 when path names the same file here and in the process' root, 0 when
+ * not, -errno when its root cannot be looked into. */
 static int same_in_root(pid_t pid, const char *path)
 {
     char there[PATH_MAX + 32];
     struct stat a, b;
     snprintf(there, sizeof(there), "/proc/%d/root%s", (int)pid, path);
-    return stat(path, &a) == 0 && stat(there, &b) == 0 && a.st_dev == b.st_dev &&
-           a.st_ino == b.st_ino;
+    if (stat(there, &b) != 0) return errno == EACCES || errno == EPERM ? -errno : 0;
+    return stat(path, &a) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 /* Why ptrace was refused, in full. */
@@ -187,8 +188,11 @@ enum mc_inject_err mc_inject_check(pid_t pid, const char *lib, const char *dir, 
         snprintf(msg, len, "no process %d", (int)pid);
         return MC_INJECT_GONE;
     }
+    /* Its maps are readable only with the right to trace it. */
     snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-    if (access(path, R_OK) != 0) return why_not(pid, EPERM, msg, len);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return why_not(pid, errno == ENOENT ? ESRCH : EPERM, msg, len);
+    close(fd);
     if (find_mapping(pid, "/libc.so.6", &base, libc, sizeof(libc)) != 0) {
         if (maps_contain(pid, "ld-musl") || maps_contain(pid, "libc.musl")) {
             snprintf(msg, len, "PID %d runs on musl, not glibc: only its outside view is possible",
@@ -211,13 +215,16 @@ enum mc_inject_err mc_inject_check(pid_t pid, const char *lib, const char *dir, 
         return MC_INJECT_LOADED;
     }
     const char *need[2] = {lib, dir};
-    for (int i = 0; i < 2; i++)
-        if (!same_in_root(pid, need[i])) {
+    for (int i = 0; i < 2; i++) {
+        int same = same_in_root(pid, need[i]);
+        if (same < 0) return why_not(pid, -same, msg, len);
+        if (!same) {
             snprintf(msg, len, "PID %d is in another mount namespace, where %s is not the same "
                                "file (docs/attach.md: containers)",
                      (int)pid, need[i]);
             return MC_INJECT_MOUNT_NS;
         }
+    }
     return MC_INJECT_OK;
 }
 

@@ -1,0 +1,320 @@
+"""Scenario tests of `memcreep attach`: a process started here, plainly, is
+attached to while it runs; what it does after the attach must be found (the
+right function, the right rate), what it does must not change (every request
+answered, no crash, no descriptor or thread of memcreep's left behind), and
+each refusal must be one line with exit status 3.
+usage: test_attach.py --memcreep PATH --fixtures DIR CASE"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_load  # noqa: E402
+import test_run  # noqa: E402
+from test_run import Failure, check  # noqa: E402
+
+ARGS = None
+PYTHON = "/usr/bin/python3"
+PYFIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "python")
+
+
+def attach(pid, extra=(), timeout=120, **kw):
+    """memcreep attach with an output directory: (doc or None, rc, stderr)."""
+    out = tempfile.mkdtemp(prefix="mc-attach-")
+    rc, _, err = test_run.memcreep(["attach", str(pid), "-i", "0.05", "-o", out, "--top", "20"]
+                                   + list(extra), timeout=timeout, **kw)
+    path = os.path.join(out, "result.json")
+    doc = test_load.load_doc(path) if os.path.exists(path) else None
+    return doc, rc, err
+
+
+def descriptors(pid):
+    d = f"/proc/{pid}/fd"
+    return sorted((n, os.readlink(os.path.join(d, n))) for n in os.listdir(d))
+
+
+def threads(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int([l for l in f if l.startswith("Threads:")][0].split()[1])
+
+
+def maps_memcreep(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return [l.split()[-1] for l in f if "libmemcreep" in l]
+
+
+def settle_threads(pid, want, timeout=5):
+    """The library's threads end just after its detach is acknowledged."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and threads(pid) != want:
+        time.sleep(0.05)
+    return threads(pid)
+
+
+class Background:
+    """`memcreep load` at the server for the whole case: every request it
+    sends, before, during and after the attach, must be answered."""
+
+    def __init__(self, url, seconds, proto="h1"):
+        self.p = subprocess.Popen([ARGS.memcreep, "load", url, "-c", "2", "-d", f"{seconds}s",
+                                   "--proto", proto, "--json", "-q"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+
+    def result(self):
+        out, err = self.p.communicate(timeout=120)
+        check(self.p.returncode == 0, f"background load: exit {self.p.returncode}: {err}")
+        return json.loads(out)
+
+
+def served_all(s, what):
+    errors = sum(s["errors"].values())
+    check(s["requests"] > 1000 and s["ok"] == s["requests"] and errors == 0,
+          f"{what}: {s['ok']} of {s['requests']} answered, errors {s['errors']}")
+
+
+def server_case(leak):
+    """The fixture server under h1 load from memcreep load (its h1 path
+    keeps nothing), attached mid-run with memcreep's own h2 load: with
+    --leak its h2 path keeps body / 256 bytes per request."""
+    test_load.ARGS = ARGS  # the fixture server lives in the fixtures directory
+    with test_load.Server(*(["--leak"] if leak else [])) as srv:
+        pid = srv.p.pid
+        fds, nthreads = descriptors(pid), threads(pid)
+        bg = Background(srv.url(), 10)
+        time.sleep(2)  # before the attach
+        doc, rc, err = attach(pid, ["--url", srv.url(), "--proto", "h2", "--rounds", "6",
+                                    "--round-requests", "500", "--fail-on-creep"])
+        check(doc, f"no result (exit {rc}): {err}")
+        after = time.time()
+        check(srv.p.poll() is None, "the server died")
+        check(settle_threads(pid, nthreads) == nthreads,
+              f"threads {threads(pid)} after the detach, {nthreads} before")
+        s = bg.result()
+        check(time.time() - after > 1, "the background load did not outlast the detach")
+        # Once the load's connections are closed, what is open is what was.
+        deadline = time.time() + 5
+        while time.time() < deadline and descriptors(pid) != fds:
+            time.sleep(0.05)
+        check(descriptors(pid) == fds, f"descriptors changed: {fds} -> {descriptors(pid)}")
+        served_all(s, "background h1 load")
+        served_all(doc["load"]["summary"], "attach's own h2 load")
+        check(doc["attach"]["inside"] and doc["attach"]["pid"] == pid, f"attach: {doc['attach']}")
+        check("attached to PID" in err and "not tracked" in err, "the report does not say when")
+        p = test_run.root_proc(doc)
+        if leak:
+            check(rc == 1, f"exit {rc}, expected 1 (creep with --fail-on-creep): {err}")
+            test_run.expect_creep(p, "h2_remember_stream", 92160 // 256)
+            test_run.expect_only_creep(p, ["h2_remember_stream"])
+        else:
+            check(rc == 0, f"exit {rc}: {err}")
+            check(doc["summary"]["verdict"] == "STEADY",
+                  f"clean: {doc['summary']['verdict']} at {test_run.creeping(p)}")
+        # The library stays loaded, inert: attached again, it works again.
+        check(maps_memcreep(pid), "the library is not loaded")
+
+
+def case_leaky_server():
+    server_case(True)
+
+
+def case_clean_server():
+    server_case(False)
+
+
+def case_threads_50x():
+    """8 threads allocating every kind of block while the hooks go in and
+    out 50 times: no crash, no deadlock, every block intact, errno kept."""
+    p = subprocess.Popen([test_run.fixture("attach_target"), "threads", "8", "600"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)
+        fds = descriptors(p.pid)
+        with open(f"/proc/{p.pid}/statm") as f:
+            rss0 = int(f.read().split()[1])
+        for i in range(50):
+            rc, _, err = test_run.memcreep(["attach", str(p.pid), "-d", "0.1s", "-q"], timeout=60)
+            check(rc == 0, f"attach {i + 1}: exit {rc}: {err}")
+            check(p.poll() is None, f"died at attach {i + 1}")
+        check(settle_threads(p.pid, 9) == 9, f"threads {threads(p.pid)}, expected 9")
+        check(descriptors(p.pid) == fds, "descriptors changed")
+        with open(f"/proc/{p.pid}/statm") as f:
+            grown = (int(f.read().split()[1]) - rss0) * os.sysconf("SC_PAGE_SIZE")
+        # The library's pages and each thread's block of its variables,
+        # once; nothing per attach.
+        check(grown < 8 << 20, f"RSS grew {grown >> 10} KiB over 50 attaches")
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=30)
+        check(p.returncode == 0 and out.startswith("ok "), f"fixture: exit {p.returncode}: {out}")
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+def case_forked_worker():
+    """Workers forked after the attach are tracked (their hooks come with
+    the fork), each found keeping 512 bytes a millisecond."""
+    p = subprocess.Popen([test_run.fixture("attach_target"), "forker", "30"])
+    try:
+        time.sleep(0.5)
+        doc, rc, err = attach(p.pid, ["-d", "4s"])
+        check(doc and rc == 0, f"exit {rc}: {err}")
+        t_attach = doc["attach"]["attached_s"]
+        later = [q for q in doc["processes"] if not q["root"] and q["ppid"] == p.pid and
+                 q["end"]["t_start"] > t_attach + 0.05]
+        check(len(later) >= 5, f"{len(later)} workers forked after the attach were seen")
+        found = [q for q in later if q["preloaded"] and "worker_leak" in test_run.creeping(q)]
+        check(len(found) >= 3, f"{len(found)} of {len(later)} later workers creep at worker_leak")
+        root = test_run.root_proc(doc)
+        check("worker_leak" not in test_run.creeping(root), "the parent creeps at worker_leak")
+    finally:
+        p.kill()
+        p.wait()
+
+
+def python_service(mode):
+    port = test_load.free_port()
+    p = subprocess.Popen([PYTHON, os.path.join(PYFIX, "py_service.py"), str(port), mode],
+                         stdout=subprocess.DEVNULL)
+    test_load.wait_port(port)
+    return p, f"http://127.0.0.1:{port}/"
+
+
+def case_python_worker():
+    """Attached to a running CPython service: cycle garbage by type per
+    request, a kept type found with what holds it, a clean one clean."""
+    load = ["-c", "4", "--warmup", "1000", "--rounds", "6", "--round-requests", "300",
+            "--fail-on-creep"]
+    for mode, want_rc in (("cycles", 0), ("keep", 1), ("clean", 0)):
+        p, url = python_service(mode)
+        try:
+            time.sleep(0.5)
+            doc, rc, err = attach(p.pid, ["--url", url] + load)
+            check(doc and rc == want_rc, f"{mode}: exit {rc}, expected {want_rc}: {err}")
+            check(p.poll() is None, f"{mode}: the service died")
+            kinds = [f["kind"] for f in doc["summary"]["findings"]]
+            if mode == "cycles":
+                f = [x for x in doc["summary"]["findings"] if x["kind"] == "CYCLE GARBAGE"]
+                check(f, f"cycles: findings {kinds}")
+                types = {t["type"]: t for t in f[0]["types"]}
+                for name in ("__main__.Response", "__main__.BoundStream"):
+                    check(name in types and abs(types[name]["per_unit"] - 1) <= 0.15,
+                          f"cycles: {name}: {types.get(name)}")
+                check(doc["summary"]["verdict"] == "STEADY", f"cycles: {kinds}")
+            elif mode == "keep":
+                f = [x for x in doc["summary"]["findings"] if x["kind"] == "PYTHON OBJECTS CREEP"]
+                check(f, f"keep: findings {kinds}")
+                t = f[0]["types"][0]
+                check(t["type"] == "__main__.Record" and abs(t["per_unit"] - 1) <= 0.15 and
+                      t.get("held_by") == "__main__.HISTORY > list", f"keep: {t}")
+            else:
+                check(not kinds and doc["summary"]["verdict"] == "STEADY", f"clean: {kinds}")
+        finally:
+            p.kill()
+            p.wait()
+
+
+def refused(pid, want, extra=(), runner=()):
+    """memcreep attach refused with want in its one line; exit status 3."""
+    argv = list(runner) + [ARGS.memcreep, "attach", str(pid), "-d", "0.5s", "-q"] + list(extra)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    lines = [l for l in r.stderr.splitlines() if l.startswith("memcreep: cannot attach")]
+    check(r.returncode == 3, f"{want}: exit {r.returncode}: {r.stderr}")
+    check(len(lines) == 1 and want in lines[0], f"{want}: said {r.stderr!r}")
+    return r
+
+
+def case_refusals():
+    # Gone.
+    p = subprocess.Popen(["/bin/true"])
+    p.wait()
+    refused(p.pid, "no such process")
+    sleeper = subprocess.Popen(["/bin/sleep", "60"])
+    victims = [sleeper]
+    try:
+        # Another user's process, as nobody: no view from inside; the
+        # outside view still runs (its RSS is anyone's to read).
+        r = refused(sleeper.pid, "belongs to another user",
+                    runner=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+        # Root without CAP_SYS_PTRACE (a container without it), at a
+        # process of another user.
+        nobody = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534",
+                                   "--clear-groups", "/bin/sleep", "60"])
+        victims.append(nobody)
+        time.sleep(0.2)
+        refused(nobody.pid, "lacks CAP_SYS_PTRACE",
+                runner=["setpriv", "--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace"])
+        # Traced already.
+        tracer = subprocess.Popen(["strace", "-o", "/dev/null", "-p", str(sleeper.pid)],
+                                  stderr=subprocess.DEVNULL)
+        victims.append(tracer)
+        time.sleep(0.5)
+        refused(sleeper.pid, "is traced by PID")
+        tracer.kill()
+        tracer.wait()
+        # Statically linked: the outside view, RSS only.
+        static = subprocess.Popen([test_run.fixture("leak_static"), "100000", "1000"],
+                                  stdout=subprocess.DEVNULL)
+        victims.append(static)
+        time.sleep(0.2)
+        refused(static.pid, "statically linked")
+        # Another mount namespace, where the library's directory is empty.
+        lib_dir = os.path.dirname(os.path.realpath(ARGS.memcreep))
+        ns = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                               f"mount -t tmpfs none {lib_dir} && exec sleep 60"])
+        victims.append(ns)
+        time.sleep(0.5)
+        refused(ns.pid, "another mount namespace")
+        # Under memcreep run already.
+        out = tempfile.mkdtemp(prefix="mc-attach-")
+        run = subprocess.Popen([ARGS.memcreep, "run", "-q", "-o", out, "--", "/bin/sleep", "60"])
+        victims.append(run)
+        deadline = time.time() + 10
+        kid = None
+        while time.time() < deadline and not kid:
+            kids = open(f"/proc/{run.pid}/task/{run.pid}/children").read().split()
+            kid = int(kids[0]) if kids else None
+            time.sleep(0.05)
+        check(kid, "memcreep run started nothing")
+        time.sleep(0.3)
+        refused(kid, "under memcreep run already")
+        # Bad PIDs are usage errors.
+        for bad in (["attach"], ["attach", "abc"], ["attach", "1", "2"]):
+            rc, _, err = test_run.memcreep(bad)
+            check(rc == 2 and err.count("\n") == 1, f"{bad}: exit {rc}: {err}")
+        rc, _, err = test_run.memcreep(["attach", str(sleeper.pid), "--proto", "h1,h2",
+                                        "--url", "http://127.0.0.1:1/"])
+        check(rc == 2 and "fresh start" in err, f"--proto h1,h2: exit {rc}: {err}")
+    finally:
+        for v in victims:
+            if v.poll() is None:
+                v.terminate()
+                try:
+                    v.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    v.kill()
+
+
+def case_watch_only():
+    """--watch-only: nothing enters the process; descriptors that pile up
+    are found from /proc alone."""
+    p = subprocess.Popen([test_run.fixture("fd_leak"), "4000", "1000", "fds"], stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        doc, rc, err = attach(p.pid, ["--watch-only", "-d", "3s"])
+        check(doc and rc == 0, f"exit {rc}: {err}")
+        check(not maps_memcreep(p.pid), "something entered the process")
+        check(doc["attach"]["watch_only"] and not doc["attach"]["inside"], f"{doc['attach']}")
+        check("from outside only (--watch-only)" in err, "the report does not say so")
+        m = [q for q in doc["processes"] if q["root"]][0]["metrics"]
+        check(m["fds"]["verdict"] == "CREEP", f"descriptors: {m['fds']}")
+    finally:
+        p.kill()
+        p.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(test_run.run_case(globals()))
