@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (bench/README.md): installs the peers if missing,
 # builds in Release, prints the tables for docs/benchmarks.md.
-# usage: bench/run.sh [overhead|load|fdhooks|tls|python|reports|processes|all] [--markdown]
+# usage: bench/run.sh [overhead|load|fdhooks|tls|python|reports|processes|attach|all] [--markdown]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -42,4 +42,9 @@ if [ "$which" = reports ] || [ "$which" = all ]; then
   /usr/bin/python3 bench/run_reports.py --memcreep build/bench/src/memcreep \
     --workload build/bench/bench/alloc_workload --service build/bench/demo/leaky_service \
     --reps "${REPS:-5}" --seconds "${SECONDS_PER_RUN:-8}" "$@"
+fi
+if [ "$which" = attach ] || [ "$which" = all ]; then
+  echo "== attaching to a running nginx: memcreep attach vs heaptrack -p (median of ${REPS:-5})"
+  /usr/bin/python3 bench/run_attach.py --memcreep build/bench/src/memcreep \
+    --reps "${REPS:-5}" --seconds "${SECONDS_PER_RUN:-5}" "$@"
 fi

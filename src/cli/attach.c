@@ -52,23 +52,32 @@ static int make_conf(const struct mc_session_opts *o, const char *dir, char *out
 static const char *start_error(int rc)
 {
     switch (-rc) {
-    case EALREADY: return "another memcreep is attached to it now";
-    case EBUSY: return "the last memcreep attached to it is still detaching: try again";
-    case ENOENT: return "none of the functions memcreep follows is the C library's in it";
-    case EIO: return "the library could not make its mapping in the run directory";
-    case EAGAIN: return "the library could not start its thread";
-    default: return strerror(-rc);
+    case EALREADY:
+        return "another memcreep is attached to it now";
+    case EBUSY:
+        return "the last memcreep attached to it is still detaching: try again";
+    case ENOENT:
+        return "none of the functions memcreep follows is the C library's in it";
+    case EIO:
+        return "the library could not make its mapping in the run directory";
+    case EAGAIN:
+        return "the library could not start its thread";
+    default:
+        return strerror(-rc);
     }
 }
 
 /* Attaches one process. Returns 1 attached, 0 refused (said), -1 gone. */
-static int attach_one(pid_t pid, pid_t root, const char *lib, const char *dir, const char *conf)
+static int attach_one(pid_t pid, pid_t root, const char *lib, const char *dir, const char *conf,
+                      double *paused_max)
 {
+    double paused = 0;
     char msg[PATH_MAX + 256], who[64] = "";
     if (pid != root) snprintf(who, sizeof(who), " (in the tree of PID %d)", (int)root);
     enum mc_inject_err e = mc_inject_check(pid, lib, dir, msg, sizeof(msg));
     int ret = 0;
-    if (e == MC_INJECT_OK) e = mc_inject(pid, lib, conf, &ret, msg, sizeof(msg));
+    if (e == MC_INJECT_OK) e = mc_inject(pid, lib, conf, &ret, &paused, msg, sizeof(msg));
+    if (paused > *paused_max) *paused_max = paused;
     if (e == MC_INJECT_OK && ret < 0) {
         snprintf(msg, sizeof(msg), "%s", start_error(ret));
         e = MC_INJECT_FAILED;
@@ -78,8 +87,10 @@ static int attach_one(pid_t pid, pid_t root, const char *lib, const char *dir, c
     return e == MC_INJECT_GONE ? -1 : 0;
 }
 
-int mc_attach_tree(const struct mc_session_opts *o, pid_t pid, const char *lib, const char *dir)
+int mc_attach_tree(const struct mc_session_opts *o, pid_t pid, const char *lib, const char *dir,
+                   double *paused_max)
 {
+    *paused_max = 0;
     char real[PATH_MAX], conf[8192];
     if (!realpath(lib, real) || make_conf(o, dir, conf, sizeof(conf)) != 0) {
         mc_error("cannot attach to PID %d: the library's path or settings are too long", (int)pid);
@@ -93,13 +104,13 @@ int mc_attach_tree(const struct mc_session_opts *o, pid_t pid, const char *lib, 
     if (geteuid() == 0 && stat(proc, &sb) == 0 && sb.st_uid != 0 &&
         chown(dir, sb.st_uid, sb.st_gid) != 0)
         mc_error("cannot give the run directory to uid %d: %s", (int)sb.st_uid, strerror(errno));
-    int r = attach_one(pid, pid, real, dir, conf);
+    int r = attach_one(pid, pid, real, dir, conf, paused_max);
     if (r < 0) return MC_ATTACH_TREE_GONE;
     int n = r;
     pid_t kids[512];
     int nk = mc_proc_descendants(pid, kids, 512);
     for (int i = 0; i < nk && i < 512; i++)
-        n += attach_one(kids[i], pid, real, dir, conf) > 0;
+        n += attach_one(kids[i], pid, real, dir, conf, paused_max) > 0;
     return r ? n : MC_ATTACH_TREE_REFUSED;
 }
 

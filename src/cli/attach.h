@@ -17,8 +17,10 @@ enum {
 /* Loads lib into pid and its descendants, each told to publish into dir.
  * A refusal is one line on stderr. Returns how many processes were
  * attached (>= 0; the root's refusal gives MC_ATTACH_TREE_REFUSED even if
- * a child was), or an MC_ATTACH_TREE_* value. */
-int mc_attach_tree(const struct mc_session_opts *o, pid_t pid, const char *lib, const char *dir);
+ * a child was), or an MC_ATTACH_TREE_* value; *paused_max gets the
+ * longest time a borrowed thread was stopped, seconds. */
+int mc_attach_tree(const struct mc_session_opts *o, pid_t pid, const char *lib, const char *dir,
+                   double *paused_max);
 
 /* Takes samples until every attached Python process served its first
  * snapshot (its bridge has put its collector callback and allocator

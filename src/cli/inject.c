@@ -46,9 +46,11 @@
 const char *mc_inject_strerror(enum mc_inject_err e)
 {
     switch (e) {
-    case MC_INJECT_OK: return "attached";
+    case MC_INJECT_OK:
+        return "attached";
 #define X(name, text)                                                                              \
-    case MC_INJECT_##name: return text;
+    case MC_INJECT_##name:                                                                         \
+        return text;
         MC_INJECT_ERRORS(X)
 #undef X
     }
@@ -154,25 +156,29 @@ static enum mc_inject_err why_not(pid_t pid, int err, char *msg, size_t len)
         return MC_INJECT_TRACED;
     }
     char buf[32];
-    int scope = read_small("/proc/sys/kernel/yama/ptrace_scope", buf, sizeof(buf)) > 0 ? atoi(buf)
-                                                                                        : 0;
+    int scope =
+        read_small("/proc/sys/kernel/yama/ptrace_scope", buf, sizeof(buf)) > 0 ? atoi(buf) : 0;
     int cap = have_cap_ptrace();
     long long uid = status_field(pid, "Uid");
     if (scope >= 3)
         snprintf(msg, len, "tracing is disabled on this machine (kernel.yama.ptrace_scope=3)");
     else if (scope == 2 && !cap)
-        snprintf(msg, len, "kernel.yama.ptrace_scope=2 lets only CAP_SYS_PTRACE trace: run "
-                           "memcreep as root");
+        snprintf(msg, len,
+                 "kernel.yama.ptrace_scope=2 lets only CAP_SYS_PTRACE trace: run "
+                 "memcreep as root");
     else if (uid >= 0 && (uid_t)uid != geteuid() && geteuid() != 0)
-        snprintf(msg, len, "PID %d belongs to another user (uid %lld): run memcreep as that user "
-                           "or as root",
+        snprintf(msg, len,
+                 "PID %d belongs to another user (uid %lld): run memcreep as that user "
+                 "or as root",
                  (int)pid, uid);
     else if (geteuid() == 0 && !cap)
-        snprintf(msg, len, "memcreep lacks CAP_SYS_PTRACE (a container started without "
-                           "--cap-add SYS_PTRACE?)");
+        snprintf(msg, len,
+                 "memcreep lacks CAP_SYS_PTRACE (a container started without "
+                 "--cap-add SYS_PTRACE?)");
     else if (scope == 1 && !cap)
-        snprintf(msg, len, "kernel.yama.ptrace_scope=1 lets a process trace its own children "
-                           "only: run memcreep as root, or set it to 0");
+        snprintf(msg, len,
+                 "kernel.yama.ptrace_scope=1 lets a process trace its own children "
+                 "only: run memcreep as root, or set it to 0");
     else
         snprintf(msg, len, "cannot trace PID %d: %s", (int)pid, strerror(err));
     return err == ESRCH ? MC_INJECT_GONE : MC_INJECT_PERM;
@@ -219,8 +225,9 @@ enum mc_inject_err mc_inject_check(pid_t pid, const char *lib, const char *dir, 
         int same = same_in_root(pid, need[i]);
         if (same < 0) return why_not(pid, -same, msg, len);
         if (!same) {
-            snprintf(msg, len, "PID %d is in another mount namespace, where %s is not the same "
-                               "file (docs/attach.md: containers)",
+            snprintf(msg, len,
+                     "PID %d is in another mount namespace, where %s is not the same "
+                     "file (docs/attach.md: containers)",
                      (int)pid, need[i]);
             return MC_INJECT_MOUNT_NS;
         }
@@ -287,14 +294,26 @@ struct borrowed {
  * malloc or the loader with their locks held. */
 static int idle_syscall(long nr)
 {
-    static const long idle[] = {0 /* read */,       7 /* poll */,          23 /* select */,
-                                34 /* pause */,     35 /* nanosleep */,    43 /* accept */,
-                                45 /* recvfrom */,  47 /* recvmsg */,      61 /* wait4 */,
-                                128 /* rt_sigtimedwait */,                 130 /* rt_sigsuspend */,
-                                202 /* futex */,    230 /* clock_nanosleep */,
-                                232 /* epoll_wait */,                      247 /* waitid */,
-                                270 /* pselect6 */, 271 /* ppoll */,       281 /* epoll_pwait */,
-                                288 /* accept4 */,  441 /* epoll_pwait2 */};
+    static const long idle[] = {0 /* read */,
+                                7 /* poll */,
+                                23 /* select */,
+                                34 /* pause */,
+                                35 /* nanosleep */,
+                                43 /* accept */,
+                                45 /* recvfrom */,
+                                47 /* recvmsg */,
+                                61 /* wait4 */,
+                                128 /* rt_sigtimedwait */,
+                                130 /* rt_sigsuspend */,
+                                202 /* futex */,
+                                230 /* clock_nanosleep */,
+                                232 /* epoll_wait */,
+                                247 /* waitid */,
+                                270 /* pselect6 */,
+                                271 /* ppoll */,
+                                281 /* epoll_pwait */,
+                                288 /* accept4 */,
+                                441 /* epoll_pwait2 */};
     for (size_t i = 0; i < sizeof(idle) / sizeof(idle[0]); i++)
         if (idle[i] == nr) return 1;
     return 0;
@@ -505,8 +524,9 @@ static int remote_call(struct borrowed *b, uint64_t fn, const void *data, size_t
             /* It cannot be abandoned half-way: the return to 0 would kill
              * the program. Say why it takes long and keep waiting. */
             if (!warned && mc_now() - t0 > 10) {
-                fprintf(stderr, "memcreep: still waiting for the call in thread %d of PID %d "
-                                "(another thread holds the loader's lock?)\n",
+                fprintf(stderr,
+                        "memcreep: still waiting for the call in thread %d of PID %d "
+                        "(another thread holds the loader's lock?)\n",
                         (int)b->tid, (int)b->pid);
                 warned = 1;
             }
@@ -525,9 +545,10 @@ static int remote_call(struct borrowed *b, uint64_t fn, const void *data, size_t
     }
 }
 
-enum mc_inject_err mc_inject(pid_t pid, const char *lib, const char *conf, int *ret, char *msg,
-                             size_t len)
+enum mc_inject_err mc_inject(pid_t pid, const char *lib, const char *conf, int *ret,
+                             double *paused, char *msg, size_t len)
 {
+    *paused = 0;
     char libc[PATH_MAX];
     uint64_t libc_at, v_dlopen, v_dlerror, v_start, load0, lib_load0;
     if (find_mapping(pid, "/libc.so.6", &libc_at, libc, sizeof(libc)) != 0 ||
@@ -552,6 +573,7 @@ enum mc_inject_err mc_inject(pid_t pid, const char *lib, const char *conf, int *
         free(b);
         return e;
     }
+    double t_borrowed = mc_now();
     uint64_t handle = 0, rv = 0;
     size_t ll = strlen(lib) + 1, cl = strlen(conf) + 1;
     char *data = malloc(ll + cl);
@@ -593,6 +615,7 @@ enum mc_inject_err mc_inject(pid_t pid, const char *lib, const char *conf, int *
         e = MC_INJECT_FAILED;
     }
     if (rc != -ESRCH) give_back(b);
+    *paused = mc_now() - t_borrowed;
     free(data);
     free(b);
     return e;

@@ -39,11 +39,11 @@ enum mc_inject_err mc_inject_check(pid_t pid, const char *lib, const char *dir, 
                                    size_t len);
 
 /* Loads lib into pid and calls its mc_attach_start(conf) there. *ret gets
- * what that returned (GOT entries routed, or -errno). Every thread of the
- * process keeps running but the one borrowed, which is back where it was,
- * registers and all, when this returns. Returns MC_INJECT_OK or an error
- * with msg. */
-enum mc_inject_err mc_inject(pid_t pid, const char *lib, const char *conf, int *ret, char *msg,
-                             size_t len);
+ * what that returned (GOT entries routed, or -errno), *paused how long the
+ * borrowed thread was stopped, seconds. Every thread of the process keeps
+ * running but the one borrowed, which is back where it was, registers and
+ * all, when this returns. Returns MC_INJECT_OK or an error with msg. */
+enum mc_inject_err mc_inject(pid_t pid, const char *lib, const char *conf, int *ret,
+                             double *paused, char *msg, size_t len);
 
 #endif

@@ -154,6 +154,8 @@ struct session {
     int ended, signaled, status, sig;
     int vanished;      /* an attached process ended (how is unknown) */
     double attached_t; /* attach: seconds after the start when the hooks went in, 0: never */
+    double paused;     /* attach: the longest a borrowed thread was stopped, s */
+    int attached_n;    /* attach: processes the library went into */
     const char *stopped_by;
     double next_progress;
     struct mc_load *ld;
@@ -613,13 +615,14 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
         /* The outside view first: /proc, before anything enters it. */
         mc_collector_tick(&s.col, 1);
         if (!o->watch_only) {
-            int a = mc_attach_tree(o, s.pid, lib, rundir);
+            int a = mc_attach_tree(o, s.pid, lib, rundir, &s.paused);
             if (a == MC_ATTACH_TREE_GONE) {
                 rc = MC_SESSION_NOT_STARTED;
                 goto out;
             }
             if (a == MC_ATTACH_TREE_REFUSED) *target_failed = 1;
             if (a >= 0) s.attached_t = mc_now() - s.t0;
+            s.attached_n = a > 0 ? a : 0;
             if (a > 0) mc_attach_settle(&s.col, 5);
         }
     }
@@ -675,7 +678,7 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
     if (o->attach_pid) {
         /* How an attached process ended is not memcreep's to judge. */
     } else if (!s.signaled && s.status != 0 && !strcmp(s.stopped_by, "exit") &&
-        ran < 2 * o->interval + 0.5 && s.col.tree.clk.n <= 3) {
+               ran < 2 * o->interval + 0.5 && s.col.tree.clk.n <= 3) {
         mc_error("'%s' exited at once with status %d; nothing to measure", o->target[0], s.status);
         *target_failed = 1;
     } else if (!strcmp(s.stopped_by, "exit") && (s.signaled || s.status != 0)) {
@@ -726,9 +729,11 @@ int mc_session_run(const struct mc_session_opts *o, json_t **doc, struct mc_sess
         json_object_set_new(a, "pid", json_integer(s.pid));
         json_object_set_new(a, "watch_only", json_boolean(o->watch_only));
         json_object_set_new(a, "inside", json_boolean(root && root->has_map));
-        json_object_set_new(a, "attached_s", s.attached_t > 0 ? json_real(s.attached_t)
-                                                               : json_null());
+        json_object_set_new(a, "attached_s",
+                            s.attached_t > 0 ? json_real(s.attached_t) : json_null());
         json_object_set_new(a, "ended", json_boolean(s.vanished));
+        json_object_set_new(a, "processes", json_integer(s.attached_n));
+        json_object_set_new(a, "paused_ms", json_real(s.paused * 1000));
         json_object_set_new(*doc, "attach", a);
     }
     if (s.ld) {

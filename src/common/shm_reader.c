@@ -439,8 +439,8 @@ int64_t mc_map_request_trim(const char *path, const struct mc_map *m)
 
 int64_t mc_map_request_detach(const char *path, const struct mc_map *m)
 {
-    int64_t t = bump_request(path, &m->h->detach_request,
-                             offsetof(struct mc_shm_header, detach_request));
+    int64_t t =
+        bump_request(path, &m->h->detach_request, offsetof(struct mc_shm_header, detach_request));
     if (t > 0) ring(path, m);
     return t;
 }

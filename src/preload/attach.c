@@ -153,8 +153,8 @@ EXPORT int mc_attach_start(const char *conf)
 {
     if (mc_active) return -EALREADY;
     int st = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
-    if (st == ST_ATTACHED) return __atomic_load_n(&watcher_running, __ATOMIC_ACQUIRE) ? -EALREADY
-                                                                                        : -EBUSY;
+    if (st == ST_ATTACHED)
+        return __atomic_load_n(&watcher_running, __ATOMIC_ACQUIRE) ? -EALREADY : -EBUSY;
     if (!__atomic_compare_exchange_n(&state, &st, ST_ATTACHED, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
         return -EBUSY;

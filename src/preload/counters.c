@@ -12,7 +12,6 @@
 
 #include "internal.h"
 
-
 static __thread struct mc_shm_thread *tl_slab TLS_FAST;
 static __thread int tl_no_slab TLS_FAST;
 static __thread uint32_t tl_gen TLS_FAST; /* the attach tl_slab belongs to */

@@ -95,14 +95,30 @@ static int read_dynamic(const struct dl_phdr_info *info, struct dyn *d)
     int pltrel_rela = 1;
     for (; dyn->d_tag != DT_NULL; dyn++) {
         switch (dyn->d_tag) {
-        case DT_SYMTAB: d->sym = (const ElfW(Sym) *)dyn_ptr(info, dyn->d_un.d_ptr); break;
-        case DT_STRTAB: d->str = (const char *)dyn_ptr(info, dyn->d_un.d_ptr); break;
-        case DT_RELA: d->rela = (const ElfW(Rela) *)dyn_ptr(info, dyn->d_un.d_ptr); break;
-        case DT_RELASZ: d->relasz = dyn->d_un.d_val; break;
-        case DT_JMPREL: d->jmprel = (const ElfW(Rela) *)dyn_ptr(info, dyn->d_un.d_ptr); break;
-        case DT_PLTRELSZ: d->jmprelsz = dyn->d_un.d_val; break;
-        case DT_PLTREL: pltrel_rela = dyn->d_un.d_val == DT_RELA; break;
-        case DT_GNU_HASH: d->gnu = (const uint32_t *)dyn_ptr(info, dyn->d_un.d_ptr); break;
+        case DT_SYMTAB:
+            d->sym = (const ElfW(Sym) *)dyn_ptr(info, dyn->d_un.d_ptr);
+            break;
+        case DT_STRTAB:
+            d->str = (const char *)dyn_ptr(info, dyn->d_un.d_ptr);
+            break;
+        case DT_RELA:
+            d->rela = (const ElfW(Rela) *)dyn_ptr(info, dyn->d_un.d_ptr);
+            break;
+        case DT_RELASZ:
+            d->relasz = dyn->d_un.d_val;
+            break;
+        case DT_JMPREL:
+            d->jmprel = (const ElfW(Rela) *)dyn_ptr(info, dyn->d_un.d_ptr);
+            break;
+        case DT_PLTRELSZ:
+            d->jmprelsz = dyn->d_un.d_val;
+            break;
+        case DT_PLTREL:
+            pltrel_rela = dyn->d_un.d_val == DT_RELA;
+            break;
+        case DT_GNU_HASH:
+            d->gnu = (const uint32_t *)dyn_ptr(info, dyn->d_un.d_ptr);
+            break;
         }
     }
     if (!pltrel_rela) d->jmprel = NULL, d->jmprelsz = 0;
@@ -145,8 +161,7 @@ static int find_exe(struct dl_phdr_info *info, size_t size, void *data)
     /* The first object is the program itself. */
     mc_module_extent(info, &exe_lo, &exe_hi);
     exe_bias = info->dlpi_addr;
-    if (read_dynamic(info, &exe_dyn) == 0 && exe_dyn.gnu)
-        exe_nsyms = gnu_symbol_count(exe_dyn.gnu);
+    if (read_dynamic(info, &exe_dyn) == 0 && exe_dyn.gnu) exe_nsyms = gnu_symbol_count(exe_dyn.gnu);
     return 1;
 }
 

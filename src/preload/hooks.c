@@ -21,7 +21,7 @@
 
 #include "internal.h"
 
-#define EXPORT   __attribute__((visibility("default")))
+#define EXPORT __attribute__((visibility("default")))
 
 static struct {
     void *(*malloc)(size_t);

@@ -175,8 +175,10 @@ int mc_py_garbage_start(void)
     int bad = !gc_garbage || !gc_get_debug || !gc_set_debug || !cbs || !fn ||
               mc_py.ListInsert(cbs, 0, fn) != 0;
     if (cbs) mc_py.DecRef(cbs);
-    if (!bad) callback_fn = fn; /* kept, so that a detach finds it again */
-    else if (fn) mc_py.DecRef(fn);
+    if (!bad)
+        callback_fn = fn; /* kept, so that a detach finds it again */
+    else if (fn)
+        mc_py.DecRef(fn);
     mc_py.DecRef(gc);
     if (bad) goto fail;
     return 0;

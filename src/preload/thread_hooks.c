@@ -33,8 +33,8 @@ struct thr {
     pthread_t id; /* 0 until known: set by the creator and by the thread */
     uint32_t slot;
     uint32_t state;
-    uint32_t gen; /* bumped at each reuse, so a late creator writes no
-                     id into a record that has moved on */
+    uint32_t gen;    /* bumped at each reuse, so a late creator writes no
+                        id into a record that has moved on */
     uint32_t attach; /* mc_attach_gen when made: its slot is that mapping's */
 };
 

@@ -433,15 +433,20 @@ int mc_report_attach_text(json_t *doc, char *buf, size_t len)
     if (!json_is_object(a)) return 0;
     long long pid = (long long)json_integer_value(json_object_get(a, "pid"));
     if (json_is_true(json_object_get(a, "watch_only")))
-        snprintf(buf, len, "attached to PID %lld from outside only (--watch-only): memory, "
-                           "descriptors, sockets and threads as /proc shows them", pid);
+        snprintf(buf, len,
+                 "attached to PID %lld from outside only (--watch-only): memory, "
+                 "descriptors, sockets and threads as /proc shows them",
+                 pid);
     else if (json_is_true(json_object_get(a, "inside")))
-        snprintf(buf, len, "attached to PID %lld, its hooks in from %.1f s: what was allocated "
-                           "before is not tracked, and its frees are ignored", pid,
-                 mc_jnum(a, "attached_s"));
+        snprintf(buf, len,
+                 "attached to PID %lld, its hooks in from %.1f s (one thread paused %.1f ms "
+                 "for it): what was allocated before is not tracked, and its frees are ignored",
+                 pid, mc_jnum(a, "attached_s"), mc_jnum(a, "paused_ms"));
     else
-        snprintf(buf, len, "attached to PID %lld from outside only: its library could not be "
-                           "loaded (said above)", pid);
+        snprintf(buf, len,
+                 "attached to PID %lld from outside only: its library could not be "
+                 "loaded (said above)",
+                 pid);
     return 1;
 }
 
