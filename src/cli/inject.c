@@ -545,8 +545,8 @@ static int remote_call(struct borrowed *b, uint64_t fn, const void *data, size_t
     }
 }
 
-enum mc_inject_err mc_inject(pid_t pid, const char *lib, const char *conf, int *ret,
-                             double *paused, char *msg, size_t len)
+enum mc_inject_err mc_inject(pid_t pid, const char *lib, const char *conf, int *ret, double *paused,
+                             char *msg, size_t len)
 {
     *paused = 0;
     char libc[PATH_MAX];

@@ -47,7 +47,8 @@ static pid_t memcreep_pid;
 static uint64_t memcreep_start; /* its start time in clock ticks (/proc/PID/stat) */
 
 /* The 22nd field of /proc/PID/stat (start time since boot, in ticks), or 0
- * when the process is gone. The name in field 2 may hold spaces and
+ * when the process is gone or a zombie (killed, not yet reaped: gone for
+ * what matters here). The name in field 2 may hold spaces and
  * parentheses: the fields are counted from the last ')'. */
 static uint64_t start_ticks(pid_t pid)
 {
@@ -55,7 +56,7 @@ static uint64_t start_ticks(pid_t pid)
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     if (mc_sys_read_proc(path, buf, sizeof(buf)) <= 0) return 0;
     const char *p = strrchr(buf, ')');
-    if (!p) return 0;
+    if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X') return 0;
     int field = 2;
     for (; *p && field < 22; p++)
         if (*p == ' ') field++;

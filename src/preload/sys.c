@@ -104,8 +104,8 @@ void mc_warn(const char *msg, const char *detail)
 }
 
 /* The library's threads are not the program's: started through the real
- * pthread_create (not the hook, which would count it), detached, with
- * every signal blocked (signals are the program's). The caller counts it
+ * pthread_create (not the hook, which would count it), detached, named
+ * "memcreep", with every signal blocked (signals are the program's). The caller counts it
  * in lib_threads first (*running set to 1); a failed start takes that
  * back. */
 int mc_sys_thread(void *(*fn)(void *), size_t stack, int *running)
@@ -124,6 +124,9 @@ int mc_sys_thread(void *(*fn)(void *), size_t stack, int *running)
     __atomic_store_n(running, 1, __ATOMIC_RELEASE);
     __atomic_fetch_add(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
     int rc = create(&t, &a, fn, NULL);
+    /* Named, so that top -H and /proc tell memcreep's threads from the
+     * program's. */
+    if (rc == 0) pthread_setname_np(t, "memcreep");
     if (rc != 0 && __atomic_exchange_n(running, 0, __ATOMIC_ACQ_REL))
         __atomic_fetch_sub(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
     pthread_attr_destroy(&a);

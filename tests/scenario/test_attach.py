@@ -37,6 +37,17 @@ def descriptors(pid):
     return sorted((n, os.readlink(os.path.join(d, n))) for n in os.listdir(d))
 
 
+def same_descriptors(pid, fds, timeout=5):
+    """What is open is what was before (looked at again while the program's
+    own short-lived descriptors come and go, and connections close)."""
+    deadline = time.time() + timeout
+    now = descriptors(pid)
+    while time.time() < deadline and now != fds:
+        time.sleep(0.02)
+        now = descriptors(pid)
+    check(now == fds, f"descriptors changed: {sorted(set(now) ^ set(fds))}")
+
+
 def threads(pid):
     with open(f"/proc/{pid}/status") as f:
         return int([l for l in f if l.startswith("Threads:")][0].split()[1])
@@ -47,12 +58,24 @@ def maps_memcreep(pid):
         return [l.split()[-1] for l in f if "libmemcreep" in l]
 
 
-def settle_threads(pid, want, timeout=5):
+def own_threads(pid):
+    """memcreep's threads in the process (the library names them)."""
+    n = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/comm") as f:
+                n += f.read().strip() == "memcreep"
+        except OSError:
+            pass  # ended meanwhile
+    return n
+
+
+def no_own_threads(pid, timeout=10):
     """The library's threads end just after its detach is acknowledged."""
     deadline = time.time() + timeout
-    while time.time() < deadline and threads(pid) != want:
+    while time.time() < deadline and own_threads(pid):
         time.sleep(0.05)
-    return threads(pid)
+    check(not own_threads(pid), f"{own_threads(pid)} threads of memcreep's left after the detach")
 
 
 class Background:
@@ -91,15 +114,11 @@ def server_case(leak):
         check(doc, f"no result (exit {rc}): {err}")
         after = time.time()
         check(srv.p.poll() is None, "the server died")
-        check(settle_threads(pid, nthreads) == nthreads,
-              f"threads {threads(pid)} after the detach, {nthreads} before")
+        no_own_threads(pid)
+        check(threads(pid) == nthreads, f"threads {threads(pid)} after the detach, {nthreads} before")
         s = bg.result()
         check(time.time() - after > 1, "the background load did not outlast the detach")
-        # Once the load's connections are closed, what is open is what was.
-        deadline = time.time() + 5
-        while time.time() < deadline and descriptors(pid) != fds:
-            time.sleep(0.05)
-        check(descriptors(pid) == fds, f"descriptors changed: {fds} -> {descriptors(pid)}")
+        same_descriptors(pid, fds)
         served_all(s, "background h1 load")
         served_all(doc["load"]["summary"], "attach's own h2 load")
         check(doc["attach"]["inside"] and doc["attach"]["pid"] == pid, f"attach: {doc['attach']}")
@@ -139,13 +158,48 @@ def case_threads_50x():
             rc, _, err = test_run.memcreep(["attach", str(p.pid), "-d", "0.1s", "-q"], timeout=60)
             check(rc == 0, f"attach {i + 1}: exit {rc}: {err}")
             check(p.poll() is None, f"died at attach {i + 1}")
-        check(settle_threads(p.pid, 9) == 9, f"threads {threads(p.pid)}, expected 9")
-        check(descriptors(p.pid) == fds, "descriptors changed")
+        no_own_threads(p.pid)
+        same_descriptors(p.pid, fds)
         with open(f"/proc/{p.pid}/statm") as f:
             grown = (int(f.read().split()[1]) - rss0) * os.sysconf("SC_PAGE_SIZE")
         # The library's pages and each thread's block of its variables,
         # once; nothing per attach.
         check(grown < 8 << 20, f"RSS grew {grown >> 10} KiB over 50 attaches")
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=30)
+        check(p.returncode == 0 and out.startswith("ok "), f"fixture: exit {p.returncode}: {out}")
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+def case_killed_memcreep():
+    """memcreep killed outright (SIGKILL) while attached: the library sees
+    it gone and detaches by itself; the program runs on, and can be
+    attached to again."""
+    p = subprocess.Popen([test_run.fixture("attach_target"), "threads", "4", "600"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)
+        if p.poll() is not None:
+            raise Failure(f"the fixture ended at once: {p.returncode} {p.stdout.read()}")
+        fds = descriptors(p.pid)
+        log = tempfile.TemporaryFile(mode="w+")
+        m = subprocess.Popen([ARGS.memcreep, "attach", str(p.pid), "-q"], stderr=log)
+        deadline = time.time() + 10
+        while time.time() < deadline and not own_threads(p.pid) and m.poll() is None:
+            time.sleep(0.02)
+        if not own_threads(p.pid):
+            log.seek(0)
+            raise Failure(f"the library's thread never started (memcreep: {m.poll()}, "
+                          f"{log.read().strip()}; {open(f'/proc/{p.pid}/stat').read()[:60]})")
+        time.sleep(1)
+        m.kill()
+        m.wait()
+        no_own_threads(p.pid)
+        same_descriptors(p.pid, fds)
+        rc, _, err = test_run.memcreep(["attach", str(p.pid), "-d", "0.5s", "-q"])
+        check(rc == 0, f"attached again: exit {rc}: {err}")
         p.send_signal(signal.SIGTERM)
         out, _ = p.communicate(timeout=30)
         check(p.returncode == 0 and out.startswith("ok "), f"fixture: exit {p.returncode}: {out}")
