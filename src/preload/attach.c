@@ -75,11 +75,18 @@ static int memcreep_alive(void)
 static void detach(void)
 {
     __atomic_store_n(&detaching, 1, __ATOMIC_RELEASE);
-    mc_got_unpatch();
     /* The Python bridge restores CPython's allocator under the GIL and
      * ends; the rest thread ends once recording is off. */
     mc_python_stop();
+    /* Recording stops before the entries go back: a hook still walking a
+     * stack when its module's entries were restored would have libunwind
+     * open its validation pipe through the C library itself, a descriptor
+     * left in the program (unwind_validate.c). The walks under way when
+     * recording stopped end well within the pause. */
     __atomic_store_n(&mc_active, 0, __ATOMIC_RELEASE);
+    const struct timespec drain = {0, 50000000L};
+    nanosleep(&drain, NULL);
+    mc_got_unpatch();
     struct mc_shm_header *h = mc_shm;
     uint64_t until = mc_now_ns(CLOCK_MONOTONIC) + DETACH_WAIT;
     const struct timespec step = {0, 10000000L};
