@@ -271,6 +271,84 @@ def case_python_worker():
             p.wait()
 
 
+def case_fastapi():
+    """Seed 003 (Debian's FastAPI and uvicorn: asyncio) attached while it
+    serves: two Nodes of cycle garbage per request, and what one request
+    in four keeps found at the handler's line, 3033 bytes per keeping
+    request, held by the module-level list."""
+    path = os.path.join(PYFIX, "fastapi_service.py")
+    src = open(path).read().splitlines()
+    kept_line = 1 + next(i for i, t in enumerate(src) if t.endswith("# kept here"))
+    port = test_load.free_port()
+    p = subprocess.Popen([PYTHON, path, str(port)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        test_load.wait_port(port, timeout=30)
+        doc, rc, err = attach(p.pid, ["--url", f"http://127.0.0.1:{port}/", "-c", "4",
+                                      "--rounds", "8", "--round-requests", "400",
+                                      "--fail-on-creep"], timeout=240)
+        check(doc and rc == 1, f"exit {rc}, expected 1 (CREEP): {err[-2000:]}")
+        check(p.poll() is None, "the service died")
+        served_all(doc["load"]["summary"], "attach's load")
+        g = [f for f in doc["summary"]["findings"] if f["kind"] == "CYCLE GARBAGE"]
+        types = {t["type"]: t for t in g[0]["types"]} if g else {}
+        node = types.get("__main__.Node")
+        check(node and abs(node["per_unit"] - 2) <= 0.3, f"cycle garbage: Node {node}")
+        pcf = [f for f in doc["summary"]["findings"] if f["kind"] == "PYTHON CREEP"]
+        sites = pcf[0]["sites"] if pcf else []
+        pc = [e for e in sites
+              if any(c.get("line") == kept_line for c in [e["site"]] + e["callers"])]
+        check(pc, f"no PYTHON CREEP through line {kept_line}: "
+                  f"{[(e['site']['file'], e['site']['line']) for e in sites]}")
+        per_keep = 4 * pc[0]["bytes_per_unit"]
+        check(abs(per_keep - 3033) <= 0.15 * 3033, f"{per_keep:.0f} B per keeping request")
+        kept = pcf[0].get("kept", {})
+        check(kept.get("type") == "__main__.Record" and
+              kept.get("held_by", "").startswith("__main__.HISTORY"), f"kept: {kept}")
+    finally:
+        p.kill()
+        p.wait()
+
+
+def case_nginx_tls():
+    """Debian's nginx (master and worker) attached while it does a full TLS
+    handshake per request: both processes attached, the handshakes'
+    allocations in libssl and libcrypto tracked with their stacks, no
+    creep, every request answered, and nginx serving on after the detach."""
+    d = tempfile.mkdtemp(prefix="mc-attach-tls-")
+    argv, port = test_load.tls_nginx_conf(d)
+    nginx = subprocess.Popen(argv)
+    try:
+        test_load.wait_port(port)
+        url = f"https://127.0.0.1:{port}/small"
+        doc, rc, err = attach(nginx.pid, ["--url", url, "-k", "--new-conn", "-c", "4",
+                                          "--warmup", "200", "--rounds", "6",
+                                          "--round-requests", "300", "--fail-on-creep"])
+        check(doc and rc == 0, f"exit {rc}, expected 0 (no creep): {err}")
+        check(doc["attach"]["processes"] == 2, f"attached {doc['attach']['processes']} of 2")
+        served_all(doc["load"]["summary"], "attach's load")
+        check(doc["summary"]["verdict"] == "STEADY", f"verdict {doc['summary']['verdict']}")
+        worker = [p for p in doc["processes"]
+                  if any(f.get("module") == "libcrypto.so.3"
+                         for st in p.get("stacks", []) for f in st["frames"])]
+        check(worker, "no stack through libcrypto: the handshakes were not tracked")
+        check(not test_run.creeping(worker[0]), f"creeping: {test_run.creeping(worker[0])}")
+        for pid in [nginx.pid] + [int(x) for x in
+                                  open(f"/proc/{nginx.pid}/task/{nginx.pid}/children").read().split()]:
+            no_own_threads(pid)
+        r = subprocess.run([ARGS.memcreep, "load", url, "-k", "--new-conn", "-c", "2", "-n", "500",
+                            "--json", "-q"], capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, f"load after the detach: {r.stderr}")
+        s = json.loads(r.stdout)
+        check(s["ok"] == s["requests"] == 500, f"after the detach: {s['ok']} of {s['requests']}")
+    finally:
+        nginx.send_signal(signal.SIGQUIT)
+        try:
+            nginx.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            nginx.kill()
+
+
 def refused(pid, want, extra=(), runner=()):
     """memcreep attach refused with want in its one line; exit status 3."""
     argv = list(runner) + [ARGS.memcreep, "attach", str(pid), "-d", "0.5s", "-q"] + list(extra)
