@@ -46,5 +46,6 @@ fi
 if [ "$which" = attach ] || [ "$which" = all ]; then
   echo "== attaching to a running nginx: memcreep attach vs heaptrack -p (median of ${REPS:-5})"
   /usr/bin/python3 bench/run_attach.py --memcreep build/bench/src/memcreep \
+    --workload build/bench/bench/alloc_workload \
     --reps "${REPS:-5}" --seconds "${SECONDS_PER_RUN:-5}" "$@"
 fi

@@ -7,8 +7,11 @@ serving a 50-byte file to `memcreep load` (4 connections, keep-alive):
   - throughput while attached: requests per second of a load run once the
     tool is attached (memcreep attach: to the master, so master and worker;
     heaptrack -p: to the worker, the process that serves), against plain.
+and bench's allocation workload (--workload), plain, under memcreep run,
+and attached to by memcreep attach from its first milliseconds: what the
+hooks cost when reached through the GOT, with general-dynamic TLS.
 Each variant is repeated (--reps), interleaved; medians are printed.
-usage: run_attach.py --memcreep PATH [--reps N] [--seconds S] [--markdown]"""
+usage: run_attach.py --memcreep PATH [--workload PATH] [--reps N] [--seconds S] [--markdown]"""
 import argparse
 import json
 import os
@@ -98,12 +101,28 @@ def one(memcreep, tool, secs):
     return stall, p999, rps if took is not None else None, took
 
 
+def workload(memcreep, path, how):
+    """Wall seconds of the allocation workload: plain, run, or attached."""
+    argv = [memcreep, "run", "-q", "--", path] if how == "run" else [path]
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    a = None
+    if how == "attach":
+        a = subprocess.Popen([memcreep, "attach", str(p.pid), "-q"], stdout=subprocess.DEVNULL)
+    p.wait()
+    wall = time.monotonic() - t0
+    if a:
+        a.wait(timeout=60)
+    return wall
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--memcreep", required=True)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--workload")
     a = ap.parse_args()
     for prog in ("nginx", "heaptrack"):
         if not shutil.which(prog) and not os.path.exists(f"/usr/sbin/{prog}"):
@@ -143,6 +162,24 @@ def main():
         if failed[t]:
             print(f"{t}: never attached in {failed[t]} of {a.reps} runs (its library was not in "
                   "the process 20 s later)")
+
+    if a.workload:
+        how = ["plain", "run", "attach"]
+        walls = {h: [] for h in how}
+        for _ in range(a.reps):
+            for h in how:
+                walls[h].append(workload(a.memcreep, a.workload, h))
+        med = {h: statistics.median(walls[h]) for h in how}
+        names = {"plain": "plain", "run": "memcreep run", "attach": "memcreep attach (at start)"}
+        if a.markdown:
+            print("\n| allocation workload | wall (s) | × plain |")
+            print("| --- | ---: | ---: |")
+            for h in how:
+                print(f"| {names[h]} | {med[h]:.2f} | {med[h] / med['plain']:.2f} |")
+        else:
+            print(f"\n{'allocation workload':28} {'wall s':>8} {'x plain':>8}")
+            for h in how:
+                print(f"{names[h]:28} {med[h]:8.2f} {med[h] / med['plain']:8.2f}")
 
 
 if __name__ == "__main__":
