@@ -194,6 +194,16 @@ enum mc_inject_err mc_inject_check(pid_t pid, const char *lib, const char *dir, 
         snprintf(msg, len, "no process %d", (int)pid);
         return MC_INJECT_GONE;
     }
+    /* A stopped process (SIGSTOP, a job stopped in a shell) would be let
+     * run by the calls. */
+    char st[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    const char *rp = read_small(path, st, sizeof(st)) > 0 ? strrchr(st, ')') : NULL;
+    if (rp && (rp[2] == 'T' || rp[2] == 't') && status_field(pid, "TracerPid") <= 0) {
+        snprintf(msg, len, "PID %d is stopped (SIGSTOP, or a stopped job): continue it first",
+                 (int)pid);
+        return MC_INJECT_STOPPED;
+    }
     /* Its maps are readable only with the right to trace it. */
     snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -337,10 +347,12 @@ static int wait_stop(pid_t tid, int *status, double timeout)
     }
 }
 
-/* The address ranges of the C library and the loader in the process: a
- * thread running there may hold their locks. */
+/* The address ranges of the C library, the loader, and (attached before)
+ * memcreep's library and libunwind in the process: a thread running there
+ * may hold their locks (the allocator's, the loader's, a shard of the
+ * pointer table), which the calls it would be borrowed for need. */
 struct ranges {
-    uint64_t lo[64], hi[64];
+    uint64_t lo[128], hi[128];
     int n;
 };
 
@@ -351,10 +363,12 @@ static void libc_ranges(pid_t pid, struct ranges *r)
     r->n = 0;
     FILE *f = fopen(mp, "re");
     if (!f) return;
-    while (r->n < 64 && fgets(line, sizeof(line), f)) {
+    while (r->n < 128 && fgets(line, sizeof(line), f)) {
         unsigned long long lo, hi;
         if (sscanf(line, "%llx-%llx", &lo, &hi) != 2) continue;
-        if (!strstr(line, "/libc.so.6") && !strstr(line, "/ld-linux")) continue;
+        if (!strstr(line, "/libc.so.6") && !strstr(line, "/ld-linux") &&
+            !strstr(line, "/libmemcreep") && !strstr(line, "/libunwind"))
+            continue;
         r->lo[r->n] = lo;
         r->hi[r->n++] = hi;
     }
@@ -425,6 +439,9 @@ static int list_threads(pid_t pid, pid_t *out, int max)
     while ((de = readdir(d)) != NULL) {
         pid_t tid = (pid_t)atoi(de->d_name);
         if (tid <= 0) continue;
+        /* Not a thread of memcreep's own library (attached before). */
+        snprintf(path, sizeof(path), "%s/%d/comm", dir, (int)tid);
+        if (read_small(path, buf, sizeof(buf)) > 0 && !strcmp(buf, "memcreep\n")) continue;
         snprintf(path, sizeof(path), "%s/%d/syscall", dir, (int)tid);
         long nr = read_small(path, buf, sizeof(buf)) > 0 && buf[0] != 'r' ? atol(buf) : -1;
         if (idle_syscall(nr) && ni < 256) {

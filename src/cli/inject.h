@@ -14,6 +14,7 @@
     X(GONE, "no such process")                                                                     \
     X(PERM, "not permitted to trace it")                                                           \
     X(TRACED, "it is being traced already")                                                        \
+    X(STOPPED, "it is stopped")                                                                    \
     X(STATIC, "it is statically linked")                                                           \
     X(NOT_GLIBC, "it does not run on glibc")                                                       \
     X(MOUNT_NS, "the library is not visible in its mount namespace")                               \
@@ -43,7 +44,7 @@ enum mc_inject_err mc_inject_check(pid_t pid, const char *lib, const char *dir, 
  * borrowed thread was stopped, seconds. Every thread of the process keeps
  * running but the one borrowed, which is back where it was, registers and
  * all, when this returns. Returns MC_INJECT_OK or an error with msg. */
-enum mc_inject_err mc_inject(pid_t pid, const char *lib, const char *conf, int *ret,
-                             double *paused, char *msg, size_t len);
+enum mc_inject_err mc_inject(pid_t pid, const char *lib, const char *conf, int *ret, double *paused,
+                             char *msg, size_t len);
 
 #endif

@@ -109,7 +109,7 @@ static void attach_usage(FILE *f)
           "                       Ctrl-C)\n"
           "  -o, --output DIR, -i, --interval T, --depth N, --stacks N, --min-growth S,\n"
           "      --sample-bytes S, --burst-rate N, --py-sample-bytes S, --top N, --py-trace T,\n"
-          "      --unit MOD:NAME, --run-dir DIR, --metrics H:P, --fail-on-creep, --color WHEN,\n"
+          "      --run-dir DIR, --metrics H:P, --fail-on-creep, --color WHEN,\n"
           "  -q, --quiet          as for memcreep run\n"
           "      --url URL, --mix FILE, --proto h1|h2, --warmup N, --rounds R,\n"
           "      --round-requests N, --workload CMD and the load options: as for memcreep run,\n"
@@ -264,6 +264,11 @@ static int parse_args(int argc, char **argv, struct run_opts *o, int *target_at,
             }
             break;
         case 2015: {
+            if (attach) {
+                mc_error("--unit puts a profile function into every Python thread: it needs "
+                         "memcreep run, not attach");
+                return -1;
+            }
             const char *colon = strchr(optarg, ':');
             if (!colon || colon == optarg || !colon[1] || strlen(optarg) > 255 ||
                 strpbrk(optarg, " \t\n")) {

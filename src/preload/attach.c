@@ -37,9 +37,10 @@
 
 uint32_t mc_attach_gen;
 
-/* This instance's attach: none yet, attached, or detached (and so ready
- * for another). */
-enum { ST_NONE, ST_ATTACHED, ST_DETACHED };
+/* This instance's attach: none yet, attached, detaching (memcreep may
+ * already have seen the header say so and ended), or detached and so ready
+ * for another. */
+enum { ST_NONE, ST_ATTACHED, ST_DETACHING, ST_DETACHED };
 static int state;
 static int watcher_running; /* counted in lib_threads while 1 */
 static int detaching;
@@ -74,6 +75,7 @@ static int memcreep_alive(void)
 /* Takes the library out: see the top of the file. Runs in the watcher. */
 static void detach(void)
 {
+    __atomic_store_n(&state, ST_DETACHING, __ATOMIC_RELEASE);
     __atomic_store_n(&detaching, 1, __ATOMIC_RELEASE);
     /* The Python bridge restores CPython's allocator under the GIL and
      * ends; the rest thread ends once recording is off. */
@@ -159,8 +161,14 @@ void mc_attach_after_fork(void)
  * be attached again: everything it keeps is started afresh. */
 EXPORT int mc_attach_start(const char *conf)
 {
+    /* The last detach's end (its watcher releasing the mapping) may still
+     * be under way: memcreep ended as soon as the header said detached. */
+    const struct timespec step = {0, 1000000L};
+    for (int i = 0; i < 1000 && __atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_DETACHING; i++)
+        nanosleep(&step, NULL);
     if (mc_active) return -EALREADY;
     int st = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    if (st == ST_DETACHING) return -EBUSY;
     if (st == ST_ATTACHED)
         return __atomic_load_n(&watcher_running, __ATOMIC_ACQUIRE) ? -EALREADY : -EBUSY;
     if (!__atomic_compare_exchange_n(&state, &st, ST_ATTACHED, 0, __ATOMIC_ACQ_REL,
@@ -168,7 +176,8 @@ EXPORT int mc_attach_start(const char *conf)
         return -EBUSY;
     mc_attach_gen++;
     __atomic_store_n(&detaching, 0, __ATOMIC_RELEASE);
-    int saved = errno, rc;
+    /* The borrowed thread's own guard is put back as it was. */
+    int saved = errno, rc, was_in_hook = mc_in_hook();
     mc_set_in_hook(1);
     if (!conf || mc_env_set_attach(conf) != 0) {
         rc = -EINVAL;
@@ -208,7 +217,7 @@ EXPORT int mc_attach_start(const char *conf)
 out:
     if (rc < 0) __atomic_store_n(&state, ST_DETACHED, __ATOMIC_RELEASE);
     dlerror(); /* failed lookups leave nothing for the program's dlerror() */
-    mc_set_in_hook(0);
+    mc_set_in_hook(was_in_hook);
     errno = saved;
     return rc;
 }

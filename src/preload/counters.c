@@ -61,7 +61,12 @@ static inline void seq_end(struct mc_shm_thread *t)
 static void release_slab(void *arg)
 {
     struct mc_shm_thread *t = arg;
-    if (!t || !mc_shm || t != tl_slab) return;
+    /* A slab of an attach since detached lies in memory that is no longer
+     * the mapping: nothing is written there. */
+    if (!t || !mc_shm || t != tl_slab || tl_gen != mc_attach_gen || !mc_active) {
+        tl_slab = NULL;
+        return;
+    }
     seq_begin(t);
     for (int i = 0; i < MC_SLAB_ENTRIES; i++)
         drain(mc_shm, &t->e[i]);

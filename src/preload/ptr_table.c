@@ -139,8 +139,8 @@ static int shard_grow(struct mc_shard *s)
         ne[j] = s->e[i];
     }
     /* The old table stays mapped: a lock-free reader may still be in it. */
-    uint32_t r = __atomic_fetch_add(&nretired, 1, __ATOMIC_RELAXED);
-    if (s->e && r < MC_RETIRED) {
+    uint32_t r = s->e ? __atomic_fetch_add(&nretired, 1, __ATOMIC_RELAXED) : MC_RETIRED;
+    if (r < MC_RETIRED) {
         retired[r].p = s->e;
         retired[r].bytes = s->cap * sizeof(struct mc_ptr_entry);
     }

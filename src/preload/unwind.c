@@ -207,6 +207,9 @@ static void check_report(void)
 
 void mc_unwind_init(void)
 {
+    /* Once: an attach after a detach keeps the rules learnt (they are the
+     * code's, which has not changed; a dlclose empties them). */
+    if (rules) return;
     rules = mc_sys_alloc(RULE_CAP * sizeof(struct rule_slot));
     if (mc_env_u64("MEMCREEP_UNWIND_CHECK", 0)) {
         mc_unwind_check_on = 1;
