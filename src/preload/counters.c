@@ -63,7 +63,8 @@ static void release_slab(void *arg)
     struct mc_shm_thread *t = arg;
     /* A slab of an attach since detached lies in memory that is no longer
      * the mapping: nothing is written there. */
-    if (!t || !mc_shm || t != tl_slab || tl_gen != mc_attach_gen || !mc_active) {
+    if (!t || !mc_shm || t != tl_slab || tl_gen != MC_ATTACH_GEN() ||
+        (MC_ATTACH_GEN() && !mc_active)) {
         tl_slab = NULL;
         return;
     }
@@ -104,11 +105,11 @@ static struct mc_shm_thread *claim(void)
 static inline struct mc_shm_delta *entry(uint32_t slot)
 {
     struct mc_shm_thread *t = tl_slab;
-    if (MC_UNLIKELY(tl_gen != mc_attach_gen)) {
+    if (MC_UNLIKELY(tl_gen != MC_ATTACH_GEN())) {
         /* A slab of an earlier attach's mapping, long gone. */
         t = tl_slab = NULL;
         tl_no_slab = 0;
-        tl_gen = mc_attach_gen;
+        tl_gen = MC_ATTACH_GEN();
     }
     if (MC_UNLIKELY(!t) && !(t = claim())) return NULL;
     struct mc_shm_delta *d = &t->e[slot & (MC_SLAB_ENTRIES - 1)];

@@ -252,6 +252,14 @@ void mc_got_unpatch(void);
  * attach. What a thread keeps about the mapping (its counter slab, its
  * Python code slots) is dropped when it was kept for another one. */
 extern uint32_t mc_attach_gen;
+/* The generation as the hot paths compare it: only the attach library is
+ * ever attached twice, so in the preloaded one it is the constant 0 and the
+ * comparisons fold away. */
+#ifdef MC_DYNAMIC_TLS
+#define MC_ATTACH_GEN() mc_attach_gen
+#else
+#define MC_ATTACH_GEN() 0u
+#endif
 /* 1 once a detach began. */
 int mc_attach_detaching(void);
 /* A forked child of an attached process watches for itself. */

@@ -184,7 +184,7 @@ struct line_memo {
     const void *code, *file, *name;
     int off, line;
     uint32_t slot;
-    uint32_t gen; /* mc_attach_gen: slot is in that attach's mapping */
+    uint32_t gen; /* MC_ATTACH_GEN(): slot is in that attach's mapping */
 };
 
 static __thread struct line_memo line_cache[LINE_CACHE];
@@ -197,7 +197,7 @@ static uint64_t frame_of(PyObject *code, int off)
     uintptr_t h = ((uintptr_t)code >> 4) ^ (uintptr_t)off * 0x9e37u;
     struct line_memo *m = &line_cache[h & (LINE_CACHE - 1)];
     if (m->code != code || m->off != off || m->file != file || m->name != name ||
-        m->gen != mc_attach_gen) {
+        m->gen != MC_ATTACH_GEN()) {
         int line = addr2line(code, off);
         if (line < 0) line = 0;
         if (line > 0xffffff) line = 0xffffff;
@@ -207,7 +207,7 @@ static uint64_t frame_of(PyObject *code, int off)
         m->off = off;
         m->line = line;
         m->slot = code_slot(code);
-        m->gen = mc_attach_gen;
+        m->gen = MC_ATTACH_GEN();
     }
     return MC_PYFRAME_TAG | (uint64_t)m->slot << 24 | (uint64_t)m->line;
 }
