@@ -365,7 +365,9 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
     int execed = h && __atomic_load_n(&h->state, __ATOMIC_ACQUIRE) == MC_PROC_EXECED;
     /* Reading /proc takes longer as descriptors and sockets pile up; the
      * work done is read before and after it and the midpoint kept, so that
-     * a growing lag cannot bend the slope per unit. */
+     * a growing lag cannot bend the slope per unit. The second reading is
+     * taken as soon as /proc is read, so that the time spent on the
+     * stacks' snapshot below does not widen the window. */
     double work_before = h ? (double)mc_map_load(&h->work_units) : 0;
     int closing = !alive || execed;
     /* /proc is read for the samples that are kept (here or in the tree's
@@ -394,6 +396,7 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
             if (lim > 0) p->fd_limit = (double)lim;
         }
     }
+    double work_at = h ? (work_before + (double)mc_map_load(&h->work_units)) / 2 : 0;
     int halved;
     int idx = c->frozen ? -1 : mc_clock_next(&p->pts.clk, final || closing, &halved);
     if (idx >= 0) {
@@ -417,9 +420,7 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
             s->heap[idx] = (double)bytes;
             s->heap_count[idx] = (double)count;
             s->heap_sampled[idx] = (double)sampled;
-            s->work[idx] = c->external_work >= 0
-                               ? c->external_work
-                               : (work_before + (double)mc_map_load(&h->work_units)) / 2;
+            s->work[idx] = c->external_work >= 0 ? c->external_work : work_at;
             s->alloc_free[idx] = (double)h->mi_fordblks;
             s->alloc_held[idx] = (double)(h->mi_arena + h->mi_hblkhd);
             s->connects[idx] = (double)mc_map_load(&h->connects);
@@ -440,9 +441,7 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
                 mc_series_halve_f64(p->py_work, MC_SERIES_MAX);
             }
             p->py_t[pi] = t;
-            p->py_work[pi] = c->external_work >= 0
-                                 ? c->external_work
-                                 : (work_before + (double)mc_map_load(&h->work_units)) / 2;
+            p->py_work[pi] = c->external_work >= 0 ? c->external_work : work_at;
             sample_python(p, pi, ph);
         }
     }
