@@ -402,14 +402,16 @@ def case_resources():
     # expires within the run) are counted, with a second listener in the
     # kernel's filter: each point holds one per 4 units done (the last
     # repeats the reading before the exit), within what the fixture does
-    # while the table is read (tens of milliseconds when CI's parallel
-    # tests take the cores: 2.5% of the count).
+    # while the table is read: a sample's work count is the midpoint of
+    # the readings before and after /proc, and when CI's parallel tests
+    # take the cores (ASan) that window spans up to ~150 units (5% of the
+    # count, where a port left out would be half of it).
     doc, _, _ = run_target([fixture("fd_leak"), "2000", "1000", "time-wait"])
     p = root_proc(doc)
     tw, work = p["series"]["time_wait"][:-1], p["series"]["work"][:-1]
     off = max(abs(t - w / 4) for t, w in zip(tw, work))
     rate = p["metrics"]["time_wait"]["per_unit"] * 1000
-    check(tw[-1] >= 400 and off <= max(4, 0.025 * tw[-1]) and abs(rate - 250) <= 25,
+    check(tw[-1] >= 400 and off <= max(4, 0.05 * tw[-1]) and abs(rate - 250) <= 25,
           f"time-wait: {tw[-1]:.0f} at {work[-1]:.0f} units (off by up to {off:.1f}), "
           f"{rate:.0f} per 1000 units, want 1 per 4 units")
 
