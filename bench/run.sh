@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (bench/README.md): installs the peers if missing,
 # builds in Release, prints the tables for docs/benchmarks.md.
-# usage: bench/run.sh [overhead|load|fdhooks|tls|python|reports|processes|attach|all] [--markdown]
+# usage: bench/run.sh [overhead|load|fdhooks|tls|memory|python|reports|processes|attach|all] [--markdown]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -27,6 +27,11 @@ if [ "$which" = tls ] || [ "$which" = all ]; then
   echo "== nginx https, a full handshake per request: plain vs memcreep vs heaptrack (median of ${REPS:-5})"
   /usr/bin/python3 bench/run_tls.py --memcreep build/bench/src/memcreep \
     --reps "${REPS:-5}" --seconds "${SECONDS_PER_RUN:-5}" "$@"
+fi
+if [ "$which" = memory ] || [ "$which" = all ]; then
+  echo "== memcreep's memory in the target: per live block, per stack, fixed (median of ${REPS:-3})"
+  /usr/bin/python3 bench/run_memory.py --memcreep build/bench/src/memcreep \
+    --bench-dir build/bench/bench --reps "${REPS:-3}" --seconds "${SECONDS_PER_RUN:-5}" "$@"
 fi
 if [ "$which" = load ] || [ "$which" = all ]; then
   echo "== memcreep load vs wrk and h2load against nginx (median of ${REPS:-3})"

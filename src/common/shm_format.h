@@ -11,9 +11,12 @@
  * Layout (all offsets from the start of the file, each 64-byte aligned):
  *
  *   header            struct mc_shm_header
- *   stacks            stack_cap x struct mc_shm_stack, open addressing by hash
+ *   stacks            stack_cap x struct mc_shm_stack, dense: slot 1, 2, ... in
+ *                     the order first seen (slot 0: overflow)
  *   stack_list        stack_cap x uint32_t: slot+1 of each stack in insertion
- *                     order, so a reader walks used slots only
+ *                     order, so a reader walks published slots only
+ *   stack_index       stack_cap x uint64_t: (hash >> 32) << 32 | slot, open
+ *                     addressing by hash; the writers' way to a stack
  *   frames            frame_cap x uint64_t, return addresses, append-only
  *   modules           module_cap x struct mc_shm_module, append-only
  *   threads           thread_cap x struct mc_shm_thread: per-thread counter
@@ -38,7 +41,7 @@
 #include <stdint.h>
 
 #define MC_SHM_MAGIC   0x3130504545524b4dULL /* "MKREEP01" little-endian */
-#define MC_SHM_VERSION 8
+#define MC_SHM_VERSION 9
 
 /* Process states as published by the target itself. The reader combines this
  * with what the kernel says (waitpid, /proc) to tell how a process ended. */
@@ -242,6 +245,7 @@ struct mc_shm_header {
     uint64_t detach_request;
     uint32_t attach_python; /* 1: CPython's API is there, the bridge starts */
     uint32_t attach_pad;
+    uint64_t off_stack_index; /* the writers' index of the stacks */
 };
 
 enum mc_attach_state { MC_ATTACH_NONE = 0, MC_ATTACH_ON = 1, MC_ATTACH_OFF = 2 };

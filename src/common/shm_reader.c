@@ -135,6 +135,7 @@ int mc_map_open(const char *path, struct mc_map *m)
         h->stack_cap == 0 || (h->stack_cap & (h->stack_cap - 1)) != 0 ||
         !in_bounds(h->off_stacks, (uint64_t)h->stack_cap * sizeof(struct mc_shm_stack), size) ||
         !in_bounds(h->off_stack_list, (uint64_t)h->stack_cap * sizeof(uint32_t), size) ||
+        !in_bounds(h->off_stack_index, (uint64_t)h->stack_cap * sizeof(uint64_t), size) ||
         h->frame_cap > size / sizeof(uint64_t) ||
         !in_bounds(h->off_frames, h->frame_cap * sizeof(uint64_t), size) ||
         !in_bounds(h->off_modules, (uint64_t)h->module_cap * sizeof(struct mc_shm_module), size) ||

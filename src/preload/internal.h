@@ -168,6 +168,9 @@ uint32_t mc_stack_intern(const uint64_t *ips, int depth);
 /* Notes that the stack's blocks are sampled with the given mean (bytes),
  * for the reader: a few sampled blocks are not growth. */
 void mc_stack_mark_sampled(uint32_t slot, uint64_t mean);
+/* Enters a stack already in its slot into the index of the mapping at base
+ * (a forked child's copy). Returns 0, or -1 when the index has no room. */
+int mc_stack_index_put(char *base, uint64_t hash, uint32_t slot);
 
 /* ---- counters.c: per-stack counters through per-thread slabs ---- */
 
@@ -325,6 +328,8 @@ void mc_ptr_census(void (*add)(uintptr_t ptr, uint32_t slot, uint64_t tagged, ui
                    void *arg);
 void mc_ptr_lock_all(void);
 void mc_ptr_unlock_all(void);
+/* The memory the table holds now (whole pages), as own_bytes states it. */
+size_t mc_ptr_bytes(void);
 
 /* ---- sys.c: small helpers that never call malloc ---- */
 

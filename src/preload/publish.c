@@ -271,6 +271,8 @@ static int remap_for_child(void)
             goto no_room;
         dst_st[s - 1] = st[s - 1];
         dst_ext[s - 1] = ext[s - 1];
+        /* The index is rebuilt from what was listed: the slots stay. */
+        if (mc_stack_index_put(dst, st[s - 1].hash, s - 1) != 0) goto no_room;
     }
     uint64_t frames = h->frames_used < mc_lay.frame_cap ? h->frames_used : mc_lay.frame_cap;
     uint64_t pyn = h->py_types_used < mc_lay.py_cap ? h->py_types_used : mc_lay.py_cap;
@@ -373,7 +375,8 @@ void mc_publish_start(void)
 
     uint64_t off_stacks = ALIGN64(sizeof(struct mc_shm_header));
     uint64_t off_list = ALIGN64(off_stacks + cap * sizeof(struct mc_shm_stack));
-    uint64_t off_frames = ALIGN64(off_list + cap * sizeof(uint32_t));
+    uint64_t off_index = ALIGN64(off_list + cap * sizeof(uint32_t));
+    uint64_t off_frames = ALIGN64(off_index + cap * sizeof(uint64_t));
     uint64_t off_modules = ALIGN64(off_frames + frame_cap * sizeof(uint64_t));
     uint64_t off_threads = ALIGN64(off_modules + module_cap * sizeof(struct mc_shm_module));
     uint64_t off_ext = ALIGN64(off_threads + thread_cap * sizeof(struct mc_shm_thread));
@@ -431,6 +434,7 @@ void mc_publish_start(void)
     h->frame_cap = frame_cap;
     h->off_stacks = off_stacks;
     h->off_stack_list = off_list;
+    h->off_stack_index = off_index;
     h->off_frames = off_frames;
     h->off_modules = off_modules;
     h->off_threads = off_threads;

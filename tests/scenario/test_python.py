@@ -3,6 +3,7 @@ garbage by type, from outside, with Debian's /usr/bin/python3 (pymalloc on)
 and nothing installed into the target. Each case starts what it needs.
 usage: test_python.py --memcreep PATH --fixtures DIR CASE"""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -152,8 +153,21 @@ def case_httpx():
               f"keep: PYTHON CREEP at {site['file']}:{site['line']}, expected line {get_line}")
         body = [e for e in pc[0]["allocated_in"]
                 if "/httpcore/" in e.get("frame", {}).get("file", "")]
-        check(body and abs(body[0]["bytes_per_unit"] - 1033) <= 0.15 * 1033,
-              f"keep: the body per request: {pc[0]['allocated_in']}")
+        # The native stack's bytes are an estimate: CPython's objects are
+        # sampled (one per 8 KiB on average, hooks.c), so the body block of a
+        # request is recorded with p = 1 - exp(-1033/8192) and the estimate's
+        # relative standard error over W requests is sqrt((1 - p) / (W p))
+        # (a binomial count): within 3 of those, and never tighter than 15%.
+        # Below, 25% at least: not every body is made at httpcore's line
+        # (with every object recorded, --py-sample-bytes 1, 867 to 892 of the
+        # 1033 bytes are, in every run; the rest is made elsewhere).
+        work = test_run.root_proc(doc).get("work_units", 0)
+        p = 1 - math.exp(-1033 / 8192)
+        se3 = 3 * math.sqrt((1 - p) / max(work * p, 1))
+        lo, hi = 1033 * (1 - max(0.25, se3)), 1033 * (1 + max(RATE_TOL, se3))
+        check(body and lo <= body[0]["bytes_per_unit"] <= hi,
+              f"keep: the body per request (want {lo:.0f} to {hi:.0f} over {work} requests): "
+              f"{pc[0]['allocated_in']}")
         kept = pcf[0].get("kept", {})
         check(kept.get("type") == "httpx.Response" and abs(kept["per_unit"] - 1) <= RATE_TOL and
               kept["held_by"].startswith("__main__.Poller.seen > list"),

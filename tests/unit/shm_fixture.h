@@ -14,7 +14,8 @@ static inline struct mc_shm_header *shm_fixture(uint32_t cap, uint64_t frame_cap
 {
     uint64_t off_stacks = A64(sizeof(struct mc_shm_header));
     uint64_t off_list = A64(off_stacks + cap * sizeof(struct mc_shm_stack));
-    uint64_t off_frames = A64(off_list + cap * sizeof(uint32_t));
+    uint64_t off_index = A64(off_list + cap * sizeof(uint32_t));
+    uint64_t off_frames = A64(off_index + cap * sizeof(uint64_t));
     uint64_t off_modules = A64(off_frames + frame_cap * sizeof(uint64_t));
     uint64_t off_threads = A64(off_modules + 16 * sizeof(struct mc_shm_module));
     uint64_t off_ext = A64(off_threads + 8 * sizeof(struct mc_shm_thread));
@@ -34,6 +35,7 @@ static inline struct mc_shm_header *shm_fixture(uint32_t cap, uint64_t frame_cap
     h->module_cap = 16;
     h->off_stacks = off_stacks;
     h->off_stack_list = off_list;
+    h->off_stack_index = off_index;
     h->off_frames = off_frames;
     h->off_modules = off_modules;
     h->off_threads = off_threads;

@@ -67,6 +67,69 @@ static void ptr_table_matches_reference(void **state)
     assert_int_equal(mc_ptr_remove(12345, &size, &slot), -1);
 }
 
+/* What the table takes per live block: 12-byte entries kept between 1/2
+ * and 3/4 full, so 16 to 24 bytes a block, plus the shards' first pages. */
+static void ptr_table_memory_bound(void **state)
+{
+    (void)state;
+    enum { N = 1000000 };
+    size_t before = mc_ptr_bytes(), size;
+    uint32_t slot;
+    for (int i = 0; i < N; i++)
+        assert_int_equal(mc_ptr_insert(0x560000000000ull + (uintptr_t)i * 32, 32, 3), 0);
+    size_t bytes = mc_ptr_bytes() - before;
+    assert_true(bytes >= (size_t)N * 12 && bytes <= (size_t)N * 24 + (2u << 20));
+    for (int i = 0; i < N; i++)
+        assert_int_equal(mc_ptr_remove(0x560000000000ull + (uintptr_t)i * 32, &size, &slot), 0);
+}
+
+static void census_sum(uintptr_t ptr, uint32_t slot, uint64_t tagged, uint32_t epoch, void *arg)
+{
+    (void)ptr, (void)slot, (void)epoch;
+    *(uint64_t *)arg += tagged & (MC_TAG_BURST - 1);
+}
+
+/* Sizes of every width keep their domain tags and come back exact: those
+ * of 4 MiB and more through the list of big blocks, which a stale entry
+ * replaced by a small block leaves. Addresses the entry cannot hold are
+ * refused, not aliased. */
+static void ptr_table_sizes_and_tags(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {1, (1u << 22) - 2, (1u << 22) - 1, 5u << 20, 1ull << 33};
+    const uint64_t tags[] = {0, MC_TAG_OBJ, MC_TAG_BURST, MC_TAG_OBJ, MC_TAG_BURST};
+    size_t size;
+    uint32_t slot;
+    uint64_t want = 0, got = 0;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(mc_ptr_insert(0x7e0000000000ull + i * 16, sizes[i] | tags[i], 77 + i), 0);
+        want += sizes[i];
+    }
+    mc_ptr_census(census_sum, &got);
+    assert_true(got == want);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(mc_ptr_remove(0x7e0000000000ull + i * 16, &size, &slot), 0);
+        assert_true(size == (sizes[i] | tags[i]) && slot == 77u + (uint32_t)i);
+    }
+    /* A big block's address reused, unseen, by a small one. */
+    assert_int_equal(mc_ptr_insert(0x7e0000001000ull, 9u << 20, 1), 0);
+    assert_int_equal(mc_ptr_insert(0x7e0000001000ull, 100, 2), 0);
+    assert_int_equal(mc_ptr_remove(0x7e0000001000ull, &size, &slot), 0);
+    assert_true(size == 100 && slot == 2);
+    for (int i = 0; i < 5000; i++) /* more big blocks than the list holds */
+        mc_ptr_insert(0x7d0000000000ull + (uintptr_t)i * 16, 8u << 20, 3);
+    int back = 0;
+    for (int i = 0; i < 5000; i++)
+        if (mc_ptr_remove(0x7d0000000000ull + (uintptr_t)i * 16, &size, &slot) == 0) {
+            assert_true(size == 8u << 20);
+            back++;
+        }
+    assert_int_equal(back, 4096);
+    assert_int_equal(mc_ptr_insert(0x1008, 10, 1), -1);
+    assert_int_equal(mc_ptr_insert(1ull << 48, 10, 1), -1);
+    assert_int_equal(mc_ptr_maybe_known(0x1008), 0);
+}
+
 static void ptr_table_replaces_stale_entry(void **state)
 {
     (void)state;
@@ -115,6 +178,9 @@ static void stacks_dedupe_and_count(void **state)
     uint64_t a[3] = {0x401000, 0x402000, 0x403000}, b[3] = {0x401000, 0x402000, 0x403001};
     uint32_t sa = mc_stack_intern(a, 3), sb = mc_stack_intern(b, 3);
     assert_true(sa != MC_STACK_OVERFLOW && sb != MC_STACK_OVERFLOW && sa != sb);
+    /* Slots are dense, in the order first seen: what a run touches grows
+     * with the stacks it met, not with the table's capacity. */
+    assert_true(sa == 1 && sb == 2);
     assert_int_equal(mc_stack_intern(a, 3), sa);
     assert_int_equal(mc_stack_intern(a, 2) == sa, 0); /* a prefix is another stack */
     mc_stack_alloc(sa, 100, MC_COUNT_SCALE);
@@ -153,6 +219,12 @@ static void stacks_overflow_when_full(void **state)
     /* Capacity 1024 at load factor 3/4. */
     assert_true(mc_shm->stack_count <= 768 && mc_shm->stack_count >= 760);
     assert_true(over >= 2000 - 768 && mc_shm->lost_stacks == over);
+    /* Every stack that got a slot is still found there. */
+    for (uint64_t i = 0, found = 0; i < 2000; i++) {
+        uint64_t f[2] = {0x1000 + i, 0x2000};
+        uint32_t s = mc_stack_intern(f, 2);
+        if (s != MC_STACK_OVERFLOW) assert_true(s == ++found);
+    }
 }
 
 #define THREADS  4
@@ -214,7 +286,9 @@ static void ptr_table_reset_forgets_all(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(ptr_table_memory_bound),
         cmocka_unit_test(ptr_table_matches_reference),
+        cmocka_unit_test(ptr_table_sizes_and_tags),
         cmocka_unit_test(ptr_table_replaces_stale_entry),
         cmocka_unit_test(ptr_table_reset_forgets_all),
         cmocka_unit_test_setup_teardown(stacks_dedupe_and_count, setup_shm, teardown_shm),
