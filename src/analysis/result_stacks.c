@@ -307,8 +307,11 @@ json_t *mc_build_top_stacks(struct mc_proc *p, struct mc_symbolizer *sym, enum t
     }
     json_t *stacks = json_array();
     int work = has_work(&p->pts);
-    /* A stack far below the first (under 5% of it) is not what grows. */
-    for (int k = 0; k < 3 && best[k] > 0 && best[k] * 20 >= best[0]; k++) {
+    /* A stack far below the first (under 5% of it) is not what grows.
+     * (Divided, not multiplied: the counts come from the target's mapping,
+     * which it may have scribbled on, and best[k] * 20 could overflow.) */
+    int64_t floor5 = best[0] / 20 + (best[0] % 20 != 0);
+    for (int k = 0; k < 3 && best[k] > 0 && best[k] >= floor5; k++) {
         int site, py;
         json_t *e = json_object();
         json_object_set_new(e, "count", json_integer((json_int_t)best[k]));

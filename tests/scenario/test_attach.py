@@ -38,6 +38,19 @@ def descriptors(pid):
     return sorted((n, os.readlink(os.path.join(d, n))) for n in os.listdir(d))
 
 
+def server_descriptors(pid, timeout=10):
+    """The fixture server's descriptors at rest: its listening socket the
+    only socket (the connection wait_port made to see it listen may still
+    be open in the server when it is first looked at)."""
+    deadline = time.time() + timeout
+    fds = descriptors(pid)
+    while time.time() < deadline and sum(t.startswith("socket:") for _, t in fds) > 1:
+        time.sleep(0.02)
+        fds = descriptors(pid)
+    check(sum(t.startswith("socket:") for _, t in fds) == 1, f"the server at rest holds {fds}")
+    return fds
+
+
 def same_descriptors(pid, fds, timeout=5):
     """What is open is what was before (looked at again while the program's
     own short-lived descriptors come and go, and connections close)."""
@@ -107,7 +120,7 @@ def server_case(leak):
     test_load.ARGS = ARGS  # the fixture server lives in the fixtures directory
     with test_load.Server(*(["--leak"] if leak else [])) as srv:
         pid = srv.p.pid
-        fds, nthreads = descriptors(pid), threads(pid)
+        fds, nthreads = server_descriptors(pid), threads(pid)
         bg = Background(srv.url(), 10)
         time.sleep(2)  # before the attach
         doc, rc, err = attach(pid, ["--url", srv.url(), "--proto", "h2", "--rounds", "6",
