@@ -418,10 +418,11 @@ static void next_path(struct mc_load *ld, const struct kind *k, char *path, size
     ld->seq++;
 }
 
-static int send_h1(struct conn *c, double t0)
+/* Writes a request of kind ki (next_kind) into c's buffer. Returns 0, or
+ * -1 when it cannot (the caller counts the failure against ki). */
+static int send_h1(struct conn *c, double t0, int ki)
 {
     struct mc_load *ld = c->ld;
-    int ki = next_kind(ld);
     const struct kind *k = &ld->kinds[ki];
     char path[2048];
     next_path(ld, k, path, sizeof(path));
@@ -437,7 +438,9 @@ static int send_h1(struct conn *c, double t0)
     return 0;
 }
 
-static int send_h2(struct conn *c, double t0)
+/* Submits a request of kind ki on a free stream of c. Returns 0, or -1
+ * when it cannot (the caller counts the failure against ki). */
+static int send_h2(struct conn *c, double t0, int ki)
 {
     struct mc_load *ld = c->ld;
     int slot = -1;
@@ -447,7 +450,6 @@ static int send_h2(struct conn *c, double t0)
             break;
         }
     if (slot < 0) return -1;
-    int ki = next_kind(ld);
     struct kind *k = &ld->kinds[ki];
     char path[2048];
     next_path(ld, k, path, sizeof(path));
@@ -512,8 +514,9 @@ static void dispatch(struct mc_load *ld, double now)
                 ld->started++;
                 t0 = now;
             }
-            if ((c->h2 ? send_h2(c, t0) : send_h1(c, t0)) != 0) {
-                finish(ld, 0, t0, 0, MC_ERR_PROTOCOL);
+            int ki = next_kind(ld);
+            if ((c->h2 ? send_h2(c, t0, ki) : send_h1(c, t0, ki)) != 0) {
+                finish(ld, ki, t0, 0, MC_ERR_PROTOCOL);
                 break;
             }
             sent = 1;
@@ -647,8 +650,9 @@ static void h1_input(struct conn *c, const char *buf, size_t n)
     if (ld->o.rate <= 0 && !c->closing && can_issue(ld)) {
         double t0 = now_s();
         ld->started++;
-        if (send_h1(c, t0) != 0) {
-            finish(ld, 0, t0, 0, MC_ERR_PROTOCOL);
+        int ki = next_kind(ld);
+        if (send_h1(c, t0, ki) != 0) {
+            finish(ld, ki, t0, 0, MC_ERR_PROTOCOL);
             return;
         }
         if (ld->o.new_conn) c->closing = 1;

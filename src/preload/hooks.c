@@ -196,6 +196,17 @@ static inline int is_boot(const void *p)
     return (const char *)p >= boot_buf && (const char *)p < boot_buf + BOOT_SIZE;
 }
 
+/* mc_hooks_own: the library's own allocations go to the buffer. A block
+ * there is never freed (free ignores it) and realloc moves it out; the
+ * few hundred bytes each thread creation takes leave room for a hundred
+ * of them, and past that the program's heap serves them again. */
+static __thread int tl_own TLS_FAST;
+
+void mc_hooks_own(int on)
+{
+    tl_own = on;
+}
+
 /* Looks the real functions up once. Returns 1 when malloc is usable. */
 static int resolve(void)
 {
@@ -378,6 +389,10 @@ EXPORT void *malloc(size_t size)
 {
     if (FROM_LOADER()) return real.malloc(size);
     ENSURE_REAL();
+    if (MC_UNLIKELY(tl_own)) {
+        void *b = boot_alloc(size);
+        if (b) return b;
+    }
     tl_raw = 1;
     void *p = real.malloc(size);
     record_alloc(p, size);
@@ -405,6 +420,10 @@ EXPORT void *calloc(size_t n, size_t size)
         /* dlsym is running and asks for calloc: serve it statically. */
         if (__atomic_load_n(&resolving, __ATOMIC_ACQUIRE) || !resolve() || !real.calloc)
             return n && size > SIZE_MAX / n ? NULL : boot_alloc(n * size);
+    }
+    if (MC_UNLIKELY(tl_own) && !(n && size > SIZE_MAX / n)) {
+        void *b = boot_alloc(n * size);
+        if (b) return b;
     }
     tl_raw = 1;
     void *p = real.calloc(n, size);

@@ -119,6 +119,13 @@ void mc_set_in_hook(int v);
 /* The bytes a recorded block stands for (its size, or its weight when it
  * was sampled), from its size as the pointer table keeps it. */
 uint64_t mc_hooks_weight(uint64_t tagged);
+/* While on (1), what this thread allocates through malloc and calloc comes
+ * from the library's own static buffer, not the program's heap: set around
+ * the creation of the library's threads, whose block of thread variables
+ * (glibc's DTV) would otherwise be a live block of the program's heap,
+ * made at whatever moment the thread starts, that can hold its top and
+ * keep free() from giving memory back. */
+void mc_hooks_own(int on);
 
 /* ---- capture.c: call stacks ---- */
 

@@ -9,8 +9,9 @@
  * thread (128 KiB of stack, every signal blocked, started through the real
  * pthread_create so it is not the program's thread) that sleeps on a futex
  * in the mapping. When memcreep asks, it waits until the process is at
- * rest - less than REST_CPU of CPU time used over a REST_WINDOW, which a
- * process serving nothing or sleeping between bursts meets - for at most
+ * rest - less than REST_CPU of CPU time used over a REST_WINDOW and no
+ * other thread waiting for a CPU, which a process serving nothing or
+ * sleeping between bursts meets - for at most
  * REST_WAIT, then reads RSS and mallinfo2, trims, reads them again, and
  * names the live blocks at the top of the brk heap (what keeps free() from
  * shrinking it by itself). It never allocates, takes the allocator's locks
@@ -21,6 +22,7 @@
  * It also takes the census of allocation age: on memcreep's request it
  * starts a new epoch for the blocks made from then on and adds up, per
  * stack, what is still alive from each earlier epoch (analysis/age.c). */
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <malloc.h>
 #include <string.h>
@@ -80,6 +82,48 @@ static int threads_now(void)
     return v - leader_gone;
 }
 
+/* Whether a thread of the process other than the caller is runnable now
+ * (state R in /proc/self/task/TID/stat). On a loaded machine a program
+ * preempted in the middle of its work uses no CPU either; what tells it
+ * from one at rest is that its threads wait for a CPU, not for an event.
+ * Raw system calls and buffers on the stack: the rest thread never
+ * allocates. 0 when the list cannot be read (the CPU test alone decides). */
+static int others_runnable(void)
+{
+    long dir = syscall(SYS_openat, AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return 0;
+    long self = syscall(SYS_gettid);
+    char ents[4096] __attribute__((aligned(8)));
+    int runnable = 0;
+    long n;
+    while (!runnable && (n = syscall(SYS_getdents64, dir, ents, sizeof(ents))) > 0) {
+        for (long off = 0; off < n && !runnable;) {
+            const struct linux_dirent64 {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (const void *)(ents + off);
+            off += d->reclen;
+            long tid = 0;
+            const char *c = d->name;
+            for (; *c >= '0' && *c <= '9'; c++)
+                tid = tid * 10 + (*c - '0');
+            if (*c || tid <= 0 || tid == self || c - d->name > 20) continue;
+            char path[64] = "/proc/self/task/", st[512];
+            size_t at = strlen(path), len = (size_t)(c - d->name);
+            memcpy(path + at, d->name, len);
+            memcpy(path + at + len, "/stat", 6);
+            if (mc_sys_read_proc(path, st, sizeof(st)) < 0) continue;
+            const char *e = strrchr(st, ')');
+            runnable = e && e[1] == ' ' && e[2] == 'R';
+        }
+    }
+    syscall(SYS_close, dir);
+    return runnable;
+}
+
 /* Waits until the process is at rest, or REST_WAIT has passed. Returns how
  * long it had been at rest when it returned (at least REST_WINDOW), 0 when
  * it never was. */
@@ -92,7 +136,7 @@ static uint64_t wait_for_rest(void)
         nanosleep(&step, NULL);
         uint64_t now = mc_now_ns(CLOCK_MONOTONIC), c = cpu_ns();
         if (now - t0 >= REST_WINDOW_NS) {
-            if (c - c0 < REST_CPU_NS)
+            if (c - c0 < REST_CPU_NS && !others_runnable())
                 quiet += now - t0;
             else
                 quiet = 0;

@@ -111,8 +111,14 @@ void mc_warn(const char *msg, const char *detail)
 int mc_sys_thread(void *(*fn)(void *), size_t stack, int *running)
 {
     typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    /* What glibc allocates for the thread (dlsym's lookup, the thread's
+     * DTV) is not the program's: it stays out of its heap. */
+    mc_hooks_own(1);
     create_fn create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
-    if (!create || !mc_shm) return -1;
+    if (!create || !mc_shm) {
+        mc_hooks_own(0);
+        return -1;
+    }
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -124,6 +130,7 @@ int mc_sys_thread(void *(*fn)(void *), size_t stack, int *running)
     __atomic_store_n(running, 1, __ATOMIC_RELEASE);
     __atomic_fetch_add(&mc_shm->lib_threads, 1, __ATOMIC_RELAXED);
     int rc = create(&t, &a, fn, NULL);
+    mc_hooks_own(0);
     /* Named, so that top -H and /proc tell memcreep's threads from the
      * program's. */
     if (rc == 0) pthread_setname_np(t, "memcreep");

@@ -515,11 +515,13 @@ def case_retention_rest():
     that frees its 50 MiB bursts but holds the top of its heap: RETENTION,
     malloc_trim gives back >= 45 MiB, and the block holding the top is
     named; the same server with nothing holding the top trims by itself: no
-    finding; the holding server gone idle for good after its bursts is
-    measured too. Three runs of each, every one right. The library's thread
-    is not counted in the target's threads."""
+    finding, also when the library's thread starts in the middle of a burst
+    (slowtrim: what glibc allocates for it is not put in the program's
+    heap, where it would hold the top); the holding server gone idle for
+    good after its bursts is measured too. Three runs of each, every one
+    right. The library's thread is not counted in the target's threads."""
     for run in range(3):
-        for mode in ("pinned", "selftrim", "idle"):
+        for mode in ("pinned", "selftrim", "slowtrim", "idle"):
             args = [fixture("retention_bursts"), mode] + (["6"] if mode == "idle" else [])
             doc, rc, err = run_target(args, ["-d", "3", "--fail-on-creep"])
             what = f"{mode}, run {run + 1}"
@@ -529,8 +531,8 @@ def case_retention_rest():
             check(t["served"] and t["by"] == "rest thread", f"{what}: trim {t}")
             check(root_proc(doc)["series"]["threads"][-1] == 1,
                   f"{what}: threads {root_proc(doc)['series']['threads'][-1]}")
-            if mode == "selftrim":
-                check(kinds == [], f"{what}: findings {kinds}")
+            if mode in ("selftrim", "slowtrim"):
+                check(kinds == [], f"{what}: findings {kinds}: {t}")
                 continue
             check(kinds == ["ALLOCATOR RETENTION"], f"{what}: findings {kinds}")
             check(t["at_rest"], f"{what}: not measured at rest: {t}")

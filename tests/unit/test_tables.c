@@ -17,6 +17,10 @@ struct mc_shm_header mc_lay;
 int mc_active = 1;
 uint32_t mc_attach_gen;
 void mc_publish_modules(void) {}
+void mc_hooks_own(int on)
+{
+    (void)on;
+}
 const char *mc_publish_run_dir(void)
 {
     return "";
