@@ -94,27 +94,25 @@ def main():
                      statistics.median(blocks)))
     tls = nginx_tls(a.memcreep, a.seconds) if shutil.which("nginx") or os.path.exists(
         "/usr/sbin/nginx") else None
+    cells = []
+    for n, pl, m, pr, mp, b in rows:
+        per = f"{pr * 2**20 / b:.1f}" if b >= 100000 else "-"
+        cells.append((n, f"{pl:.1f}", f"{m:.1f}", f"{pr:.2f}", per, f"{mp:.2f}"))
+    if tls:
+        cells.append((f"nginx https worker, {a.seconds} s", "-", "-",
+                      f"{tls.get('memcreep_private_bytes', 0) / 2**20:.2f}", "-",
+                      f"{tls.get('memcreep_mapping_bytes', 0) / 2**20:.2f}"))
     if a.markdown:
         print("| workload | plain peak RSS (MiB) | memcreep peak RSS (MiB) | pointer table (MiB) "
               "| per live block (B) | mapping (MiB) |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
-        for n, pl, m, pr, mp, b in rows:
-            per = f"{pr * 2**20 / b:.1f}" if b >= 100000 else "-"
-            print(f"| {n} | {pl:.1f} | {m:.1f} | {pr:.2f} | {per} | {mp:.2f} |")
-        if tls:
-            print(f"| nginx https worker, {a.seconds} s | - | - | "
-                  f"{tls.get('memcreep_private_bytes', 0) / 2**20:.2f} | - | "
-                  f"{tls.get('memcreep_mapping_bytes', 0) / 2**20:.2f} |")
+        for c in cells:
+            print("| " + " | ".join(c) + " |")
     else:
         print(f"{'workload':36} {'plain':>7} {'memcreep':>9} {'ptr tab':>8} {'B/block':>8} "
               f"{'mapping':>8} (MiB)")
-        for n, pl, m, pr, mp, b in rows:
-            per = f"{pr * 2**20 / b:.1f}" if b >= 100000 else "-"
-            print(f"{n:36} {pl:7.1f} {m:9.1f} {pr:8.2f} {per:>8} {mp:8.2f}")
-        if tls:
-            print(f"{'nginx https worker':36} {'-':>7} {'-':>9} "
-                  f"{tls.get('memcreep_private_bytes', 0) / 2**20:8.2f} {'-':>8} "
-                  f"{tls.get('memcreep_mapping_bytes', 0) / 2**20:8.2f}")
+        for c in cells:
+            print(f"{c[0]:36} " + " ".join(f"{v:>8}" for v in c[1:]))
     print(f"(median of {a.reps}; peak RSS from wait4, the largest process of the tree)")
 
 
