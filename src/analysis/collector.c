@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "analysis/collector.h"
-#include "analysis/verdict.h"
 #include "common/proc.h"
 #include "common/tcp_table.h"
 #include "common/util.h"
@@ -359,7 +358,7 @@ static void python_snapshots(struct mc_collector *c, int final)
         if (c->procs[i]->py_ticket > 0) c->procs[i]->py_late++;
 }
 
-static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int final, int spaced)
+static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int final)
 {
     int alive = p->pid == c->root ? !c->root_ended : mc_proc_alive(p->pid);
     const struct mc_shm_header *h = p->has_map ? p->map.h : NULL;
@@ -371,14 +370,11 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
      * stacks' snapshot below does not widen the window. */
     double work_before = h ? (double)mc_map_load(&h->work_units) : 0;
     int closing = !alive || execed;
-    /* A spaced tick (mc_collector_tick) reads nothing and keeps no point,
-     * unless the process is closing: its last state is always read. */
-    int skip = spaced && !closing && !final;
     /* /proc is read for the samples that are kept (here or in the tree's
      * series), not at every tick: once a long run's series are thinned,
      * most ticks keep nothing. */
-    int needed = !skip && (final || closing || c->every_tick || mc_clock_would_keep(&p->pts.clk) ||
-                           mc_clock_would_keep(&c->tree.clk));
+    int needed = final || closing || c->every_tick || mc_clock_would_keep(&p->pts.clk) ||
+                 mc_clock_would_keep(&c->tree.clk);
     if (alive && !execed && needed) {
         int64_t rss = mc_proc_rss(p->pid);
         struct mc_proc_res res;
@@ -402,7 +398,7 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
     }
     double work_at = h ? (work_before + (double)mc_map_load(&h->work_units)) / 2 : 0;
     int halved;
-    int idx = c->frozen || skip ? -1 : mc_clock_next(&p->pts.clk, final || closing, &halved);
+    int idx = c->frozen ? -1 : mc_clock_next(&p->pts.clk, final || closing, &halved);
     if (idx >= 0) {
         struct mc_points *s = &p->pts;
         if (halved) halve_points(s, MC_SERIES_MAX);
@@ -467,26 +463,8 @@ static void sample_proc(struct mc_collector *c, struct mc_proc *p, double t, int
     }
 }
 
-/* Past the first MC_READ_FREE samples (twice what a verdict needs, so
- * that a short run still gets its points), a tick reads /proc and keeps a
- * point no sooner than MC_READ_SPACING times what the kernel's walk of its
- * TCP table took at the last reading (tcp_table.c): tens of milliseconds
- * once a connection per request has filled the table with TIME_WAITs, and
- * memcreep's reading must not take more than 1/MC_READ_SPACING of a core
- * from the program it watches. Only the walk counts: the rest of a reading
- * is small and grows with the program's own descriptors. A spaced tick
- * still does what is due at every tick (the work count handed to Python
- * line tracing, Python snapshots, new processes and modules, allocation
- * epochs): only the reading and the points wait, all of them together, so
- * that every series keeps its reading beside its own work count. */
-#define MC_READ_SPACING 20
-#define MC_READ_FREE    (2 * MC_MIN_POINTS)
-
 void mc_collector_tick(struct mc_collector *c, int final)
 {
-    double now = mc_now();
-    int spaced = !final && !c->every_tick && c->reads >= MC_READ_FREE &&
-                 now < c->read_at + MC_READ_SPACING * c->read_cost;
     mc_tcp_table_expire(c->tcp);
     prune_skipped(c);
     scan_maps(c);
@@ -500,7 +478,7 @@ void mc_collector_tick(struct mc_collector *c, int final)
     for (size_t i = 0; i < c->nprocs; i++) {
         struct mc_proc *p = c->procs[i];
         if (p->end != MC_END_RUNNING) continue;
-        sample_proc(c, p, t, final, spaced);
+        sample_proc(c, p, t, final);
         uint32_t n = p->pts.clk.n;
         if (n == 0) continue;
         /* The tree counts images that were running at this tick. */
@@ -521,13 +499,6 @@ void mc_collector_tick(struct mc_collector *c, int final)
         unj += p->pts.unjoined[n - 1];
         if (c->external_work < 0) work += p->pts.work[n - 1];
     }
-    double walk = mc_tcp_table_cost(c->tcp);
-    if (walk > 0) {
-        c->read_cost = walk;
-        c->read_at = now;
-    }
-    if (spaced) return;
-    c->reads++;
     int halved;
     int idx = c->frozen ? -1 : mc_clock_next(&c->tree.clk, final, &halved);
     if (idx < 0) return;
@@ -598,7 +569,6 @@ static void restart_points(struct mc_points *s)
 
 void mc_collector_restart(struct mc_collector *c)
 {
-    c->reads = 0;
     restart_points(&c->tree);
     for (size_t i = 0; i < c->nprocs; i++) {
         struct mc_proc *p = c->procs[i];

@@ -170,13 +170,8 @@ struct mc_collector {
     uint32_t age_epoch;
     double age_next, age_slice;
     int age_by_round, age_doubling;
-    /* The machine's TCP table, read once per sample for all processes,
-     * and what its walk cost at the last tick that read it (s): readings
-     * are spaced by MC_READ_SPACING times that (mc_collector_tick); the
-     * ticks that read since the series (re)started. */
+    /* The machine's TCP table, read once per sample for all processes. */
     struct mc_tcp_table *tcp;
-    double read_at, read_cost;
-    uint32_t reads;
 };
 
 /* ---- age_census.c: allocation epochs and their censuses ---- */

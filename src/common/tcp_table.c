@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tcp_table.h"
@@ -42,7 +41,6 @@ struct mc_tcp_table {
      * tw_all), and those asked for at this sample: the next one's set. */
     struct mc_tcp_port covered[MC_TCP_TW_PORTS], asked[MC_TCP_TW_PORTS];
     int ncovered, nasked, tw_all, asked_all;
-    double cost; /* seconds spent in the kernel's walks since the last expire */
 };
 
 unsigned long mc_tcp_hash(const void *p, size_t n, unsigned long long h)
@@ -71,22 +69,7 @@ void mc_tcp_table_free(struct mc_tcp_table *t)
 
 void mc_tcp_table_expire(struct mc_tcp_table *t)
 {
-    if (!t) return;
-    t->stale = 1;
-    t->cost = 0;
-}
-
-double mc_tcp_table_cost(const struct mc_tcp_table *t)
-{
-    return t ? t->cost : 0;
-}
-
-/* CLOCK_MONOTONIC in seconds. */
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    if (t) t->stale = 1;
 }
 
 /* Appends e to the table: to the owned sockets when it has an inode, to
@@ -177,7 +160,6 @@ static int dump(struct mc_tcp_table *t, unsigned states, const void *bc, int bcl
 {
     int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (fd < 0) return -1;
-    double t0 = now_s();
     static char buf[64 * 1024] __attribute__((aligned(8)));
     struct {
         struct nlmsghdr nh;
@@ -229,7 +211,6 @@ static int dump(struct mc_tcp_table *t, unsigned states, const void *bc, int bcl
     rc = n;
 out:
     close(fd);
-    t->cost += now_s() - t0;
     return rc;
 }
 

@@ -38,10 +38,6 @@ void mc_tcp_table_free(struct mc_tcp_table *t);
  * table again. Called once per sample. */
 void mc_tcp_table_expire(struct mc_tcp_table *t);
 
-/* Seconds the kernel's walks of the table took since the last expire
- * (0 when nothing was read). */
-double mc_tcp_table_cost(const struct mc_tcp_table *t);
-
 /* The sockets of the table (read now when stale) for a process: the
  * entries whose inode is in inodes (sorted, ni of them) are copied to own
  * (room for max), and the TIME_WAITs on the ports of want are made part
