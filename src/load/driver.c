@@ -483,6 +483,18 @@ static int can_issue(const struct mc_load *ld)
     return !ld->stop_issuing && !ld->fatal && (!ld->target || ld->started < ld->target);
 }
 
+/* Sends the next request of the mix on c (its kind chosen here), started
+ * at t0. Returns 0, or -1 when it could not be sent: then it is counted
+ * done, failed, against its own kind. */
+static int send_next(struct conn *c, double t0)
+{
+    struct mc_load *ld = c->ld;
+    int ki = next_kind(ld);
+    if ((c->h2 ? send_h2(c, t0, ki) : send_h1(c, t0, ki)) == 0) return 0;
+    finish(ld, ki, t0, 0, MC_ERR_PROTOCOL);
+    return -1;
+}
+
 /* Sends due requests on connections with room. */
 static void dispatch(struct mc_load *ld, double now)
 {
@@ -514,11 +526,7 @@ static void dispatch(struct mc_load *ld, double now)
                 ld->started++;
                 t0 = now;
             }
-            int ki = next_kind(ld);
-            if ((c->h2 ? send_h2(c, t0, ki) : send_h1(c, t0, ki)) != 0) {
-                finish(ld, ki, t0, 0, MC_ERR_PROTOCOL);
-                break;
-            }
+            if (send_next(c, t0) != 0) break;
             sent = 1;
             if (ld->o.new_conn) c->closing = 1;
         }
@@ -650,11 +658,7 @@ static void h1_input(struct conn *c, const char *buf, size_t n)
     if (ld->o.rate <= 0 && !c->closing && can_issue(ld)) {
         double t0 = now_s();
         ld->started++;
-        int ki = next_kind(ld);
-        if (send_h1(c, t0, ki) != 0) {
-            finish(ld, ki, t0, 0, MC_ERR_PROTOCOL);
-            return;
-        }
+        if (send_next(c, t0) != 0) return;
         if (ld->o.new_conn) c->closing = 1;
         flush(c);
     }

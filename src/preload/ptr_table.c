@@ -209,10 +209,10 @@ static inline size_t page_bytes(size_t n)
  * most half full, doubling, until it reaches MC_SHARD_SPARSE entries (12
  * KiB). A delete shifts back the rest of its probe run, hashing each entry
  * again, and that run is 1/(1-a)^2 long at load a: held between 1/4 and
- * 1/2 instead of 1/2 and 3/4, a small table costs a working set of a few
- * hundred live blocks per shard (bench's allocation workload) 7% less wall
- * time. Past it a table holds 1/2 to 3/4 (16 to 24 bytes per live block);
- * the sparse part is bounded: 12 KiB per shard, 3 MiB in all. */
+ * 1/2 instead of 1/2 and 3/4, the table's share of bench's allocation
+ * workload (a few hundred live blocks per shard) falls from 16% of the
+ * cycles to 11% (perf, docs/benchmarks.md). Past it a table holds 1/2 to 3/4 (16 to 24 bytes per
+ * live block); the sparse part is bounded: 12 KiB per shard, 3 MiB in all. */
 #define MC_SHARD_SPARSE 1024
 static inline int shard_sparse(uint64_t cap)
 {

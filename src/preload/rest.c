@@ -65,16 +65,26 @@ static uint64_t rss_now(void)
 /* The process's live threads now, from /proc/self/stat; 0 when unknown. num_threads (field 20)
  * still counts a leader that has ended while other threads run: it stays a zombie until they all
  * have, and its state (field 3) says so. */
+/* The state field of a /proc stat line (R, S, D, Z, ...), and in *rest
+ * what follows it; 0 when the line is cut short. The command name may hold
+ * spaces and parentheses: the state follows the last ')'. */
+static char stat_state(char *line, char **rest)
+{
+    char *c = strrchr(line, ')');
+    if (!c || c[1] != ' ' || !c[2]) return 0;
+    *rest = c + 2;
+    return c[2];
+}
+
 static int threads_now(void)
 {
-    char buf[1024];
+    char buf[1024], *c;
     if (mc_sys_read_proc("/proc/self/stat", buf, sizeof(buf)) < 0) return 0;
-    /* The command name may hold spaces and parentheses: count from the
-     * last ')'; num_threads is the 18th field after it. */
-    char *c = strrchr(buf, ')');
-    if (!c || !c[1] || !c[2]) return 0;
-    int leader_gone = c[2] == 'Z';
-    for (int field = 0; field < 18 && *c; c++)
+    /* num_threads is the 17th field after the state. */
+    char state = stat_state(buf, &c);
+    if (!state) return 0;
+    int leader_gone = state == 'Z';
+    for (int field = 0; field < 17 && *c; c++)
         if (*c == ' ') field++;
     int v = 0;
     for (; *c >= '0' && *c <= '9'; c++)
@@ -111,13 +121,14 @@ static int others_runnable(void)
             for (; *c >= '0' && *c <= '9'; c++)
                 tid = tid * 10 + (*c - '0');
             if (*c || tid <= 0 || tid == self || c - d->name > 20) continue;
-            char path[64] = "/proc/self/task/", st[512];
-            size_t at = strlen(path), len = (size_t)(c - d->name);
+            static const char dir_path[] = "/proc/self/task/";
+            char path[64], st[512], *after;
+            size_t at = sizeof(dir_path) - 1, len = (size_t)(c - d->name);
+            memcpy(path, dir_path, at);
             memcpy(path + at, d->name, len);
             memcpy(path + at + len, "/stat", 6);
             if (mc_sys_read_proc(path, st, sizeof(st)) < 0) continue;
-            const char *e = strrchr(st, ')');
-            runnable = e && e[1] == ' ' && e[2] == 'R';
+            runnable = stat_state(st, &after) == 'R';
         }
     }
     syscall(SYS_close, dir);

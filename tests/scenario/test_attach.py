@@ -42,12 +42,15 @@ def server_descriptors(pid, timeout=10):
     """The fixture server's descriptors at rest: its listening socket the
     only socket (the connection wait_port made to see it listen may still
     be open in the server when it is first looked at)."""
+    def sockets(fds):
+        return sum(t.startswith("socket:") for _, t in fds)
+
     deadline = time.time() + timeout
     fds = descriptors(pid)
-    while time.time() < deadline and sum(t.startswith("socket:") for _, t in fds) > 1:
+    while time.time() < deadline and sockets(fds) > 1:
         time.sleep(0.02)
         fds = descriptors(pid)
-    check(sum(t.startswith("socket:") for _, t in fds) == 1, f"the server at rest holds {fds}")
+    check(sockets(fds) == 1, f"the server at rest holds {fds}")
     return fds
 
 
