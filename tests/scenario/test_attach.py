@@ -34,8 +34,16 @@ def attach(pid, extra=(), timeout=120, **kw):
 
 
 def descriptors(pid):
+    """(fd, target) of what pid has open; one closed while it is looked at
+    (the program's own short-lived descriptors) is left out."""
     d = f"/proc/{pid}/fd"
-    return sorted((n, os.readlink(os.path.join(d, n))) for n in os.listdir(d))
+    out = []
+    for n in os.listdir(d):
+        try:
+            out.append((n, os.readlink(os.path.join(d, n))))
+        except FileNotFoundError:
+            pass
+    return sorted(out)
 
 
 def server_descriptors(pid, timeout=10):
